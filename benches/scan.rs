@@ -1,0 +1,162 @@
+//! Full-scan figures: time to first batch, wall time and rows/s of a plain
+//! Flight DoGet of the whole table, against the emulator with a chosen job
+//! count and latency, for each `--concurrency`. Everything runs in this
+//! process on 127.0.0.1.
+//!
+//! ```sh
+//! cargo bench --bench scan -- --jobs 5000 --latency-ms 20 --concurrency 1,32 --runs 3
+//! ```
+//!
+//! Prints one line per concurrency with medians over `--runs`, and the bound
+//! a scan cannot beat: N calls of each per-job operation at latency L over C
+//! permits, i.e. 2·N·L/C (Describe and ListTags share the permits).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_flight::{FlightClient, FlightDescriptor};
+use futures::StreamExt;
+use sagemaker_flight::emulator::{Emulator, EmulatorConfig};
+use sagemaker_flight::flight::FlightServer;
+use sagemaker_flight::source::{RetryPolicy, SageMakerSource, emulator_client};
+use sagemaker_flight::table::BatchSizing;
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+
+struct Options {
+    jobs: usize,
+    latency_ms: u64,
+    concurrency: Vec<usize>,
+    runs: usize,
+}
+
+fn parse_options() -> Options {
+    let mut options = Options {
+        jobs: 5000,
+        latency_ms: 20,
+        concurrency: vec![1, 32],
+        runs: 1,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--jobs" => options.jobs = value.parse().expect("--jobs N"),
+            "--latency-ms" => options.latency_ms = value.parse().expect("--latency-ms MS"),
+            "--runs" => options.runs = value.parse().expect("--runs N"),
+            "--concurrency" => {
+                options.concurrency = value
+                    .split(',')
+                    .map(|c| c.parse().expect("--concurrency C[,C...]"))
+                    .collect()
+            }
+            // cargo bench passes --bench; ignore what is not ours.
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    options
+}
+
+struct Run {
+    first_batch: Duration,
+    total: Duration,
+    rows: usize,
+}
+
+async fn one_scan(address: std::net::SocketAddr) -> Run {
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut client = FlightClient::new(channel);
+    let started = Instant::now();
+    let info = client
+        .get_flight_info(FlightDescriptor::new_path(vec![
+            "aws.sagemaker_compilation_job".into(),
+        ]))
+        .await
+        .expect("flight info");
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let mut stream = client.do_get(ticket).await.expect("do_get");
+    let mut first_batch = None;
+    let mut rows = 0;
+    while let Some(batch) = stream.next().await {
+        rows += batch.expect("batch").num_rows();
+        first_batch.get_or_insert_with(|| started.elapsed());
+    }
+    Run {
+        first_batch: first_batch.unwrap_or_default(),
+        total: started.elapsed(),
+        rows,
+    }
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let options = parse_options();
+    println!(
+        "full scan, {} jobs, {} ms emulator latency, median of {} run(s)",
+        options.jobs, options.latency_ms, options.runs
+    );
+    println!(
+        "{:>11} {:>12} {:>10} {:>10} {:>10} {:>8}",
+        "concurrency", "first batch", "wall", "rows/s", "bound", "wall/bound"
+    );
+    for &concurrency in &options.concurrency {
+        let config = EmulatorConfig {
+            jobs: options.jobs,
+            seed: 1,
+            latency: Duration::from_millis(options.latency_ms),
+            ..EmulatorConfig::default()
+        };
+        let emulator = Emulator::start(config, ([127, 0, 0, 1], 0).into())
+            .await
+            .expect("emulator");
+        let client = emulator_client(&emulator.endpoint_url(), "us-east-1");
+        let source = Arc::new(SageMakerSource::new(
+            client,
+            concurrency,
+            RetryPolicy::default(),
+        ));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let server = tokio::spawn(sagemaker_flight::server::serve(
+            listener,
+            FlightServer::new(source, BatchSizing::default()),
+            std::future::pending(),
+        ));
+        let mut firsts = Vec::new();
+        let mut totals = Vec::new();
+        for _ in 0..options.runs {
+            let run = one_scan(address).await;
+            assert_eq!(run.rows, options.jobs, "every job once");
+            firsts.push(run.first_batch);
+            totals.push(run.total);
+        }
+        server.abort();
+        emulator.shutdown().await;
+        let wall = median(totals);
+        let bound = Duration::from_millis(options.latency_ms)
+            .mul_f64(2.0 * options.jobs as f64 / concurrency as f64);
+        println!(
+            "{:>11} {:>10.0}ms {:>9.2}s {:>10.0} {:>9.2}s {:>8.2}",
+            concurrency,
+            median(firsts).as_secs_f64() * 1000.0,
+            wall.as_secs_f64(),
+            options.jobs as f64 / wall.as_secs_f64(),
+            bound.as_secs_f64(),
+            wall.as_secs_f64() / bound.as_secs_f64()
+        );
+    }
+}

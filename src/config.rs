@@ -1,0 +1,215 @@
+//! Command-line and environment configuration. Every option of `serve` can
+//! also be set through the environment variable named in its help.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::source::{AwsOptions, RetryPolicy};
+
+/// Serve AWS SageMaker compilation jobs as an Arrow Flight table.
+#[derive(Debug, Parser)]
+#[command(name = "sagemaker-flight", version, about)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the Flight server.
+    Serve(ServeArgs),
+    /// Run the SageMaker emulator (an HTTP server speaking SageMaker's JSON protocol).
+    Emulator(EmulatorArgs),
+}
+
+/// Options of `sagemaker-flight serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address for the gRPC (Flight) listener.
+    #[arg(
+        long,
+        env = "SAGEMAKER_FLIGHT_LISTEN",
+        default_value = "127.0.0.1:50051"
+    )]
+    pub listen: SocketAddr,
+
+    /// Serve an in-process emulator of a few thousand jobs instead of AWS.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_DEMO")]
+    pub demo: bool,
+
+    /// Jobs in the demo emulator.
+    #[arg(
+        long,
+        env = "SAGEMAKER_FLIGHT_DEMO_JOBS",
+        default_value_t = 3000,
+        requires = "demo"
+    )]
+    pub demo_jobs: usize,
+
+    /// Latency of each demo emulator call, in milliseconds.
+    #[arg(
+        long,
+        env = "SAGEMAKER_FLIGHT_DEMO_LATENCY_MS",
+        default_value_t = 5,
+        requires = "demo"
+    )]
+    pub demo_latency_ms: u64,
+
+    /// Where SageMaker is.
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Per-job calls (Describe, ListTags) in flight at once, across all queries.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_CONCURRENCY", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+
+    /// Attempts per SageMaker call before a throttled or failing call ends the query.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_MAX_ATTEMPTS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+}
+
+/// The AWS account and region to read.
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// AWS region (default: from the environment or profile).
+    #[arg(long, env = "AWS_REGION", conflicts_with = "demo")]
+    pub region: Option<String>,
+
+    /// Named profile from the shared AWS config files.
+    #[arg(long, env = "AWS_PROFILE", conflicts_with = "demo")]
+    pub profile: Option<String>,
+
+    /// A SageMaker-compatible endpoint (the emulator, moto) instead of AWS's.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_ENDPOINT_URL", conflicts_with = "demo")]
+    pub endpoint_url: Option<String>,
+}
+
+impl AwsArgs {
+    /// The source's view of these options.
+    pub fn options(&self) -> AwsOptions {
+        AwsOptions {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+        }
+    }
+}
+
+impl ServeArgs {
+    /// The retry policy these options ask for.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_attempts,
+            ..RetryPolicy::default()
+        }
+    }
+}
+
+/// Options of `sagemaker-flight emulator`.
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Address for the emulator's HTTP listener.
+    #[arg(long, default_value = "127.0.0.1:4580")]
+    pub listen: SocketAddr,
+
+    /// Jobs to generate.
+    #[arg(long, default_value_t = 1000)]
+    pub jobs: usize,
+
+    /// Seed of the generator: the same seed gives the same jobs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Latency added to every call, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+
+    /// Probability (0..=1) that a call answers ThrottlingException.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub throttle_rate: f64,
+
+    /// Probability (0..=1) that a call answers a 5xx error.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub error_rate: f64,
+
+    /// Calls per second allowed per operation; beyond it, ThrottlingException.
+    #[arg(long)]
+    pub rate_limit: Option<f64>,
+
+    /// Region in the generated ARNs.
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+
+    /// Account id in the generated ARNs.
+    #[arg(long, default_value = "123456789012")]
+    pub account_id: String,
+
+    /// Anchor time (Unix seconds) that generated times go back a year from
+    /// (default: now). Pin it for byte-identical jobs across runs.
+    #[arg(long)]
+    pub anchor: Option<u64>,
+}
+
+impl EmulatorArgs {
+    /// The emulator's configuration.
+    pub fn emulator_config(&self) -> crate::emulator::EmulatorConfig {
+        crate::emulator::EmulatorConfig {
+            jobs: self.jobs,
+            seed: self.seed,
+            latency: Duration::from_millis(self.latency_ms),
+            throttle_rate: self.throttle_rate,
+            error_rate: self.error_rate,
+            rate_limit: self.rate_limit,
+            region: self.region.clone(),
+            account_id: self.account_id.clone(),
+            anchor: self
+                .anchor
+                .map(|secs| std::time::UNIX_EPOCH + Duration::from_secs(secs)),
+        }
+    }
+}
+
+fn probability(text: &str) -> Result<f64, String> {
+    let value: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not a probability in 0..=1"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn probabilities_are_checked() {
+        assert_eq!(probability("0.25"), Ok(0.25));
+        assert!(probability("1.5").is_err());
+        assert!(probability("x").is_err());
+    }
+
+    #[test]
+    fn demo_conflicts_with_an_endpoint() {
+        let parsed = Cli::try_parse_from([
+            "sagemaker-flight",
+            "serve",
+            "--demo",
+            "--endpoint-url",
+            "http://127.0.0.1:1",
+        ]);
+        assert!(parsed.is_err());
+    }
+}

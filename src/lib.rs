@@ -1,0 +1,25 @@
+//! sagemaker-flight: AWS SageMaker compilation jobs (SageMaker Neo) as an
+//! Arrow Flight table, `aws.sagemaker_compilation_job`.
+//!
+//! # Layout
+//!
+//! - [`config`]: the command line (clap), every option also an env var.
+//! - [`server`]: binds, builds the source, serves until shutdown.
+//! - [`table`]: the table: [`table::schema`] (the one place that spells
+//!   column names and types), [`table::convert`] (SageMaker answers to
+//!   record batches), [`table::batches`] (streaming batches as rows complete).
+//! - [`source`]: the SageMaker client, listing, concurrent describes, tags,
+//!   retries with backoff, and errors mapped to gRPC statuses.
+//! - [`flight`]: the Arrow Flight service and its protobuf tickets
+//!   (`proto/ticket.proto`).
+//! - [`emulator`]: a SageMaker emulator speaking AWS JSON 1.1, for the demo,
+//!   the tests and the benchmarks.
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod emulator;
+pub mod flight;
+pub mod server;
+pub mod source;
+pub mod table;

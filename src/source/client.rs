@@ -1,0 +1,74 @@
+//! Building the SageMaker client: the standard AWS credential chain with the
+//! operator's region, profile and endpoint, or fixed credentials for the
+//! emulator.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_sagemaker::Client;
+use aws_sdk_sagemaker::config::Credentials;
+
+/// Where and as whom to call SageMaker.
+#[derive(Clone, Debug, Default)]
+pub struct AwsOptions {
+    /// Overrides the region of the environment / profile.
+    pub region: Option<String>,
+    /// A named profile of the shared AWS config files.
+    pub profile: Option<String>,
+    /// Any SageMaker-compatible endpoint (the emulator, moto).
+    pub endpoint_url: Option<String>,
+}
+
+/// One attempt may take this long before it counts as a transport failure
+/// (and is retried): long enough for a slow page, short enough that a hung
+/// connection does not hang a query.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A client on the standard credential chain (environment, profile, SSO,
+/// web identity, container and instance metadata).
+pub async fn sagemaker_client(options: &AwsOptions) -> Client {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        // Retries are ours (source::retry), where they can be counted and sized.
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        );
+    if let Some(region) = &options.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(profile) = &options.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(endpoint) = &options.endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    Client::new(&loader.load().await)
+}
+
+/// A client for an emulator at `endpoint_url`, with fixed credentials: the
+/// emulator accepts any signature, and nothing reads the environment.
+pub fn emulator_client(endpoint_url: &str, region: &str) -> Client {
+    let config = aws_sdk_sagemaker::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(Credentials::new(
+            "emulator",
+            "emulator",
+            None,
+            None,
+            "sagemaker-flight-emulator",
+        ))
+        .endpoint_url(endpoint_url)
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        )
+        .build();
+    Client::from_conf(config)
+}

@@ -1,0 +1,284 @@
+//! The SageMaker source: lists compilation jobs page by page, describes them
+//! concurrently and fetches their tags, only as far as a scan needs.
+//!
+//! The listing runs in its own task, a couple of pages ahead of the
+//! describers, so the NextToken chain never waits for describes and describes
+//! start with the first page. Describe and ListTags calls of every scan share
+//! one pool of `concurrency` permits, so the server as a whole never has more
+//! than `concurrency` of them in flight against the account.
+//!
+//! A job that is listed but gone by the time it is described or its tags are
+//! read (ResourceNotFound: deleted in between) is **skipped**: the table shows
+//! the jobs that exist, and a row built from a stale summary would be a job
+//! that no longer exists.
+
+mod client;
+mod error;
+mod record;
+mod retry;
+
+use std::sync::Arc;
+
+use aws_sdk_sagemaker::Client;
+use aws_sdk_sagemaker::operation::describe_compilation_job::DescribeCompilationJobOutput;
+use aws_sdk_sagemaker::types::CompilationJobSummary;
+use futures::stream::{self, BoxStream, StreamExt};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+
+pub use client::{AwsOptions, emulator_client, sagemaker_client};
+pub use error::{SourceError, SourceErrorKind};
+pub use record::{JobRecord, JobSummary, account_id_from_arn};
+pub use retry::RetryPolicy;
+
+/// ListCompilationJobs' largest page.
+pub const LIST_PAGE_SIZE: i32 = 100;
+/// ListTags' largest page.
+const TAGS_PAGE_SIZE: i32 = 50;
+/// Pages the lister may run ahead of the describers.
+const LIST_PAGES_AHEAD: usize = 2;
+
+/// What one scan must fetch.
+#[derive(Clone, Debug, Default)]
+pub struct ScanRequest {
+    /// Call DescribeCompilationJob for every listed job.
+    pub describe: bool,
+    /// Call ListTags for every listed job.
+    pub tags: bool,
+}
+
+impl ScanRequest {
+    /// Everything: every column of every job.
+    pub fn everything() -> Self {
+        ScanRequest {
+            describe: true,
+            tags: true,
+        }
+    }
+}
+
+/// Reads compilation jobs from one SageMaker endpoint (account and region).
+#[derive(Debug)]
+pub struct SageMakerSource {
+    client: Client,
+    /// Shared by every scan: bounds Describe + ListTags calls in flight.
+    call_permits: Arc<Semaphore>,
+    /// The permit count, also each scan's own in-flight bound.
+    concurrency: usize,
+    retry: RetryPolicy,
+}
+
+impl SageMakerSource {
+    /// A source making at most `concurrency` (at least 1) per-job calls at once.
+    pub fn new(client: Client, concurrency: usize, retry: RetryPolicy) -> Self {
+        let concurrency = concurrency.max(1);
+        SageMakerSource {
+            client,
+            call_permits: Arc::new(Semaphore::new(concurrency)),
+            concurrency,
+            retry,
+        }
+    }
+
+    /// Streams every job, completed with what `request` asks for, in the
+    /// order their calls finish. Dropping the stream stops the listing and
+    /// every call that has not finished.
+    pub fn scan(
+        self: &Arc<Self>,
+        request: ScanRequest,
+    ) -> BoxStream<'static, Result<JobRecord, SourceError>> {
+        let (pages_tx, pages_rx) = mpsc::channel(LIST_PAGES_AHEAD);
+        let lister = AbortOnDrop(tokio::spawn(Arc::clone(self).list_all(pages_tx)));
+        let source = Arc::clone(self);
+        ReceiverStream::new(pages_rx)
+            .flat_map(|page: Result<Vec<JobSummary>, SourceError>| match page {
+                Ok(summaries) => stream::iter(summaries.into_iter().map(Ok).collect::<Vec<_>>()),
+                Err(error) => stream::iter(vec![Err(error)]),
+            })
+            .map(move |summary| {
+                let source = Arc::clone(&source);
+                let request = request.clone();
+                async move { source.complete(summary?, &request).await }
+            })
+            .buffer_unordered(self.concurrency)
+            .filter_map(move |completed| {
+                // Owning the lister here ties its life to the stream's.
+                let _lister = &lister;
+                let item = match completed {
+                    Ok(Some(record)) => Some(Ok(record)),
+                    Ok(None) => None,
+                    Err(error) => Some(Err(error)),
+                };
+                async move { item }
+            })
+            .boxed()
+    }
+
+    /// Follows the NextToken chain to its end, sending each page (or the
+    /// error that ended it). Stops as soon as the receiver is gone.
+    async fn list_all(self: Arc<Self>, pages: mpsc::Sender<Result<Vec<JobSummary>, SourceError>>) {
+        let mut next_token: Option<String> = None;
+        loop {
+            let page = self.list_page(next_token.take()).await;
+            let (summaries, token) = match page {
+                Ok(page) => page,
+                Err(error) => {
+                    let _ = pages.send(Err(error)).await;
+                    return;
+                }
+            };
+            let summaries = summaries
+                .into_iter()
+                .map(JobSummary::try_from)
+                .collect::<Result<Vec<_>, _>>();
+            let failed = summaries.is_err();
+            if pages.send(summaries).await.is_err() || failed {
+                return;
+            }
+            match token {
+                Some(token) if !token.is_empty() => next_token = Some(token),
+                _ => return,
+            }
+        }
+    }
+
+    async fn list_page(
+        &self,
+        next_token: Option<String>,
+    ) -> Result<(Vec<CompilationJobSummary>, Option<String>), SourceError> {
+        const OPERATION: &str = "ListCompilationJobs";
+        let output = self
+            .retry
+            .run(|| async {
+                self.client
+                    .list_compilation_jobs()
+                    .max_results(LIST_PAGE_SIZE)
+                    .set_next_token(next_token.clone())
+                    .send()
+                    .await
+                    .map_err(|e| SourceError::from_sdk(OPERATION, e))
+            })
+            .await?;
+        Ok((
+            output.compilation_job_summaries.unwrap_or_default(),
+            output.next_token,
+        ))
+    }
+
+    /// Fetches what `request` needs for one listed job. `Ok(None)`: the job
+    /// vanished in between (see the module doc).
+    async fn complete(
+        &self,
+        summary: JobSummary,
+        request: &ScanRequest,
+    ) -> Result<Option<JobRecord>, SourceError> {
+        if !request.describe && !request.tags {
+            return Ok(Some(JobRecord {
+                summary,
+                describe: None,
+                tags: None,
+            }));
+        }
+        // The semaphore is never closed, so acquiring cannot fail.
+        let _permit = self.call_permits.acquire().await.ok();
+        let describe = if request.describe {
+            match self.describe(&summary.name).await? {
+                Some(output) => Some(output),
+                None => return Ok(None),
+            }
+        } else {
+            None
+        };
+        let tags = if request.tags {
+            match self.list_tags(&summary.arn).await? {
+                Some(tags) => Some(tags),
+                None => return Ok(None),
+            }
+        } else {
+            None
+        };
+        Ok(Some(JobRecord {
+            summary,
+            describe,
+            tags,
+        }))
+    }
+
+    /// DescribeCompilationJob, `None` when the job does not exist.
+    async fn describe(
+        &self,
+        name: &str,
+    ) -> Result<Option<DescribeCompilationJobOutput>, SourceError> {
+        const OPERATION: &str = "DescribeCompilationJob";
+        let result = self
+            .retry
+            .run(|| async {
+                self.client
+                    .describe_compilation_job()
+                    .compilation_job_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| SourceError::from_sdk(OPERATION, e))
+            })
+            .await;
+        not_found_as_none(result)
+    }
+
+    /// Every tag of `arn` (all ListTags pages), `None` when the job does not exist.
+    async fn list_tags(&self, arn: &str) -> Result<Option<Vec<(String, String)>>, SourceError> {
+        const OPERATION: &str = "ListTags";
+        let mut tags = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let result = self
+                .retry
+                .run(|| async {
+                    self.client
+                        .list_tags()
+                        .resource_arn(arn)
+                        .max_results(TAGS_PAGE_SIZE)
+                        .set_next_token(next_token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| SourceError::from_sdk(OPERATION, e))
+                })
+                .await;
+            let Some(output) = not_found_as_none(result)? else {
+                return Ok(None);
+            };
+            for tag in output.tags.unwrap_or_default() {
+                let (Some(key), Some(value)) = (tag.key, tag.value) else {
+                    return Err(SourceError::malformed(
+                        OPERATION,
+                        "a Tag has no Key or Value",
+                    ));
+                };
+                tags.push((key, value));
+            }
+            match output.next_token {
+                Some(token) if !token.is_empty() => next_token = Some(token),
+                _ => return Ok(Some(tags)),
+            }
+        }
+    }
+}
+
+fn not_found_as_none<T>(result: Result<T, SourceError>) -> Result<Option<T>, SourceError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.kind == SourceErrorKind::NotFound => {
+            tracing::debug!(%error, "job vanished between list and describe; skipped");
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Aborts a spawned task when dropped, so a dropped stream stops its work.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

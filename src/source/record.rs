@@ -1,0 +1,111 @@
+//! One job as the source delivers it: its listed summary (validated), and the
+//! Describe and ListTags answers when the query needed them.
+
+use aws_sdk_sagemaker::operation::describe_compilation_job::DescribeCompilationJobOutput;
+use aws_sdk_sagemaker::types::CompilationJobSummary;
+use aws_smithy_types::DateTime;
+
+use super::error::SourceError;
+
+/// The members every summary must carry (they are `required` in AWS's model),
+/// checked once so the rest of the code needs no `Option` for them.
+#[derive(Clone, Debug)]
+pub struct JobSummary {
+    /// CompilationJobName.
+    pub name: String,
+    /// CompilationJobArn.
+    pub arn: String,
+    /// The account part of the ARN.
+    pub account_id: String,
+    /// CompilationJobStatus, as AWS spells it.
+    pub status: String,
+    /// CreationTime.
+    pub creation_time: DateTime,
+    /// The summary itself, for its optional members.
+    pub raw: CompilationJobSummary,
+}
+
+impl TryFrom<CompilationJobSummary> for JobSummary {
+    type Error = SourceError;
+
+    fn try_from(raw: CompilationJobSummary) -> Result<Self, SourceError> {
+        let missing = |member: &str| {
+            SourceError::malformed(
+                "ListCompilationJobs",
+                format!("a CompilationJobSummary has no {member}"),
+            )
+        };
+        let name = raw
+            .compilation_job_name()
+            .ok_or_else(|| missing("CompilationJobName"))?
+            .to_owned();
+        let arn = raw
+            .compilation_job_arn()
+            .ok_or_else(|| missing("CompilationJobArn"))?
+            .to_owned();
+        let account_id = account_id_from_arn(&arn)
+            .ok_or_else(|| {
+                SourceError::malformed(
+                    "ListCompilationJobs",
+                    format!("the ARN {arn:?} has no account id"),
+                )
+            })?
+            .to_owned();
+        let status = raw
+            .compilation_job_status()
+            .ok_or_else(|| missing("CompilationJobStatus"))?
+            .as_str()
+            .to_owned();
+        let creation_time = *raw.creation_time().ok_or_else(|| missing("CreationTime"))?;
+        Ok(JobSummary {
+            name,
+            arn,
+            account_id,
+            status,
+            creation_time,
+            raw,
+        })
+    }
+}
+
+/// The account id of an ARN (`arn:<partition>:<service>:<region>:<account>:<resource>`),
+/// if it has one.
+pub fn account_id_from_arn(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    let prefix = parts.next()?;
+    let account = parts.nth(3)?;
+    // The resource part must exist too, or this is not an ARN.
+    parts.next()?;
+    (prefix == "arn" && !account.is_empty()).then_some(account)
+}
+
+/// A job with whatever the query needed fetched.
+#[derive(Clone, Debug)]
+pub struct JobRecord {
+    /// From ListCompilationJobs (or built from a Describe answer).
+    pub summary: JobSummary,
+    /// DescribeCompilationJob's answer, when a described column is needed.
+    pub describe: Option<DescribeCompilationJobOutput>,
+    /// Every tag from ListTags (all pages, in order), when `tags` is needed.
+    pub tags: Option<Vec<(String, String)>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_id_is_the_fifth_arn_field() {
+        assert_eq!(
+            account_id_from_arn("arn:aws:sagemaker:us-east-1:123456789012:compilation-job/a:b"),
+            Some("123456789012")
+        );
+        assert_eq!(
+            account_id_from_arn("arn:aws-cn:sagemaker:cn-north-1:000000000001:compilation-job/x"),
+            Some("000000000001")
+        );
+        assert_eq!(account_id_from_arn("arn:aws:sagemaker:us-east-1::x"), None);
+        assert_eq!(account_id_from_arn("not-an-arn"), None);
+        assert_eq!(account_id_from_arn("arn:aws:sagemaker:us-east-1:1"), None);
+    }
+}

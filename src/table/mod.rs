@@ -1,0 +1,9 @@
+//! The table `aws.sagemaker_compilation_job`: its schema, the conversion of
+//! SageMaker answers into Arrow, and the streams of record batches a scan
+//! produces.
+
+pub mod batches;
+pub mod convert;
+pub mod schema;
+
+pub use batches::{BatchSizing, ScanError, record_batches, scan_table};

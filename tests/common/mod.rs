@@ -1,0 +1,142 @@
+//! Fixtures shared by the integration tests: an emulator and a Flight server
+//! in this process, both on 127.0.0.1:0, and helpers to read batches.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::TimestampMicrosecondType;
+use arrow_flight::FlightClient;
+use sagemaker_flight::emulator::{Emulator, EmulatorConfig};
+use sagemaker_flight::flight::FlightServer;
+use sagemaker_flight::source::{RetryPolicy, SageMakerSource, emulator_client};
+use sagemaker_flight::table::BatchSizing;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// A retry policy with short waits, so fault tests stay fast.
+pub fn quick_retries(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts,
+        base_delay: Duration::from_millis(2),
+        max_delay: Duration::from_millis(20),
+    }
+}
+
+/// An emulator and a Flight server reading it.
+pub struct TestServer {
+    pub emulator: Emulator,
+    pub address: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts an emulator with `config`, and a server on it with `concurrency`.
+    pub async fn start(config: EmulatorConfig, concurrency: usize) -> TestServer {
+        Self::start_with(config, concurrency, quick_retries(8)).await
+    }
+
+    /// Like [`TestServer::start`], with a chosen retry policy.
+    pub async fn start_with(
+        config: EmulatorConfig,
+        concurrency: usize,
+        retry: RetryPolicy,
+    ) -> TestServer {
+        let emulator = Emulator::start(config, ([127, 0, 0, 1], 0).into())
+            .await
+            .expect("emulator starts");
+        let client = emulator_client(&emulator.endpoint_url(), "us-east-1");
+        let source = Arc::new(SageMakerSource::new(client, concurrency, retry));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (shutdown, on_shutdown) = oneshot::channel::<()>();
+        let service = FlightServer::new(source, BatchSizing::default());
+        let task = tokio::spawn(async move {
+            sagemaker_flight::server::serve(listener, service, async {
+                let _ = on_shutdown.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        TestServer {
+            emulator,
+            address,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
+    }
+
+    /// A plain Flight client connected to the server.
+    pub async fn client(&self) -> FlightClient {
+        let channel = Channel::from_shared(format!("http://{}", self.address))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        FlightClient::new(channel)
+    }
+
+    /// Stops the server and the emulator.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.emulator.shutdown().await;
+    }
+}
+
+/// The emulator configuration most tests start from: `jobs` jobs, seed 42,
+/// a fixed anchor so the data never depends on the clock.
+pub fn emulator_config(jobs: usize) -> EmulatorConfig {
+    EmulatorConfig {
+        jobs,
+        seed: 42,
+        anchor: Some(std::time::UNIX_EPOCH + Duration::from_secs(1_790_000_000)),
+        ..EmulatorConfig::default()
+    }
+}
+
+/// The column named `name` of `batch`.
+pub fn column<'a>(batch: &'a RecordBatch, name: &str) -> &'a dyn Array {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+        .as_ref()
+}
+
+/// A Utf8 value, `None` when null.
+pub fn string_at(batch: &RecordBatch, name: &str, row: usize) -> Option<String> {
+    let array = column(batch, name).as_string::<i32>();
+    array.is_valid(row).then(|| array.value(row).to_owned())
+}
+
+/// A timestamp value in microseconds, `None` when null.
+pub fn micros_at(batch: &RecordBatch, name: &str, row: usize) -> Option<i64> {
+    let array = column(batch, name).as_primitive::<TimestampMicrosecondType>();
+    array.is_valid(row).then(|| array.value(row))
+}
+
+/// The tags map of one row, in order.
+pub fn tags_at(batch: &RecordBatch, row: usize) -> Vec<(String, String)> {
+    let map = column(batch, "tags").as_map();
+    let entries = map.value(row);
+    let keys = entries.column(0).as_string::<i32>();
+    let values = entries.column(1).as_string::<i32>();
+    (0..entries.len())
+        .map(|i| (keys.value(i).to_owned(), values.value(i).to_owned()))
+        .collect()
+}
+
+/// Epoch seconds (as the emulator sends them) to microseconds.
+pub fn seconds_to_micros(seconds: f64) -> i64 {
+    (seconds * 1_000_000.0).round() as i64
+}

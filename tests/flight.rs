@@ -1,0 +1,463 @@
+//! The plain Arrow Flight service end to end: a real Flight client, the real
+//! server, the SageMaker emulator behind it, all on 127.0.0.1.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::Schema;
+use arrow_flight::error::FlightError;
+use arrow_flight::{FlightDescriptor, Ticket};
+use common::{
+    TestServer, emulator_config, micros_at, quick_retries, seconds_to_micros, string_at, tags_at,
+};
+use futures::{StreamExt, TryStreamExt};
+use sagemaker_flight::table::schema::table_schema;
+use serde_json::Value;
+use tonic::Code;
+
+const TABLE_PATH: &str = "aws.sagemaker_compilation_job";
+
+fn table_descriptor() -> FlightDescriptor {
+    FlightDescriptor::new_path(vec![TABLE_PATH.to_owned()])
+}
+
+/// GetFlightInfo on the table, then DoGet on its one endpoint.
+async fn read_table(server: &TestServer) -> Result<Vec<RecordBatch>, FlightError> {
+    let mut client = server.client().await;
+    let info = client.get_flight_info(table_descriptor()).await?;
+    let ticket = info.endpoint[0]
+        .ticket
+        .clone()
+        .expect("endpoint has a ticket");
+    client.do_get(ticket).await?.try_collect().await
+}
+
+fn status_of(error: FlightError) -> tonic::Status {
+    match error {
+        FlightError::Tonic(status) => *status,
+        other => panic!("expected a gRPC status, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn list_flights_describes_the_table_with_its_exact_schema_and_a_same_server_endpoint() {
+    let server = TestServer::start(emulator_config(5), 4).await;
+    let mut client = server.client().await;
+    let flights: Vec<_> = client
+        .list_flights(Vec::<u8>::new())
+        .await
+        .expect("list_flights")
+        .try_collect()
+        .await
+        .expect("flights");
+    assert_eq!(flights.len(), 1);
+    let info = &flights[0];
+    let descriptor = info.flight_descriptor.clone().expect("descriptor");
+    assert_eq!(descriptor, table_descriptor());
+    let schema: Schema = info.clone().try_decode_schema().expect("schema");
+    assert_eq!(&schema, table_schema().as_ref());
+    assert_eq!(info.endpoint.len(), 1);
+    assert!(
+        info.endpoint[0].location.is_empty(),
+        "empty location = same server"
+    );
+
+    // The two-part path and GetSchema give the same schema.
+    let two_part =
+        FlightDescriptor::new_path(vec!["aws".into(), "sagemaker_compilation_job".into()]);
+    let schema = client
+        .get_schema(two_part.clone())
+        .await
+        .expect("get_schema");
+    assert_eq!(&schema, table_schema().as_ref());
+    let info = client.get_flight_info(two_part).await.expect("flight info");
+    assert_eq!(info.endpoint.len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn schema_spells_every_column_type_and_nullability() {
+    let expected = [
+        ("_key", "Utf8", false),
+        ("account_id", "Utf8", false),
+        ("compilation_end_time", "Timestamp(µs, \"UTC\")", true),
+        ("compilation_job_arn", "Utf8", false),
+        ("compilation_job_name", "Utf8", false),
+        ("compilation_job_status", "Utf8", false),
+        ("compilation_start_time", "Timestamp(µs, \"UTC\")", true),
+        ("creation_time", "Timestamp(µs, \"UTC\")", false),
+        ("derived_information", "Utf8", true),
+        ("failure_reason", "Utf8", true),
+        ("inference_image", "Utf8", true),
+        ("input_config", "Utf8", true),
+        ("last_modified_time", "Timestamp(µs, \"UTC\")", true),
+        ("model_artifacts", "Utf8", true),
+        ("model_digests", "Utf8", true),
+        ("model_package_version_arn", "Utf8", true),
+        ("output_config", "Utf8", true),
+        ("role_arn", "Utf8", true),
+        ("stopping_condition", "Utf8", true),
+        (
+            "tags",
+            "Map(\"entries\": non-null Struct(\"key\": non-null Utf8, \"value\": non-null Utf8), unsorted)",
+            false,
+        ),
+        ("vpc_config", "Utf8", true),
+    ];
+    let schema = table_schema();
+    assert_eq!(schema.fields().len(), expected.len());
+    for (field, (name, data_type, nullable)) in schema.fields().iter().zip(expected) {
+        assert_eq!(field.name(), name);
+        assert_eq!(field.data_type().to_string(), data_type, "{name}");
+        assert_eq!(field.is_nullable(), nullable, "{name}");
+    }
+}
+
+fn json_member(describe: &Value, member: &str) -> Option<Value> {
+    describe.get(member).cloned()
+}
+
+fn string_member(describe: &Value, member: &str) -> Option<String> {
+    describe
+        .get(member)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn time_member(describe: &Value, member: &str) -> Option<i64> {
+    describe
+        .get(member)
+        .and_then(Value::as_f64)
+        .map(seconds_to_micros)
+}
+
+#[tokio::test]
+async fn every_value_of_every_row_matches_the_emulators_jobs() {
+    let server = TestServer::start(emulator_config(400), 16).await;
+    let batches = read_table(&server).await.expect("scan");
+    let jobs = server.emulator.state().jobs();
+    let mut by_name = HashMap::new();
+    for batch in &batches {
+        assert_eq!(
+            batch.schema(),
+            table_schema(),
+            "every batch has the table schema"
+        );
+        for row in 0..batch.num_rows() {
+            let name = string_at(batch, "compilation_job_name", row).expect("name");
+            assert!(by_name.insert(name, (batch, row)).is_none(), "no job twice");
+        }
+    }
+    assert_eq!(by_name.len(), jobs.len(), "every job, once");
+
+    let mut seen_tags = 0;
+    let mut seen_multi_page_tags = false;
+    for job in &jobs {
+        let d = &job.describe;
+        let name = string_member(d, "CompilationJobName").expect("name");
+        let &(batch, row) = by_name
+            .get(&name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        let arn = string_member(d, "CompilationJobArn");
+        assert_eq!(string_at(batch, "_key", row), arn, "{name}");
+        assert_eq!(string_at(batch, "compilation_job_arn", row), arn, "{name}");
+        assert_eq!(
+            string_at(batch, "account_id", row).as_deref(),
+            Some("123456789012")
+        );
+        for (column, member) in [
+            ("compilation_job_status", "CompilationJobStatus"),
+            ("inference_image", "InferenceImage"),
+            ("model_package_version_arn", "ModelPackageVersionArn"),
+            ("role_arn", "RoleArn"),
+        ] {
+            assert_eq!(
+                string_at(batch, column, row),
+                string_member(d, member),
+                "{name}.{column}"
+            );
+        }
+        // FailureReason is always sent, "" when the job did not fail: NULL here.
+        let reason = string_member(d, "FailureReason").filter(|r| !r.is_empty());
+        assert_eq!(string_at(batch, "failure_reason", row), reason, "{name}");
+        if string_member(d, "CompilationJobStatus").as_deref() == Some("FAILED") {
+            assert!(reason.is_some(), "a FAILED job says why: {name}");
+        }
+        for (column, member) in [
+            ("creation_time", "CreationTime"),
+            ("last_modified_time", "LastModifiedTime"),
+            ("compilation_start_time", "CompilationStartTime"),
+            ("compilation_end_time", "CompilationEndTime"),
+        ] {
+            assert_eq!(
+                micros_at(batch, column, row),
+                time_member(d, member),
+                "{name}.{column}"
+            );
+        }
+        for (column, member) in [
+            ("derived_information", "DerivedInformation"),
+            ("input_config", "InputConfig"),
+            ("model_artifacts", "ModelArtifacts"),
+            ("model_digests", "ModelDigests"),
+            ("output_config", "OutputConfig"),
+            ("stopping_condition", "StoppingCondition"),
+            ("vpc_config", "VpcConfig"),
+        ] {
+            let text = string_at(batch, column, row);
+            let parsed = text
+                .as_deref()
+                .map(|t| serde_json::from_str::<Value>(t).expect("valid JSON"));
+            assert_eq!(parsed, json_member(d, member), "{name}.{column}");
+            if let (Some(text), Some(parsed)) = (&text, &parsed) {
+                let compact = serde_json::to_string(parsed).expect("serialize");
+                assert_eq!(text, &compact, "compact JSON");
+            }
+        }
+        let tags = tags_at(batch, row);
+        assert_eq!(tags, job.tags, "{name}.tags");
+        seen_tags += usize::from(!tags.is_empty());
+        seen_multi_page_tags |= tags.len() > 50;
+    }
+    assert!(seen_tags > 0, "the emulator tags most jobs");
+    assert!(
+        seen_multi_page_tags,
+        "some job needs more than one ListTags page"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_first_batch_arrives_before_the_listing_has_finished() {
+    let mut config = emulator_config(3000);
+    config.latency = Duration::from_millis(20);
+    let server = TestServer::start(config, 16).await;
+    let mut client = server.client().await;
+    let info = client
+        .get_flight_info(table_descriptor())
+        .await
+        .expect("info");
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let mut stream = client.do_get(ticket).await.expect("do_get");
+    let first = stream.next().await.expect("a first batch").expect("ok");
+    let pages_listed_at_first_batch = server.emulator.state().stats().calls("ListCompilationJobs");
+    // 3000 jobs are 30 pages of 100, each taking at least 20 ms.
+    assert!(
+        pages_listed_at_first_batch < 30,
+        "the first batch came after {pages_listed_at_first_batch} of 30 pages"
+    );
+    let mut rows = first.num_rows();
+    let mut batches = 1;
+    while let Some(batch) = stream.next().await {
+        rows += batch.expect("batch").num_rows();
+        batches += 1;
+    }
+    assert_eq!(rows, 3000);
+    assert!(
+        batches > 2,
+        "rows are streamed in several batches, got {batches}"
+    );
+    assert_eq!(
+        server.emulator.state().stats().calls("ListCompilationJobs"),
+        30
+    );
+    server.stop().await;
+}
+
+async fn peak_describes_with_concurrency(concurrency: usize) -> (u64, u64) {
+    let mut config = emulator_config(200);
+    config.latency = Duration::from_millis(40);
+    let server = TestServer::start(config, concurrency).await;
+    let rows: usize = read_table(&server)
+        .await
+        .expect("scan")
+        .iter()
+        .map(RecordBatch::num_rows)
+        .sum();
+    assert_eq!(rows, 200);
+    let stats = server.emulator.state().stats();
+    server.stop().await;
+    (stats.peak("DescribeCompilationJob"), stats.peak_in_flight)
+}
+
+#[tokio::test]
+async fn describe_concurrency_reaches_and_never_exceeds_the_limit() {
+    for concurrency in [1, 8] {
+        let (describe_peak, total_peak) = peak_describes_with_concurrency(concurrency).await;
+        assert_eq!(
+            describe_peak, concurrency as u64,
+            "Describe peak at --concurrency {concurrency}"
+        );
+        // Describe and ListTags share the permits; one listing call may overlap.
+        assert!(
+            total_peak <= concurrency as u64 + 1,
+            "{total_peak} calls in flight at --concurrency {concurrency}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_are_retried_without_losing_or_doubling_rows() {
+    let mut config = emulator_config(300);
+    config.throttle_rate = 0.2;
+    config.error_rate = 0.05;
+    let server = TestServer::start_with(config, 8, quick_retries(30)).await;
+    let batches = read_table(&server)
+        .await
+        .expect("retries absorb the faults");
+    let mut names: Vec<_> = batches
+        .iter()
+        .flat_map(|b| (0..b.num_rows()).map(move |r| string_at(b, "compilation_job_name", r)))
+        .map(|n| n.expect("name"))
+        .collect();
+    names.sort();
+    let expected: Vec<_> = server
+        .emulator
+        .state()
+        .jobs()
+        .iter()
+        .map(|j| {
+            j.describe["CompilationJobName"]
+                .as_str()
+                .expect("name")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(names, expected, "exactly the jobs, once each");
+    let stats = server.emulator.state().stats();
+    let faults: u64 = stats
+        .operations
+        .values()
+        .map(|o| o.throttled + o.server_errors)
+        .sum();
+    assert!(faults > 0, "the emulator did inject faults");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_call_that_keeps_failing_ends_the_stream_with_a_status_naming_the_aws_code() {
+    for (throttle_rate, error_rate, code, aws_code) in [
+        (1.0, 0.0, Code::ResourceExhausted, "ThrottlingException"),
+        (
+            0.0,
+            1.0,
+            Code::Unavailable,
+            "SageMaker ListCompilationJobs failed",
+        ),
+    ] {
+        let mut config = emulator_config(20);
+        config.throttle_rate = throttle_rate;
+        config.error_rate = error_rate;
+        let server = TestServer::start_with(config, 4, quick_retries(3)).await;
+        let status = status_of(read_table(&server).await.expect_err("fails"));
+        assert_eq!(status.code(), code, "{status:?}");
+        assert!(status.message().contains(aws_code), "{status:?}");
+        assert_eq!(
+            server.emulator.state().stats().calls("ListCompilationJobs"),
+            3,
+            "3 attempts"
+        );
+        // The server keeps serving.
+        let mut client = server.client().await;
+        assert!(client.get_schema(table_descriptor()).await.is_ok());
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_job_deleted_between_list_and_describe_is_skipped() {
+    let server = TestServer::start(emulator_config(30), 4).await;
+    let jobs = server.emulator.state().jobs();
+    let gone = jobs[7].describe["CompilationJobName"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    assert!(server.emulator.state().vanish(&gone));
+    let batches = read_table(&server)
+        .await
+        .expect("a vanished job is no error");
+    let names: Vec<_> = batches
+        .iter()
+        .flat_map(|b| (0..b.num_rows()).map(move |r| string_at(b, "compilation_job_name", r)))
+        .map(|n| n.expect("name"))
+        .collect();
+    assert_eq!(names.len(), 29);
+    assert!(!names.contains(&gone));
+    assert_eq!(
+        server
+            .emulator
+            .state()
+            .stats()
+            .calls("DescribeCompilationJob"),
+        30
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_precise_statuses_and_the_server_keeps_serving() {
+    let server = TestServer::start(emulator_config(3), 2).await;
+    let mut client = server.client().await;
+
+    let unknown = FlightDescriptor::new_path(vec!["aws.other_table".into()]);
+    let status = status_of(
+        client
+            .get_flight_info(unknown.clone())
+            .await
+            .expect_err("unknown"),
+    );
+    assert_eq!(status.code(), Code::NotFound);
+    assert_eq!(
+        status_of(client.get_schema(unknown).await.expect_err("unknown")).code(),
+        Code::NotFound
+    );
+    let command = FlightDescriptor::new_cmd("SELECT 1");
+    assert_eq!(
+        status_of(client.get_flight_info(command).await.expect_err("cmd")).code(),
+        Code::Unimplemented
+    );
+
+    for bytes in [&b"\x08\xff\xff"[..], b"", b"not a ticket"] {
+        let error = match client.do_get(Ticket::new(bytes.to_vec())).await {
+            Err(error) => error,
+            Ok(stream) => stream
+                .try_collect::<Vec<_>>()
+                .await
+                .expect_err("bad ticket"),
+        };
+        assert_eq!(status_of(error).code(), Code::InvalidArgument, "{bytes:?}");
+    }
+    let other_table = sagemaker_flight::flight::ticket::table_scan_ticket("aws.other");
+    let error = match client.do_get(other_table).await {
+        Err(error) => error,
+        Ok(stream) => stream
+            .try_collect::<Vec<_>>()
+            .await
+            .expect_err("other table"),
+    };
+    assert_eq!(status_of(error).code(), Code::NotFound);
+
+    let action = arrow_flight::Action::new("drop_everything", "");
+    assert_eq!(
+        status_of(client.do_action(action).await.err().expect("no actions")).code(),
+        Code::Unimplemented
+    );
+    let put = futures::stream::iter(Vec::<Result<arrow_flight::FlightData, FlightError>>::new());
+    let error = match client.do_put(put).await {
+        Err(error) => error,
+        Ok(stream) => stream.try_collect::<Vec<_>>().await.expect_err("read-only"),
+    };
+    assert_eq!(status_of(error).code(), Code::Unimplemented);
+
+    let rows: usize = read_table(&server)
+        .await
+        .expect("still serving")
+        .iter()
+        .map(RecordBatch::num_rows)
+        .sum();
+    assert_eq!(rows, 3);
+    server.stop().await;
+}
