@@ -90,6 +90,10 @@
 //! `throttle_rate`, `error_rate` and `latency` can change at run time
 //! ([`EmulatorState::set_faults`], [`EmulatorState::set_latency`]).
 //!
+//! A request whose `X-Amz-Target` is missing or names another operation is
+//! answered `UnknownOperationException` at once: no latency, no faults, and
+//! it is not counted (so the stats map holds only the six operations).
+//!
 //! # Test endpoints
 //!
 //! * `GET /_emulator/stats`: [`Stats`] as JSON.
@@ -98,6 +102,14 @@
 //!   ListCompilationJobs but Describe/ListTags/AddTags/Delete answer
 //!   `ResourceNotFound`, modelling a job deleted between list and describe
 //!   (404 if there is no such job).
+//!
+//! # Layout
+//!
+//! `mod.rs` server and routing; `api.rs` dispatch, list/describe/delete/tag
+//! operations; `create.rs` CreateCompilationJob; `paging.rs` tokens;
+//! `validate.rs` service-model constraints; `shapes.rs` wire shapes;
+//! `data.rs` and `catalog.rs` generation; `limits.rs` stats, token buckets
+//! and faults; `state.rs` the shared state; `error.rs` error answers.
 
 mod api;
 mod catalog;

@@ -42,7 +42,9 @@ def create_jobs(client, count):
             if i % 3
             else {
                 "S3OutputLocation": f"s3://out/{name}",
-                "TargetPlatform": {"Os": "LINUX", "Arch": "ARM64"},
+                # moto's ListCompilationJobs fails (HTTP 500) on a
+                # TargetPlatform without Accelerator.
+                "TargetPlatform": {"Os": "LINUX", "Arch": "ARM64", "Accelerator": "NVIDIA"},
             }
         )
         client.create_compilation_job(
