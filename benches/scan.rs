@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use arrow_flight::{FlightClient, FlightDescriptor};
 use futures::StreamExt;
 use sagemaker_flight::emulator::{Emulator, EmulatorConfig};
-use sagemaker_flight::flight::FlightServer;
 use sagemaker_flight::source::{RetryPolicy, SageMakerSource, emulator_client};
 use sagemaker_flight::table::BatchSizing;
 use tokio::net::TcpListener;
@@ -133,7 +132,8 @@ async fn main() {
         let address = listener.local_addr().expect("address");
         let server = tokio::spawn(sagemaker_flight::server::serve(
             listener,
-            FlightServer::new(source, BatchSizing::default()),
+            sagemaker_flight::server::flight_service(source, BatchSizing::default(), true)
+                .expect("service"),
             std::future::pending(),
         ));
         let mut firsts = Vec::new();

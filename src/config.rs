@@ -68,6 +68,11 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
 
+    /// Send no SQL predicate to the API (every query lists every job). For
+    /// checking that pushdown never changes an answer.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_NO_FILTER_PUSHDOWN")]
+    pub no_filter_pushdown: bool,
+
     /// Attempts per SageMaker call before a throttled or failing call ends the query.
     #[arg(long, env = "SAGEMAKER_FLIGHT_MAX_ATTEMPTS", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=100))]

@@ -7,11 +7,16 @@
 //! - [`server`]: binds, builds the source, serves until shutdown.
 //! - [`table`]: the table: [`table::schema`] (the one place that spells
 //!   column names and types), [`table::convert`] (SageMaker answers to
-//!   record batches), [`table::batches`] (streaming batches as rows complete).
+//!   record batches), [`table::batches`] (streaming batches as rows complete),
+//!   [`table::pushdown`] (SQL filters to API parameters), [`table::provider`]
+//!   (the DataFusion TableProvider) and [`table::exec`] (the scan plan and
+//!   the calls it makes).
+//! - [`query`]: the DataFusion session, read-only, and SQL errors mapped
+//!   to gRPC statuses.
 //! - [`source`]: the SageMaker client, listing, concurrent describes, tags,
 //!   retries with backoff, and errors mapped to gRPC statuses.
-//! - [`flight`]: the Arrow Flight service and its protobuf tickets
-//!   (`proto/ticket.proto`).
+//! - [`flight`]: the gRPC service: plain Arrow Flight and Flight SQL on one
+//!   port, and the protobuf tickets (`proto/ticket.proto`).
 //! - [`emulator`]: a SageMaker emulator speaking AWS JSON 1.1, for the demo,
 //!   the tests and the benchmarks.
 
@@ -20,6 +25,7 @@
 pub mod config;
 pub mod emulator;
 pub mod flight;
+pub mod query;
 pub mod server;
 pub mod source;
 pub mod table;

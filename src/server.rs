@@ -9,7 +9,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::config::ServeArgs;
 use crate::emulator::{Emulator, EmulatorConfig};
-use crate::flight::FlightServer;
+use crate::flight::{FlightServer, SqlService};
+use crate::query::QueryEngine;
 use crate::source::{SageMakerSource, emulator_client, sagemaker_client};
 use crate::table::BatchSizing;
 
@@ -22,6 +23,16 @@ pub type ServeError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Jobs and latency of the `--demo` emulator's seed.
 const DEMO_SEED: u64 = 7;
+
+/// The Flight service over `source`: SQL engine, Flight SQL, plain Flight.
+pub fn flight_service(
+    source: Arc<SageMakerSource>,
+    sizing: BatchSizing,
+    filter_pushdown: bool,
+) -> Result<FlightServer, ServeError> {
+    let engine = QueryEngine::new(source, sizing, filter_pushdown)?;
+    Ok(FlightServer::new(SqlService::new(engine)?))
+}
 
 /// Serves `service` on `listener` until `shutdown` resolves.
 pub async fn serve(
@@ -70,17 +81,13 @@ pub async fn run(
         args.concurrency as usize,
         args.retry_policy(),
     ));
+    let service = flight_service(source, BatchSizing::default(), !args.no_filter_pushdown)?;
     let listener = TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
     // Scripts and tests wait for this line to learn the (maybe ephemeral) port.
     println!("sagemaker-flight listening on grpc://{address}");
     tracing::info!(%address, "Flight server listening");
-    let result = serve(
-        listener,
-        FlightServer::new(source, BatchSizing::default()),
-        shutdown,
-    )
-    .await;
+    let result = serve(listener, service, shutdown).await;
     if let Some(emulator) = demo_emulator {
         emulator.shutdown().await;
     }

@@ -14,6 +14,7 @@ use common::{
     TestServer, emulator_config, micros_at, quick_retries, seconds_to_micros, string_at, tags_at,
 };
 use futures::{StreamExt, TryStreamExt};
+use sagemaker_flight::flight::ticket::Statement;
 use sagemaker_flight::table::schema::table_schema;
 use serde_json::Value;
 use tonic::Code;
@@ -267,9 +268,12 @@ async fn the_first_batch_arrives_before_the_listing_has_finished() {
     server.stop().await;
 }
 
-async fn peak_describes_with_concurrency(concurrency: usize) -> (u64, u64) {
-    let mut config = emulator_config(200);
-    config.latency = Duration::from_millis(40);
+/// Scans `jobs` jobs at 100 ms per call; returns the emulator's peak of
+/// Describe calls in flight, and of all calls in flight.
+async fn peaks_with_concurrency(concurrency: usize, jobs: usize) -> (u64, u64) {
+    let mut config = emulator_config(jobs);
+    // Long enough that every permit holder is surely in flight at once.
+    config.latency = Duration::from_millis(100);
     let server = TestServer::start(config, concurrency).await;
     let rows: usize = read_table(&server)
         .await
@@ -277,7 +281,7 @@ async fn peak_describes_with_concurrency(concurrency: usize) -> (u64, u64) {
         .iter()
         .map(RecordBatch::num_rows)
         .sum();
-    assert_eq!(rows, 200);
+    assert_eq!(rows, jobs);
     let stats = server.emulator.state().stats();
     server.stop().await;
     (stats.peak("DescribeCompilationJob"), stats.peak_in_flight)
@@ -285,8 +289,8 @@ async fn peak_describes_with_concurrency(concurrency: usize) -> (u64, u64) {
 
 #[tokio::test]
 async fn describe_concurrency_reaches_and_never_exceeds_the_limit() {
-    for concurrency in [1, 8] {
-        let (describe_peak, total_peak) = peak_describes_with_concurrency(concurrency).await;
+    for (concurrency, jobs) in [(1, 12), (8, 64)] {
+        let (describe_peak, total_peak) = peaks_with_concurrency(concurrency, jobs).await;
         assert_eq!(
             describe_peak, concurrency as u64,
             "Describe peak at --concurrency {concurrency}"
@@ -414,10 +418,10 @@ async fn bad_requests_get_precise_statuses_and_the_server_keeps_serving() {
         status_of(client.get_schema(unknown).await.expect_err("unknown")).code(),
         Code::NotFound
     );
-    let command = FlightDescriptor::new_cmd("SELECT 1");
+    let not_utf8 = FlightDescriptor::new_cmd(vec![0xff, 0xfe, 0x00]);
     assert_eq!(
-        status_of(client.get_flight_info(command).await.expect_err("cmd")).code(),
-        Code::Unimplemented
+        status_of(client.get_flight_info(not_utf8).await.expect_err("cmd")).code(),
+        Code::InvalidArgument
     );
 
     for bytes in [&b"\x08\xff\xff"[..], b"", b"not a ticket"] {
@@ -430,7 +434,7 @@ async fn bad_requests_get_precise_statuses_and_the_server_keeps_serving() {
         };
         assert_eq!(status_of(error).code(), Code::InvalidArgument, "{bytes:?}");
     }
-    let other_table = sagemaker_flight::flight::ticket::table_scan_ticket("aws.other");
+    let other_table = Statement::new("SELECT * FROM aws.other").to_ticket();
     let error = match client.do_get(other_table).await {
         Err(error) => error,
         Ok(stream) => stream

@@ -2,9 +2,11 @@
 //! rules for what goes back to a client in a status.
 
 pub mod service;
+pub mod sql;
 pub mod ticket;
 
 pub use service::FlightServer;
+pub use sql::SqlService;
 
 /// Longest status message sent to a client: AWS messages and client input
 /// echoed in errors are cut here so a status never balloons.

@@ -1,78 +1,91 @@
-//! The plain Arrow Flight service: ListFlights, GetFlightInfo, GetSchema and
-//! DoGet over the one table, addressed by a PATH descriptor.
+//! The one gRPC Flight service on the port: plain Arrow Flight and Flight
+//! SQL side by side.
+//!
+//! - A PATH descriptor `["aws.sagemaker_compilation_job"]` (or `["aws",
+//!   "sagemaker_compilation_job"]`) is the whole table: ListFlights,
+//!   GetFlightInfo, GetSchema, and DoGet of its ticket.
+//! - A CMD descriptor holding a Flight SQL command (a protobuf `Any`) goes to
+//!   the Flight SQL service; one holding plain UTF-8 text is run as a SQL
+//!   query, for pyarrow users without a Flight SQL driver
+//!   (`FlightDescriptor.for_command(sql)`).
+//! - Every ticket is a Flight SQL ticket, so DoGet, DoPut, DoAction and
+//!   Handshake all go to the Flight SQL service.
 
 use std::pin::Pin;
-use std::sync::Arc;
 
 use arrow::ipc::writer::IpcWriteOptions;
-use arrow_flight::encode::FlightDataEncoderBuilder;
-use arrow_flight::error::FlightError;
 use arrow_flight::flight_descriptor::DescriptorType;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::{
-    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo,
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
     HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket,
 };
-use futures::stream::{self, Stream, StreamExt, TryStreamExt};
+use futures::stream::{self, Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::flight::cap_message;
-use crate::flight::ticket::{TicketKind, decode_ticket, table_scan_ticket};
-use crate::source::SageMakerSource;
-use crate::table::schema::{TABLE_NAME, is_table_path, table_schema};
-use crate::table::{BatchSizing, scan_table};
+use crate::flight::sql::SqlService;
+use crate::flight::ticket::{Statement, is_flight_sql_command};
+use crate::table::schema::{TABLE_NAME, is_table_path};
 
 /// gRPC streams of this service.
 type BoxedStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
-/// Largest FlightData message the encoder produces. Well under the 64 MiB
-/// the server and our clients accept, and big enough for a full batch.
-const MAX_FLIGHT_DATA_BYTES: usize = 4 * 1024 * 1024;
-
 /// The Flight service. Cheap to clone: tonic clones it per connection.
 #[derive(Clone, Debug)]
 pub struct FlightServer {
-    source: Arc<SageMakerSource>,
-    sizing: BatchSizing,
+    sql: SqlService,
 }
 
-impl FlightServer {
-    /// A service reading from `source`.
-    pub fn new(source: Arc<SageMakerSource>, sizing: BatchSizing) -> Self {
-        FlightServer { source, sizing }
-    }
-
-    /// The FlightInfo of the table: its schema and one endpoint with an empty
-    /// location list, which means "this same server".
-    fn table_flight_info(&self) -> Result<FlightInfo, Status> {
-        let info = FlightInfo::new()
-            .try_with_schema(&table_schema())
-            .map_err(|e| Status::internal(format!("encoding the schema failed: {e}")))?
-            .with_descriptor(FlightDescriptor::new_path(vec![TABLE_NAME.to_owned()]))
-            .with_endpoint(FlightEndpoint::new().with_ticket(table_scan_ticket(TABLE_NAME)))
-            // The row count is unknown until the listing ends.
-            .with_total_records(-1)
-            .with_total_bytes(-1);
-        Ok(info)
-    }
+/// What a descriptor asks for.
+enum Target {
+    /// The whole table (a PATH descriptor).
+    Table,
+    /// A Flight SQL command, for the Flight SQL service.
+    FlightSql,
+    /// A SQL query in plain text.
+    Sql(String),
 }
 
-/// Checks that `descriptor` names the table. Unknown paths are NOT_FOUND;
-/// commands are not part of plain Flight.
-fn check_descriptor(descriptor: &FlightDescriptor) -> Result<(), Status> {
+/// The statement that reads the whole table.
+fn table_statement() -> Statement {
+    Statement::new(format!("SELECT * FROM {TABLE_NAME}"))
+}
+
+/// What `descriptor` names. Unknown paths are NOT_FOUND.
+fn target_of(descriptor: &FlightDescriptor) -> Result<Target, Status> {
     match DescriptorType::try_from(descriptor.r#type) {
-        Ok(DescriptorType::Path) if is_table_path(&descriptor.path) => Ok(()),
+        Ok(DescriptorType::Path) if is_table_path(&descriptor.path) => Ok(Target::Table),
         Ok(DescriptorType::Path) => Err(Status::not_found(cap_message(format!(
             "no flight at path {:?}; the one table is [{TABLE_NAME:?}] (or [\"aws\", \"sagemaker_compilation_job\"])",
             descriptor.path
         )))),
-        Ok(DescriptorType::Cmd) => Err(Status::unimplemented(
-            "command descriptors are not supported: use the PATH descriptor [\"aws.sagemaker_compilation_job\"]",
-        )),
+        Ok(DescriptorType::Cmd) if is_flight_sql_command(&descriptor.cmd) => Ok(Target::FlightSql),
+        Ok(DescriptorType::Cmd) => match std::str::from_utf8(&descriptor.cmd) {
+            Ok(sql) if !sql.trim().is_empty() => Ok(Target::Sql(sql.to_owned())),
+            _ => Err(Status::invalid_argument(
+                "a CMD descriptor must hold a Flight SQL command or a UTF-8 SQL query",
+            )),
+        },
         Ok(DescriptorType::Unknown) | Err(_) => Err(Status::invalid_argument(format!(
             "descriptor type {} is neither PATH nor CMD",
             descriptor.r#type
         ))),
+    }
+}
+
+impl FlightServer {
+    /// The service answering Flight SQL through `sql`.
+    pub fn new(sql: SqlService) -> Self {
+        FlightServer { sql }
+    }
+
+    fn statement_of(&self, target: Target) -> Option<Statement> {
+        match target {
+            Target::Table => Some(table_statement()),
+            Target::Sql(sql) => Some(Statement::new(sql)),
+            Target::FlightSql => None,
+        }
     }
 }
 
@@ -88,11 +101,9 @@ impl FlightService for FlightServer {
 
     async fn handshake(
         &self,
-        _request: Request<Streaming<HandshakeRequest>>,
+        request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<Self::HandshakeStream>, Status> {
-        Err(Status::unimplemented(
-            "Handshake: this server has no authentication configured",
-        ))
+        FlightService::handshake(&self.sql, request).await
     }
 
     async fn list_flights(
@@ -100,7 +111,11 @@ impl FlightService for FlightServer {
         _request: Request<Criteria>,
     ) -> Result<Response<Self::ListFlightsStream>, Status> {
         // Criteria are free-form and optional; there is one flight either way.
-        let info = self.table_flight_info()?;
+        let descriptor = FlightDescriptor::new_path(vec![TABLE_NAME.to_owned()]);
+        let info = self
+            .sql
+            .statement_flight_info(&table_statement(), descriptor)
+            .await?;
         Ok(Response::new(stream::iter([Ok(info)]).boxed()))
     }
 
@@ -108,18 +123,27 @@ impl FlightService for FlightServer {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        check_descriptor(request.get_ref())?;
-        Ok(Response::new(self.table_flight_info()?))
+        let target = target_of(request.get_ref())?;
+        match self.statement_of(target) {
+            Some(statement) => {
+                let info = self
+                    .sql
+                    .statement_flight_info(&statement, request.into_inner())
+                    .await?;
+                Ok(Response::new(info))
+            }
+            None => FlightService::get_flight_info(&self.sql, request).await,
+        }
     }
 
     async fn poll_flight_info(
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<PollInfo>, Status> {
-        check_descriptor(request.get_ref())?;
         // Planning is immediate, so the first poll is already complete.
+        let info = self.get_flight_info(request).await?.into_inner();
         Ok(Response::new(PollInfo {
-            info: Some(self.table_flight_info()?),
+            info: Some(info),
             flight_descriptor: None,
             progress: Some(1.0),
             expiration_time: None,
@@ -130,8 +154,13 @@ impl FlightService for FlightServer {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<SchemaResult>, Status> {
-        check_descriptor(request.get_ref())?;
-        let schema = table_schema();
+        let target = target_of(request.get_ref())?;
+        let Some(statement) = self.statement_of(target) else {
+            return Err(Status::unimplemented(
+                "GetSchema of a Flight SQL command: use GetFlightInfo, whose schema is exact",
+            ));
+        };
+        let schema = self.sql.statement_schema(&statement).await?;
         let result = SchemaAsIpc::new(&schema, &IpcWriteOptions::default())
             .try_into()
             .map_err(|e| Status::internal(format!("encoding the schema failed: {e}")))?;
@@ -142,28 +171,14 @@ impl FlightService for FlightServer {
         &self,
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
-        let TicketKind::TableScan(scan) = decode_ticket(&request.get_ref().ticket)?;
-        if scan.table != TABLE_NAME {
-            return Err(Status::not_found(cap_message(format!(
-                "the ticket names table {:?}; the one table is {TABLE_NAME:?}",
-                scan.table
-            ))));
-        }
-        let batches = scan_table(&self.source, self.sizing)
-            .map_err(|e| FlightError::Tonic(Box::new(e.into())));
-        let stream = FlightDataEncoderBuilder::new()
-            .with_schema(table_schema())
-            .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
-            .build(batches)
-            .map_err(Status::from);
-        Ok(Response::new(stream.boxed()))
+        FlightService::do_get(&self.sql, request).await
     }
 
     async fn do_put(
         &self,
-        _request: Request<Streaming<FlightData>>,
+        request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoPutStream>, Status> {
-        Err(Status::unimplemented("DoPut: the table is read-only"))
+        FlightService::do_put(&self.sql, request).await
     }
 
     async fn do_exchange(
@@ -177,16 +192,13 @@ impl FlightService for FlightServer {
         &self,
         request: Request<Action>,
     ) -> Result<Response<Self::DoActionStream>, Status> {
-        Err(Status::unimplemented(cap_message(format!(
-            "no action {:?}; ListActions lists the actions offered (none)",
-            request.get_ref().r#type
-        ))))
+        FlightService::do_action(&self.sql, request).await
     }
 
     async fn list_actions(
         &self,
-        _request: Request<Empty>,
+        request: Request<Empty>,
     ) -> Result<Response<Self::ListActionsStream>, Status> {
-        Ok(Response::new(stream::empty().boxed()))
+        FlightService::list_actions(&self.sql, request).await
     }
 }

@@ -1,6 +1,8 @@
-//! DoGet tickets: protobuf messages (`proto/ticket.proto`), self-contained so
-//! that any instance can serve a ticket another one issued.
+//! Tickets and prepared-statement handles: the protobuf `Statement` of
+//! `proto/ticket.proto`, carried in Flight SQL's `TicketStatementQuery`.
+//! Self-contained, so any instance can serve a ticket another one issued.
 
+use arrow_flight::sql::{Any, ProstMessageExt, TicketStatementQuery};
 use prost::Message;
 use tonic::Status;
 
@@ -10,26 +12,45 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/sagemaker_flight.v1.rs"));
 }
 
-pub use proto::{TableScan, Ticket as TicketMessage, ticket::Kind as TicketKind};
+pub use proto::Statement;
 
-/// The ticket that streams every row of `table`.
-pub fn table_scan_ticket(table: &str) -> arrow_flight::Ticket {
-    let message = TicketMessage {
-        kind: Some(TicketKind::TableScan(TableScan {
-            table: table.to_owned(),
-        })),
-    };
-    arrow_flight::Ticket::new(message.encode_to_vec())
+impl Statement {
+    /// A statement without parameters.
+    pub fn new(sql: impl Into<String>) -> Statement {
+        Statement {
+            sql: sql.into(),
+            parameters: Vec::new(),
+        }
+    }
+
+    /// The DoGet ticket that runs this statement.
+    pub fn to_ticket(&self) -> arrow_flight::Ticket {
+        let ticket = TicketStatementQuery {
+            statement_handle: self.encode_to_vec().into(),
+        };
+        arrow_flight::Ticket::new(ticket.as_any().encode_to_vec())
+    }
+
+    /// Decodes a statement handle sent back by a client; anything that is
+    /// not one of ours is INVALID_ARGUMENT.
+    pub fn decode_handle(bytes: &[u8]) -> Result<Statement, Status> {
+        let statement = Statement::decode(bytes)
+            .map_err(|e| Status::invalid_argument(format!("malformed statement handle: {e}")))?;
+        if statement.sql.trim().is_empty() {
+            return Err(Status::invalid_argument(
+                "malformed statement handle: it holds no SQL",
+            ));
+        }
+        Ok(statement)
+    }
 }
 
-/// Decodes a client's ticket; anything that is not one of ours is
-/// INVALID_ARGUMENT.
-pub fn decode_ticket(bytes: &[u8]) -> Result<TicketKind, Status> {
-    let message = TicketMessage::decode(bytes)
-        .map_err(|e| Status::invalid_argument(format!("malformed ticket: {e}")))?;
-    message
-        .kind
-        .ok_or_else(|| Status::invalid_argument("malformed ticket: it names no request"))
+/// Whether `bytes` are a protobuf `Any` holding a Flight SQL command.
+pub fn is_flight_sql_command(bytes: &[u8]) -> bool {
+    Any::decode(bytes).is_ok_and(|any| {
+        any.type_url
+            .starts_with("type.googleapis.com/arrow.flight.protocol.sql.")
+    })
 }
 
 #[cfg(test)]
@@ -37,21 +58,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_table_scan_ticket_round_trips() {
-        let ticket = table_scan_ticket("aws.sagemaker_compilation_job");
-        match decode_ticket(&ticket.ticket) {
-            Ok(TicketKind::TableScan(scan)) => {
-                assert_eq!(scan.table, "aws.sagemaker_compilation_job")
-            }
-            other => panic!("unexpected {other:?}"),
-        }
+    fn a_statement_ticket_round_trips() {
+        let statement = Statement {
+            sql: "SELECT 1".into(),
+            parameters: vec![1, 2, 3],
+        };
+        let ticket = statement.to_ticket();
+        let any = Any::decode(&*ticket.ticket).expect("an Any");
+        let inner: TicketStatementQuery = any.unpack().expect("unpack").expect("a ticket");
+        assert_eq!(
+            Statement::decode_handle(&inner.statement_handle).expect("ok"),
+            statement
+        );
+        assert!(is_flight_sql_command(&ticket.ticket));
     }
 
     #[test]
-    fn garbage_and_empty_tickets_are_invalid_argument() {
-        for bytes in [&b"\xff\xff\xff"[..], b"", b"SELECT 1"] {
-            let status = decode_ticket(bytes).expect_err("not a ticket");
+    fn garbage_handles_are_invalid_argument() {
+        for bytes in [&b"\xff\xff\xff"[..], b"", b"\x0a\x00"] {
+            let status = Statement::decode_handle(bytes).expect_err("not a handle");
             assert_eq!(status.code(), tonic::Code::InvalidArgument, "{bytes:?}");
         }
+        assert!(!is_flight_sql_command(b"SELECT 1"));
     }
 }

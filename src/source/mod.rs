@@ -21,7 +21,8 @@ use std::sync::Arc;
 
 use aws_sdk_sagemaker::Client;
 use aws_sdk_sagemaker::operation::describe_compilation_job::DescribeCompilationJobOutput;
-use aws_sdk_sagemaker::types::CompilationJobSummary;
+use aws_sdk_sagemaker::types::{CompilationJobStatus, CompilationJobSummary};
+use aws_smithy_types::DateTime;
 use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
@@ -38,23 +39,34 @@ const TAGS_PAGE_SIZE: i32 = 50;
 /// Pages the lister may run ahead of the describers.
 const LIST_PAGES_AHEAD: usize = 2;
 
-/// What one scan must fetch.
+/// The parameters of one ListCompilationJobs chain (all optional).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListParams {
+    /// StatusEquals.
+    pub status: Option<String>,
+    /// CreationTimeAfter.
+    pub creation_after: Option<DateTime>,
+    /// CreationTimeBefore.
+    pub creation_before: Option<DateTime>,
+    /// LastModifiedTimeAfter.
+    pub modified_after: Option<DateTime>,
+    /// LastModifiedTimeBefore.
+    pub modified_before: Option<DateTime>,
+    /// NameContains.
+    pub name_contains: Option<String>,
+    /// MaxResults per page; `None` is the largest, [`LIST_PAGE_SIZE`].
+    pub page_size: Option<i32>,
+}
+
+/// What one scan must fetch for each job.
 #[derive(Clone, Debug, Default)]
 pub struct ScanRequest {
+    /// The listing to follow.
+    pub list: ListParams,
     /// Call DescribeCompilationJob for every listed job.
     pub describe: bool,
     /// Call ListTags for every listed job.
     pub tags: bool,
-}
-
-impl ScanRequest {
-    /// Everything: every column of every job.
-    pub fn everything() -> Self {
-        ScanRequest {
-            describe: true,
-            tags: true,
-        }
-    }
 }
 
 /// Reads compilation jobs from one SageMaker endpoint (account and region).
@@ -88,7 +100,9 @@ impl SageMakerSource {
         request: ScanRequest,
     ) -> BoxStream<'static, Result<JobRecord, SourceError>> {
         let (pages_tx, pages_rx) = mpsc::channel(LIST_PAGES_AHEAD);
-        let lister = AbortOnDrop(tokio::spawn(Arc::clone(self).list_all(pages_tx)));
+        let lister = AbortOnDrop(tokio::spawn(
+            Arc::clone(self).list_all(request.list.clone(), pages_tx),
+        ));
         let source = Arc::clone(self);
         ReceiverStream::new(pages_rx)
             .flat_map(|page: Result<Vec<JobSummary>, SourceError>| match page {
@@ -116,10 +130,14 @@ impl SageMakerSource {
 
     /// Follows the NextToken chain to its end, sending each page (or the
     /// error that ended it). Stops as soon as the receiver is gone.
-    async fn list_all(self: Arc<Self>, pages: mpsc::Sender<Result<Vec<JobSummary>, SourceError>>) {
+    async fn list_all(
+        self: Arc<Self>,
+        params: ListParams,
+        pages: mpsc::Sender<Result<Vec<JobSummary>, SourceError>>,
+    ) {
         let mut next_token: Option<String> = None;
         loop {
-            let page = self.list_page(next_token.take()).await;
+            let page = self.list_page(&params, next_token.take()).await;
             let (summaries, token) = match page {
                 Ok(page) => page,
                 Err(error) => {
@@ -144,6 +162,7 @@ impl SageMakerSource {
 
     async fn list_page(
         &self,
+        params: &ListParams,
         next_token: Option<String>,
     ) -> Result<(Vec<CompilationJobSummary>, Option<String>), SourceError> {
         const OPERATION: &str = "ListCompilationJobs";
@@ -152,7 +171,13 @@ impl SageMakerSource {
             .run(|| async {
                 self.client
                     .list_compilation_jobs()
-                    .max_results(LIST_PAGE_SIZE)
+                    .max_results(params.page_size.unwrap_or(LIST_PAGE_SIZE))
+                    .set_status_equals(params.status.as_deref().map(CompilationJobStatus::from))
+                    .set_creation_time_after(params.creation_after)
+                    .set_creation_time_before(params.creation_before)
+                    .set_last_modified_time_after(params.modified_after)
+                    .set_last_modified_time_before(params.modified_before)
+                    .set_name_contains(params.name_contains.clone())
                     .set_next_token(next_token.clone())
                     .send()
                     .await
@@ -163,6 +188,46 @@ impl SageMakerSource {
             output.compilation_job_summaries.unwrap_or_default(),
             output.next_token,
         ))
+    }
+
+    /// Streams the jobs named in `names` straight from DescribeCompilationJob
+    /// (and ListTags when `tags`), no listing; names that do not exist are
+    /// skipped. At most `concurrency` lookups run at once.
+    pub fn lookup(
+        self: &Arc<Self>,
+        names: Vec<String>,
+        tags: bool,
+    ) -> BoxStream<'static, Result<JobRecord, SourceError>> {
+        let source = Arc::clone(self);
+        stream::iter(names)
+            .map(move |name| {
+                let source = Arc::clone(&source);
+                async move { source.lookup_one(&name, tags).await }
+            })
+            .buffer_unordered(self.concurrency)
+            .filter_map(|found| async move { found.transpose() })
+            .boxed()
+    }
+
+    async fn lookup_one(&self, name: &str, tags: bool) -> Result<Option<JobRecord>, SourceError> {
+        let _permit = self.call_permits.acquire().await.ok();
+        let Some(described) = self.describe(name).await? else {
+            return Ok(None);
+        };
+        let summary = JobSummary::try_from(&described)?;
+        let tags = if tags {
+            match self.list_tags(&summary.arn).await? {
+                Some(tags) => Some(tags),
+                None => return Ok(None),
+            }
+        } else {
+            None
+        };
+        Ok(Some(JobRecord {
+            summary,
+            describe: Some(described),
+            tags,
+        }))
     }
 
     /// Fetches what `request` needs for one listed job. `Ok(None)`: the job

@@ -68,6 +68,27 @@ impl TryFrom<CompilationJobSummary> for JobSummary {
     }
 }
 
+impl TryFrom<&DescribeCompilationJobOutput> for JobSummary {
+    type Error = SourceError;
+
+    /// The summary of a job found by name (Describe carries every summary member).
+    fn try_from(described: &DescribeCompilationJobOutput) -> Result<Self, SourceError> {
+        let raw = CompilationJobSummary::builder()
+            .set_compilation_job_name(described.compilation_job_name.clone())
+            .set_compilation_job_arn(described.compilation_job_arn.clone())
+            .set_compilation_job_status(described.compilation_job_status.clone())
+            .set_creation_time(described.creation_time)
+            .set_last_modified_time(described.last_modified_time)
+            .set_compilation_start_time(described.compilation_start_time)
+            .set_compilation_end_time(described.compilation_end_time)
+            .build();
+        JobSummary::try_from(raw).map_err(|e| SourceError {
+            operation: "DescribeCompilationJob",
+            ..e
+        })
+    }
+}
+
 /// The account id of an ARN (`arn:<partition>:<service>:<region>:<account>:<resource>`),
 /// if it has one.
 pub fn account_id_from_arn(arn: &str) -> Option<&str> {

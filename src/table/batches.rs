@@ -7,7 +7,6 @@
 //! that is not full is still sent once it has waited `linger`, so a slow
 //! account trickles rows instead of stalling.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
@@ -16,9 +15,9 @@ use arrow::record_batch::RecordBatch;
 use futures::stream::{self, BoxStream, StreamExt};
 use tokio::time::Instant;
 
-use crate::source::{JobRecord, SageMakerSource, ScanRequest, SourceError};
+use crate::source::{JobRecord, SourceError};
 use crate::table::convert::records_to_batch;
-use crate::table::schema::{ALL_COLUMNS, Column, table_schema};
+use crate::table::schema::Column;
 
 /// Why a scan's stream ended early.
 #[derive(Debug, thiserror::Error)]
@@ -61,19 +60,6 @@ impl Default for BatchSizing {
             linger: Duration::from_millis(100),
         }
     }
-}
-
-/// A full scan of the table (every column, every job) as record batches.
-pub fn scan_table(
-    source: &Arc<SageMakerSource>,
-    sizing: BatchSizing,
-) -> BoxStream<'static, Result<RecordBatch, ScanError>> {
-    record_batches(
-        source.scan(ScanRequest::everything()),
-        ALL_COLUMNS.to_vec(),
-        table_schema(),
-        sizing,
-    )
 }
 
 struct Batcher {
@@ -148,6 +134,7 @@ mod tests {
     use tokio_stream::wrappers::ReceiverStream;
 
     use crate::source::JobSummary;
+    use crate::table::schema::{ALL_COLUMNS, table_schema};
 
     fn record(i: usize) -> Result<JobRecord, SourceError> {
         let raw = CompilationJobSummary::builder()

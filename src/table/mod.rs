@@ -4,6 +4,9 @@
 
 pub mod batches;
 pub mod convert;
+pub mod exec;
+pub mod provider;
+pub mod pushdown;
 pub mod schema;
 
-pub use batches::{BatchSizing, ScanError, record_batches, scan_table};
+pub use batches::{BatchSizing, ScanError, record_batches};

@@ -11,7 +11,6 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::TimestampMicrosecondType;
 use arrow_flight::FlightClient;
 use sagemaker_flight::emulator::{Emulator, EmulatorConfig};
-use sagemaker_flight::flight::FlightServer;
 use sagemaker_flight::source::{RetryPolicy, SageMakerSource, emulator_client};
 use sagemaker_flight::table::BatchSizing;
 use tokio::net::TcpListener;
@@ -56,7 +55,9 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (shutdown, on_shutdown) = oneshot::channel::<()>();
-        let service = FlightServer::new(source, BatchSizing::default());
+        let service =
+            sagemaker_flight::server::flight_service(source, BatchSizing::default(), true)
+                .expect("service");
         let task = tokio::spawn(async move {
             sagemaker_flight::server::serve(listener, service, async {
                 let _ = on_shutdown.await;

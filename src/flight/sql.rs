@@ -1,0 +1,686 @@
+//! The Flight SQL service: statements, prepared statements with parameters,
+//! and the catalog metadata that JDBC, ADBC and BI tools ask for.
+//!
+//! Stateless: a prepared statement's handle and a statement's ticket are the
+//! protobuf [`Statement`] (SQL plus bound parameters), so closing a prepared
+//! statement frees nothing and any instance can serve any ticket.
+
+use std::io::Cursor;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::Schema;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
+    CommandStatementQuery, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, SqlNullOrdering,
+    SqlSupportedCaseSensitivity, TicketStatementQuery,
+};
+use arrow_flight::{
+    Action, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest,
+    HandshakeResponse, IpcMessage, SchemaAsIpc, Ticket, decode::FlightRecordBatchStream,
+};
+use datafusion::common::ParamValues;
+use futures::stream::{self, Stream, StreamExt, TryStreamExt};
+use prost::Message;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::flight::cap_message;
+use crate::flight::ticket::Statement;
+use crate::query::{
+    PlannedQuery, QueryEngine, QueryError, parameters_of_batch, status_of_datafusion,
+};
+
+type BoxedStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Largest FlightData message the encoder produces.
+const MAX_FLIGHT_DATA_BYTES: usize = 4 * 1024 * 1024;
+
+/// Flight SQL over the query engine.
+#[derive(Clone)]
+pub struct SqlService {
+    engine: QueryEngine,
+    /// GetSqlInfo's answer, built once.
+    sql_info: Arc<SqlInfoData>,
+}
+
+impl std::fmt::Debug for SqlService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlService")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlService {
+    /// The service over `engine`.
+    pub fn new(engine: QueryEngine) -> Result<SqlService, FlightError> {
+        Ok(SqlService {
+            engine,
+            sql_info: Arc::new(sql_info()?),
+        })
+    }
+
+    /// Plans a statement with its bound parameters.
+    async fn plan(&self, statement: &Statement) -> Result<PlannedQuery, Status> {
+        let parameters = decode_parameters(&statement.parameters)?;
+        Ok(self.engine.plan(&statement.sql, parameters).await?)
+    }
+
+    /// The FlightInfo of a statement: the exact schema DoGet will stream,
+    /// and one endpoint on this server whose ticket carries the statement.
+    pub async fn statement_flight_info(
+        &self,
+        statement: &Statement,
+        descriptor: FlightDescriptor,
+    ) -> Result<FlightInfo, Status> {
+        let planned = self.plan(statement).await?;
+        let info = FlightInfo::new()
+            .try_with_schema(&planned.schema())
+            .map_err(|e| Status::internal(format!("encoding the schema failed: {e}")))?
+            .with_endpoint(FlightEndpoint::new().with_ticket(statement.to_ticket()))
+            .with_descriptor(descriptor)
+            .with_total_records(-1)
+            .with_total_bytes(-1);
+        Ok(info)
+    }
+
+    /// The result schema of a statement.
+    pub async fn statement_schema(&self, statement: &Statement) -> Result<Schema, Status> {
+        Ok(self.plan(statement).await?.schema().as_ref().clone())
+    }
+
+    /// Runs a statement and streams its batches as FlightData.
+    pub async fn statement_stream(
+        &self,
+        statement: &Statement,
+    ) -> Result<BoxedStream<FlightData>, Status> {
+        let planned = self.plan(statement).await?;
+        let schema = planned.schema();
+        let batches = planned
+            .execute()?
+            .map_err(|e| FlightError::Tonic(Box::new(status_of_datafusion(&e))));
+        let stream = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
+            .build(batches)
+            .map_err(Status::from);
+        Ok(stream.boxed())
+    }
+
+    /// The tables of the session: (catalog, schema, table, type, schema).
+    async fn tables(&self) -> Vec<(String, String, String, &'static str, Arc<Schema>)> {
+        let context = self.engine.context();
+        let mut tables = Vec::new();
+        for catalog_name in context.catalog_names() {
+            let Some(catalog) = context.catalog(&catalog_name) else {
+                continue;
+            };
+            for schema_name in catalog.schema_names() {
+                let Some(schema) = catalog.schema(&schema_name) else {
+                    continue;
+                };
+                for table_name in schema.table_names() {
+                    if let Ok(Some(table)) = schema.table(&table_name).await {
+                        let kind = match table.table_type() {
+                            datafusion::datasource::TableType::View => "VIEW",
+                            _ => "TABLE",
+                        };
+                        tables.push((
+                            catalog_name.clone(),
+                            schema_name.clone(),
+                            table_name,
+                            kind,
+                            table.schema(),
+                        ));
+                    }
+                }
+            }
+        }
+        tables.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
+        tables
+    }
+
+    fn metadata_flight_info(
+        command: impl ProstMessageExt,
+        schema: &Schema,
+        descriptor: FlightDescriptor,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let ticket = Ticket::new(command.as_any().encode_to_vec());
+        let info = FlightInfo::new()
+            .try_with_schema(schema)
+            .map_err(|e| Status::internal(format!("encoding the schema failed: {e}")))?
+            .with_endpoint(FlightEndpoint::new().with_ticket(ticket))
+            .with_descriptor(descriptor);
+        Ok(Response::new(info))
+    }
+}
+
+fn read_only() -> Status {
+    Status::permission_denied("sagemaker-flight is read-only: updates and ingestion are refused")
+}
+
+/// A one-batch metadata answer as a FlightData stream.
+fn batch_stream(
+    batch: Result<RecordBatch, FlightError>,
+) -> Result<Response<BoxedStream<FlightData>>, Status> {
+    let batch = batch.map_err(|e| Status::internal(format!("building metadata failed: {e}")))?;
+    let schema = batch.schema();
+    let stream = FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .build(stream::iter([Ok(batch)]))
+        .map_err(Status::from);
+    Ok(Response::new(stream.boxed()))
+}
+
+/// IPC bytes of a schema, as Flight SQL's dataset_schema / parameter_schema.
+fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {
+    let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e: arrow::error::ArrowError| {
+            Status::internal(format!("encoding the schema failed: {e}"))
+        })?;
+    Ok(bytes)
+}
+
+/// A parameter batch as the IPC stream a [`Statement`] carries.
+fn encode_parameters(batch: &RecordBatch) -> Result<Vec<u8>, Status> {
+    let encode = || -> Result<Vec<u8>, arrow::error::ArrowError> {
+        let mut writer = StreamWriter::try_new(Vec::new(), &batch.schema())?;
+        writer.write(batch)?;
+        writer.into_inner()
+    };
+    encode().map_err(|e| Status::invalid_argument(format!("bad parameters: {e}")))
+}
+
+/// The parameters a [`Statement`] carries, `None` when it has none.
+fn decode_parameters(bytes: &[u8]) -> Result<Option<ParamValues>, Status> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let bad =
+        |e: &dyn std::fmt::Display| Status::invalid_argument(format!("malformed parameters: {e}"));
+    let mut reader = StreamReader::try_new(Cursor::new(bytes), None).map_err(|e| bad(&e))?;
+    let batch = match reader.next() {
+        Some(batch) => batch.map_err(|e| bad(&e))?,
+        None => return Ok(None),
+    };
+    Ok(Some(parameters_of_batch(&batch)?))
+}
+
+/// What GetSqlInfo answers: the server, and the SQL it speaks (DataFusion's).
+fn sql_info() -> Result<SqlInfoData, FlightError> {
+    let mut info = SqlInfoDataBuilder::new();
+    info.append(SqlInfo::FlightSqlServerName, "sagemaker-flight");
+    info.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
+    info.append(SqlInfo::FlightSqlServerArrowVersion, "59");
+    info.append(SqlInfo::FlightSqlServerReadOnly, true);
+    info.append(SqlInfo::FlightSqlServerSql, true);
+    info.append(SqlInfo::FlightSqlServerSubstrait, false);
+    // SQL_SUPPORTED_TRANSACTION_NONE.
+    info.append(SqlInfo::FlightSqlServerTransaction, 0i32);
+    info.append(SqlInfo::FlightSqlServerCancel, false);
+    info.append(SqlInfo::FlightSqlServerBulkIngestion, false);
+    info.append(SqlInfo::FlightSqlServerStatementTimeout, 0i32);
+    info.append(SqlInfo::FlightSqlServerTransactionTimeout, 0i32);
+    info.append(SqlInfo::SqlDdlCatalog, false);
+    info.append(SqlInfo::SqlDdlSchema, false);
+    info.append(SqlInfo::SqlDdlTable, false);
+    // DataFusion folds unquoted identifiers to lower case; quoted ones keep theirs.
+    info.append(
+        SqlInfo::SqlIdentifierCase,
+        SqlSupportedCaseSensitivity::SqlCaseSensitivityLowercase as i32,
+    );
+    info.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
+    info.append(
+        SqlInfo::SqlQuotedIdentifierCase,
+        SqlSupportedCaseSensitivity::SqlCaseSensitivityUnknown as i32,
+    );
+    info.append(SqlInfo::SqlAllTablesAreSelectable, true);
+    // Ascending order puts NULLs last: they sort high.
+    info.append(
+        SqlInfo::SqlNullOrdering,
+        SqlNullOrdering::SqlNullsSortedHigh as i32,
+    );
+    info.append(SqlInfo::SqlKeywords, KEYWORDS);
+    info.append(SqlInfo::SqlNumericFunctions, NUMERIC_FUNCTIONS);
+    info.append(SqlInfo::SqlStringFunctions, STRING_FUNCTIONS);
+    info.append(SqlInfo::SqlSystemFunctions, &["version"][..]);
+    info.append(SqlInfo::SqlDatetimeFunctions, DATETIME_FUNCTIONS);
+    info.append(SqlInfo::SqlSearchStringEscape, "\\");
+    info.append(SqlInfo::SqlExtraNameCharacters, "");
+    info.append(SqlInfo::SqlSupportsColumnAliasing, true);
+    info.append(SqlInfo::SqlNullPlusNullIsNull, true);
+    info.append(SqlInfo::SqlSupportsTableCorrelationNames, true);
+    info.append(SqlInfo::SqlSupportsDifferentTableCorrelationNames, false);
+    info.append(SqlInfo::SqlSupportsExpressionsInOrderBy, true);
+    info.append(SqlInfo::SqlSupportsOrderByUnrelated, true);
+    // Bitmask: SQL_GROUP_BY_UNRELATED | SQL_GROUP_BY_BEYOND_SELECT.
+    info.append(SqlInfo::SqlSupportedGroupBy, 0b11i32);
+    info.append(SqlInfo::SqlSupportsLikeEscapeClause, true);
+    info.append(SqlInfo::SqlSupportsNonNullableColumns, true);
+    // Bitmask: minimum and core grammar.
+    info.append(SqlInfo::SqlSupportedGrammar, 0b11i32);
+    info.append(SqlInfo::SqlSupportsIntegrityEnhancementFacility, false);
+    // SQL_FULL_OUTER_JOINS.
+    info.append(SqlInfo::SqlOuterJoinsSupportLevel, 2i32);
+    info.append(SqlInfo::SqlSchemaTerm, "schema");
+    info.append(SqlInfo::SqlProcedureTerm, "procedure");
+    info.append(SqlInfo::SqlCatalogTerm, "catalog");
+    info.append(SqlInfo::SqlCatalogAtStart, true);
+    info.append(SqlInfo::SqlSelectForUpdateSupported, false);
+    info.append(SqlInfo::SqlStoredProceduresSupported, false);
+    // Bitmask: comparisons, EXISTS, IN, quantified.
+    info.append(SqlInfo::SqlSupportedSubqueries, 0b1111i32);
+    info.append(SqlInfo::SqlCorrelatedSubqueriesSupported, true);
+    // Bitmask: UNION, UNION ALL.
+    info.append(SqlInfo::SqlSupportedUnions, 0b11i32);
+    info.append(SqlInfo::SqlMaxStatementLength, 0i64);
+    info.append(SqlInfo::SqlTransactionsSupported, false);
+    info.append(SqlInfo::SqlBatchUpdatesSupported, false);
+    info.build()
+}
+
+const KEYWORDS: &[&str] = &[
+    "absolute",
+    "action",
+    "add",
+    "all",
+    "allocate",
+    "alter",
+    "and",
+    "any",
+    "are",
+    "as",
+    "asc",
+    "between",
+    "by",
+    "case",
+    "cast",
+    "copy",
+    "create",
+    "cross",
+    "current",
+    "delete",
+    "desc",
+    "distinct",
+    "drop",
+    "else",
+    "end",
+    "escape",
+    "except",
+    "exists",
+    "explain",
+    "external",
+    "false",
+    "first",
+    "from",
+    "full",
+    "group",
+    "having",
+    "ilike",
+    "in",
+    "inner",
+    "insert",
+    "intersect",
+    "interval",
+    "is",
+    "join",
+    "last",
+    "left",
+    "like",
+    "limit",
+    "not",
+    "null",
+    "nulls",
+    "offset",
+    "on",
+    "or",
+    "order",
+    "outer",
+    "right",
+    "select",
+    "set",
+    "show",
+    "table",
+    "then",
+    "true",
+    "union",
+    "unnest",
+    "update",
+    "using",
+    "values",
+    "when",
+    "where",
+    "with",
+];
+const NUMERIC_FUNCTIONS: &[&str] = &[
+    "abs", "ceil", "floor", "round", "trunc", "power", "sqrt", "ln", "log", "log10", "exp",
+    "random", "signum",
+];
+const STRING_FUNCTIONS: &[&str] = &[
+    "ascii",
+    "btrim",
+    "concat",
+    "length",
+    "lower",
+    "lpad",
+    "ltrim",
+    "regexp_like",
+    "regexp_replace",
+    "replace",
+    "rpad",
+    "rtrim",
+    "split_part",
+    "starts_with",
+    "strpos",
+    "substr",
+    "trim",
+    "upper",
+];
+const DATETIME_FUNCTIONS: &[&str] = &[
+    "current_date",
+    "current_time",
+    "date_bin",
+    "date_part",
+    "date_trunc",
+    "extract",
+    "from_unixtime",
+    "now",
+    "to_timestamp",
+];
+
+#[tonic::async_trait]
+impl FlightSqlService for SqlService {
+    type FlightService = SqlService;
+
+    async fn do_handshake(
+        &self,
+        _request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<BoxedStream<HandshakeResponse>>, Status> {
+        // No authentication is configured: any handshake succeeds.
+        let response = HandshakeResponse {
+            protocol_version: 0,
+            payload: Default::default(),
+        };
+        Ok(Response::new(stream::iter([Ok(response)]).boxed()))
+    }
+
+    async fn do_get_fallback(
+        &self,
+        _request: Request<Ticket>,
+        message: arrow_flight::sql::Any,
+    ) -> Result<Response<BoxedStream<FlightData>>, Status> {
+        Err(Status::invalid_argument(cap_message(format!(
+            "malformed ticket: {:?} is not a ticket this server issued",
+            message.type_url
+        ))))
+    }
+
+    async fn do_action_fallback(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<BoxedStream<arrow_flight::Result>>, Status> {
+        Err(Status::unimplemented(cap_message(format!(
+            "no action {:?}; ListActions lists the actions offered",
+            request.get_ref().r#type
+        ))))
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        _command: arrow_flight::sql::CommandStatementUpdate,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        Err(read_only())
+    }
+
+    async fn do_put_prepared_statement_update(
+        &self,
+        _command: arrow_flight::sql::CommandPreparedStatementUpdate,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        Err(read_only())
+    }
+
+    async fn do_put_statement_ingest(
+        &self,
+        _command: arrow_flight::sql::CommandStatementIngest,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        Err(read_only())
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let statement = Statement::new(query.query);
+        let info = self
+            .statement_flight_info(&statement, request.into_inner())
+            .await?;
+        Ok(Response::new(info))
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let statement = Statement::decode_handle(&query.prepared_statement_handle)?;
+        let info = self
+            .statement_flight_info(&statement, request.into_inner())
+            .await?;
+        Ok(Response::new(info))
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        _request: Request<Ticket>,
+    ) -> Result<Response<BoxedStream<FlightData>>, Status> {
+        let statement = Statement::decode_handle(&ticket.statement_handle)?;
+        Ok(Response::new(self.statement_stream(&statement).await?))
+    }
+
+    async fn do_get_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        _request: Request<Ticket>,
+    ) -> Result<Response<BoxedStream<FlightData>>, Status> {
+        let statement = Statement::decode_handle(&query.prepared_statement_handle)?;
+        Ok(Response::new(self.statement_stream(&statement).await?))
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        _request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let logical = self.engine.logical_plan(&query.query).await?;
+        let parameter_schema = QueryEngine::parameter_schema(&logical)?;
+        // Without placeholders the physical plan gives the exact schema DoGet
+        // streams; with them, the logical plan's is the best guess.
+        let dataset_schema = if parameter_schema.fields().is_empty() {
+            self.statement_schema(&Statement::new(query.query.clone()))
+                .await?
+        } else {
+            logical.schema().as_arrow().clone()
+        };
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: Statement::new(query.query).encode_to_vec().into(),
+            dataset_schema: schema_bytes(&dataset_schema)?,
+            parameter_schema: schema_bytes(&parameter_schema)?,
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        query: ActionClosePreparedStatementRequest,
+        _request: Request<Action>,
+    ) -> Result<(), Status> {
+        // Handles hold everything; there is nothing to free. Still refuse
+        // what is not a handle of ours.
+        Statement::decode_handle(&query.prepared_statement_handle)?;
+        Ok(())
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let mut statement = Statement::decode_handle(&query.prepared_statement_handle)?;
+        let data = request
+            .into_inner()
+            .map_err(|status| FlightError::Tonic(Box::new(status)));
+        let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(data)
+            .try_collect()
+            .await
+            .map_err(|e| Status::invalid_argument(format!("malformed parameters: {e}")))?;
+        let rows: Vec<_> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
+        match rows.as_slice() {
+            [] => statement.parameters.clear(),
+            [batch] => {
+                // Check the values fit the statement now, not at DoGet.
+                self.engine
+                    .plan(&statement.sql, Some(parameters_of_batch(batch)?))
+                    .await?;
+                statement.parameters = encode_parameters(batch)?;
+            }
+            _ => {
+                return Err(QueryError::Parameters(
+                    "expected one batch of one row of parameter values".into(),
+                )
+                .into());
+            }
+        }
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(statement.encode_to_vec().into()),
+        })
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.into_builder().schema();
+        Self::metadata_flight_info(query, &schema, request.into_inner())
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        _request: Request<Ticket>,
+    ) -> Result<Response<BoxedStream<FlightData>>, Status> {
+        let mut builder = query.into_builder();
+        let mut catalogs = self.engine.context().catalog_names();
+        catalogs.sort();
+        for catalog in catalogs {
+            builder.append(catalog);
+        }
+        batch_stream(builder.build())
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        Self::metadata_flight_info(query, &schema, request.into_inner())
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        _request: Request<Ticket>,
+    ) -> Result<Response<BoxedStream<FlightData>>, Status> {
+        let mut builder = query.into_builder();
+        let context = self.engine.context();
+        let mut catalogs = context.catalog_names();
+        catalogs.sort();
+        for catalog_name in catalogs {
+            if let Some(catalog) = context.catalog(&catalog_name) {
+                let mut schemas = catalog.schema_names();
+                schemas.sort();
+                for schema in schemas {
+                    builder.append(&catalog_name, schema);
+                }
+            }
+        }
+        batch_stream(builder.build())
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        Self::metadata_flight_info(query, &schema, request.into_inner())
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        _request: Request<Ticket>,
+    ) -> Result<Response<BoxedStream<FlightData>>, Status> {
+        let mut builder = query.into_builder();
+        for (catalog, schema, table, kind, table_schema) in self.tables().await {
+            builder
+                .append(catalog, schema, table, kind, &table_schema)
+                .map_err(|e| Status::internal(format!("building metadata failed: {e}")))?;
+        }
+        batch_stream(builder.build())
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.into_builder().schema();
+        Self::metadata_flight_info(query, &schema, request.into_inner())
+    }
+
+    async fn do_get_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        _request: Request<Ticket>,
+    ) -> Result<Response<BoxedStream<FlightData>>, Status> {
+        let mut builder = query.into_builder();
+        builder.append("TABLE");
+        builder.append("VIEW");
+        batch_stream(builder.build())
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder(&self.sql_info).schema();
+        Self::metadata_flight_info(query, &schema, request.into_inner())
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<BoxedStream<FlightData>>, Status> {
+        batch_stream(query.into_builder(&self.sql_info).build())
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}

@@ -1,0 +1,268 @@
+//! The SQL engine: a DataFusion session holding the one table, read-only.
+//!
+//! Only queries (and EXPLAIN of a query) run. DDL, DML, COPY, SET and every
+//! other statement are refused before DataFusion plans them, and the session
+//! has no object store or file format beyond what DataFusion registers for
+//! in-memory work, so SQL cannot read or write files.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::{DataFusionError, ParamValues, ScalarValue};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use tonic::{Code, Status};
+
+use crate::flight::cap_message;
+use crate::source::SageMakerSource;
+use crate::table::ScanError;
+use crate::table::batches::BatchSizing;
+use crate::table::provider::CompilationJobTable;
+use crate::table::schema::{TABLE_SCHEMA, TABLE_UNQUALIFIED};
+
+/// The catalog the table lives in (`sagemaker.aws.sagemaker_compilation_job`).
+pub const CATALOG: &str = "sagemaker";
+
+/// Why a statement was not run, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The statement would change something or read outside the table.
+    #[error("sagemaker-flight is read-only: {0}")]
+    ReadOnly(String),
+    /// The SQL does not parse, or names something that does not exist.
+    #[error("{0}")]
+    Invalid(String),
+    /// The SQL names a table that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Parameters that do not fit the statement.
+    #[error("bad parameters: {0}")]
+    Parameters(String),
+    /// Anything DataFusion reports while planning or running.
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+}
+
+impl From<QueryError> for Status {
+    fn from(error: QueryError) -> Status {
+        match error {
+            QueryError::ReadOnly(_) => Status::permission_denied(cap_message(error.to_string())),
+            QueryError::NotFound(_) => Status::not_found(cap_message(error.to_string())),
+            QueryError::Invalid(_) | QueryError::Parameters(_) => {
+                Status::invalid_argument(cap_message(error.to_string()))
+            }
+            QueryError::DataFusion(error) => status_of_datafusion(&error),
+        }
+    }
+}
+
+/// The gRPC status for a DataFusion error: a SageMaker failure keeps its
+/// own code; the client's SQL mistakes are INVALID_ARGUMENT.
+pub fn status_of_datafusion(error: &DataFusionError) -> Status {
+    let root = error.find_root();
+    if let DataFusionError::External(inner) = root
+        && let Some(scan) = inner.downcast_ref::<ScanError>()
+    {
+        return match scan {
+            ScanError::Source(source) => source.clone().into(),
+            ScanError::Arrow(_) => Status::internal(cap_message(scan.to_string())),
+        };
+    }
+    let code = match root {
+        DataFusionError::SQL(..) | DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => {
+            Code::InvalidArgument
+        }
+        DataFusionError::Execution(_) | DataFusionError::ArrowError(..) => Code::InvalidArgument,
+        DataFusionError::NotImplemented(_) => Code::Unimplemented,
+        DataFusionError::ResourcesExhausted(_) => Code::ResourceExhausted,
+        _ => Code::Internal,
+    };
+    Status::new(code, cap_message(root.to_string()))
+}
+
+/// A planned statement, ready to run any number of times.
+#[derive(Debug)]
+pub struct PlannedQuery {
+    /// The physical plan.
+    pub plan: Arc<dyn ExecutionPlan>,
+    context: Arc<datafusion::execution::TaskContext>,
+}
+
+impl PlannedQuery {
+    /// The schema every batch of the result has (what FlightInfo announces).
+    pub fn schema(&self) -> SchemaRef {
+        self.plan.schema()
+    }
+
+    /// Starts the query. Batches stream as the scan produces them.
+    pub fn execute(&self) -> Result<SendableRecordBatchStream, QueryError> {
+        Ok(execute_stream(
+            Arc::clone(&self.plan),
+            Arc::clone(&self.context),
+        )?)
+    }
+}
+
+/// The SQL engine over one SageMaker source.
+#[derive(Clone)]
+pub struct QueryEngine {
+    context: SessionContext,
+}
+
+impl std::fmt::Debug for QueryEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryEngine").finish_non_exhaustive()
+    }
+}
+
+impl QueryEngine {
+    /// A session with `aws.sagemaker_compilation_job` (also reachable as
+    /// `sagemaker_compilation_job`: `aws` is the default schema).
+    pub fn new(
+        source: Arc<SageMakerSource>,
+        sizing: BatchSizing,
+        filter_pushdown: bool,
+    ) -> Result<QueryEngine, QueryError> {
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema(CATALOG, TABLE_SCHEMA)
+            .with_create_default_catalog_and_schema(true)
+            .with_information_schema(true);
+        let context = SessionContext::new_with_config(config);
+        let table = CompilationJobTable::new(source, sizing, filter_pushdown);
+        context.register_table(
+            format!("{TABLE_SCHEMA}.{TABLE_UNQUALIFIED}").as_str(),
+            Arc::new(table),
+        )?;
+        Ok(QueryEngine { context })
+    }
+
+    /// The DataFusion session (for catalog metadata).
+    pub fn context(&self) -> &SessionContext {
+        &self.context
+    }
+
+    /// Refuses anything but a query (or EXPLAIN of one).
+    fn check_read_only(&self, sql: &str) -> Result<(), QueryError> {
+        let state = self.context.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let statement = state
+            .sql_to_statement(sql, &dialect)
+            .map_err(|e| QueryError::Invalid(e.find_root().to_string()))?;
+        let allowed = match &statement {
+            DfStatement::Statement(inner) => match inner.as_ref() {
+                SqlStatement::Query(_) => true,
+                SqlStatement::Explain { statement, .. } => {
+                    matches!(statement.as_ref(), SqlStatement::Query(_))
+                }
+                SqlStatement::ShowTables { .. } | SqlStatement::ShowColumns { .. } => true,
+                _ => false,
+            },
+            DfStatement::Explain(explain) => matches!(
+                explain.statement.as_ref(),
+                DfStatement::Statement(inner) if matches!(inner.as_ref(), SqlStatement::Query(_))
+            ),
+            _ => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            let kind = statement.to_string();
+            let kind: String = kind
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ");
+            Err(QueryError::ReadOnly(format!(
+                "only queries can run here, not `{kind} ...`"
+            )))
+        }
+    }
+
+    /// The logical plan of `sql`, checked to be read-only.
+    pub async fn logical_plan(&self, sql: &str) -> Result<LogicalPlan, QueryError> {
+        self.check_read_only(sql)?;
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let frame = self
+            .context
+            .sql_with_options(sql, options)
+            .await
+            .map_err(|e| match e.find_root() {
+                DataFusionError::Plan(message)
+                    if message.starts_with("table '") && message.ends_with("not found") =>
+                {
+                    QueryError::NotFound(message.clone())
+                }
+                root => QueryError::Invalid(root.to_string()),
+            })?;
+        Ok(frame.logical_plan().clone())
+    }
+
+    /// Plans `sql` with `parameters` bound (none: `None`), ready to run.
+    pub async fn plan(
+        &self,
+        sql: &str,
+        parameters: Option<ParamValues>,
+    ) -> Result<PlannedQuery, QueryError> {
+        let mut plan = self.logical_plan(sql).await?;
+        if let Some(parameters) = parameters {
+            plan = plan
+                .with_param_values(parameters)
+                .map_err(|e| QueryError::Parameters(e.find_root().to_string()))?;
+        }
+        let state = self.context.state();
+        let plan = state.create_physical_plan(&plan).await?;
+        Ok(PlannedQuery {
+            plan,
+            context: state.task_ctx(),
+        })
+    }
+
+    /// The parameters a statement expects, in placeholder order ($1, $2,
+    /// ...), with their types where DataFusion could infer them (Utf8 else).
+    pub fn parameter_schema(plan: &LogicalPlan) -> Result<Schema, QueryError> {
+        let types = plan.get_parameter_types()?;
+        let mut names: Vec<_> = types.keys().cloned().collect();
+        // $2 before $10.
+        names.sort_by_key(|name| {
+            name.trim_start_matches('$')
+                .parse::<usize>()
+                .unwrap_or(usize::MAX)
+        });
+        let fields: Vec<Field> = names
+            .iter()
+            .map(|name| {
+                let data_type = types.get(name).cloned().flatten().unwrap_or(DataType::Utf8);
+                Field::new(name, data_type, true)
+            })
+            .collect();
+        Ok(Schema::new(fields))
+    }
+}
+
+/// The parameter values in the first (and only) row of `batch`, one per
+/// column, in column order ($1, $2, ...).
+pub fn parameters_of_batch(batch: &RecordBatch) -> Result<ParamValues, QueryError> {
+    if batch.num_rows() != 1 {
+        return Err(QueryError::Parameters(format!(
+            "expected one row of parameter values, got {}",
+            batch.num_rows()
+        )));
+    }
+    let values = batch
+        .columns()
+        .iter()
+        .map(|column| ScalarValue::try_from_array(column, 0))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| QueryError::Parameters(e.to_string()))?;
+    Ok(ParamValues::List(
+        values.into_iter().map(Into::into).collect(),
+    ))
+}

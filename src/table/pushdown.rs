@@ -1,0 +1,428 @@
+//! SQL filters -> SageMaker API parameters.
+//!
+//! Every pushed filter is `Inexact`: DataFusion evaluates it again on the
+//! rows, so a pushdown can only remove calls, never change an answer. That
+//! frees the translation to be generous where the API's semantics are not
+//! SQL's: time bounds are widened by a second (AWS does not say whether
+//! `CreationTimeAfter` is inclusive, nor its precision), `NameContains` is
+//! used for `LIKE` although AWS may match case-insensitively, and a job that
+//! changed status between List and Describe is filtered on its new status.
+//!
+//! | filter | API |
+//! |---|---|
+//! | `compilation_job_status = 'X'`, `IN (...)` | `StatusEquals`, one listing per status |
+//! | `creation_time` / `last_modified_time` `<`, `<=`, `>`, `>=`, `=`, `BETWEEN` | `CreationTimeAfter/Before`, `LastModifiedTimeAfter/Before` |
+//! | `compilation_job_name = 'x'`, `IN (...)`; `compilation_job_arn`, `_key` likewise | `DescribeCompilationJob` per name, no listing |
+//! | `compilation_job_name LIKE '%abc%'` | `NameContains` (the longest literal run of name characters) |
+
+use std::collections::BTreeSet;
+
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::expr::{Between, InList, Like};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+
+use crate::table::schema::Column;
+
+/// The statuses the API knows. A literal outside this set matches no job.
+pub const STATUSES: [&str; 6] = [
+    "INPROGRESS",
+    "COMPLETED",
+    "FAILED",
+    "STARTING",
+    "STOPPING",
+    "STOPPED",
+];
+
+/// Time bounds are widened by this much (microseconds) before they go to
+/// the API, so neither its inclusiveness nor its precision can drop a row.
+const TIME_SLACK_MICROS: i64 = 1_000_000;
+
+/// What a query's filters let the API do for it. `None` members mean "no
+/// constraint"; an empty set means "nothing can match".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApiFilter {
+    /// Allowed statuses (one StatusEquals listing each).
+    pub statuses: Option<BTreeSet<String>>,
+    /// Exact job names: Describe them directly instead of listing.
+    pub names: Option<BTreeSet<String>>,
+    /// CreationTimeAfter, microseconds since the epoch.
+    pub creation_after: Option<i64>,
+    /// CreationTimeBefore, microseconds since the epoch.
+    pub creation_before: Option<i64>,
+    /// LastModifiedTimeAfter, microseconds since the epoch.
+    pub modified_after: Option<i64>,
+    /// LastModifiedTimeBefore, microseconds since the epoch.
+    pub modified_before: Option<i64>,
+    /// NameContains.
+    pub name_contains: Option<String>,
+}
+
+impl ApiFilter {
+    /// The API parameters that a conjunction of `filters` allows.
+    pub fn from_filters(filters: &[Expr]) -> ApiFilter {
+        let mut api = ApiFilter::default();
+        for filter in filters {
+            api.apply(filter);
+        }
+        api
+    }
+
+    /// Whether no job can match, so no call is needed at all.
+    pub fn matches_nothing(&self) -> bool {
+        self.statuses.as_ref().is_some_and(BTreeSet::is_empty)
+            || self.names.as_ref().is_some_and(BTreeSet::is_empty)
+    }
+
+    /// Narrows `self` by one conjunct. Returns whether the conjunct could be
+    /// used; one that cannot is simply left to DataFusion.
+    fn apply(&mut self, filter: &Expr) -> bool {
+        match filter {
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::And,
+                right,
+            }) => {
+                // Both sides narrow; "used" if either does.
+                let l = self.apply(left);
+                let r = self.apply(right);
+                l || r
+            }
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                match (
+                    column_of(left),
+                    literal_of(right),
+                    column_of(right),
+                    literal_of(left),
+                ) {
+                    (Some(column), Some(value), _, _) => self.compare(column, *op, value),
+                    (_, _, Some(column), Some(value)) => match op.swap() {
+                        Some(op) => self.compare(column, op, value),
+                        None => false,
+                    },
+                    _ => false,
+                }
+            }
+            Expr::InList(InList {
+                expr,
+                list,
+                negated: false,
+            }) => {
+                let Some(column) = column_of(expr) else {
+                    return false;
+                };
+                let values: Option<Vec<&ScalarValue>> = list.iter().map(literal_of).collect();
+                values.is_some_and(|values| self.one_of(column, &values))
+            }
+            Expr::Between(Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            }) => {
+                let (Some(column), Some(low), Some(high)) =
+                    (column_of(expr), literal_of(low), literal_of(high))
+                else {
+                    return false;
+                };
+                let low_used = self.compare(column, Operator::GtEq, low);
+                let high_used = self.compare(column, Operator::LtEq, high);
+                low_used || high_used
+            }
+            Expr::Like(Like {
+                negated: false,
+                expr,
+                pattern,
+                escape_char: None,
+                case_insensitive: false,
+            }) => match (column_of(expr), literal_of(pattern).and_then(string_of)) {
+                (Some(Column::CompilationJobName), Some(pattern)) => {
+                    match name_contains_of_like(pattern) {
+                        Some(fragment) if self.name_contains.is_none() => {
+                            self.name_contains = Some(fragment);
+                            true
+                        }
+                        _ => false,
+                    }
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    fn compare(&mut self, column: Column, op: Operator, value: &ScalarValue) -> bool {
+        match column {
+            Column::CompilationJobStatus
+            | Column::CompilationJobName
+            | Column::CompilationJobArn
+            | Column::Key
+                if op == Operator::Eq =>
+            {
+                self.one_of(column, &[value])
+            }
+            Column::CreationTime | Column::LastModifiedTime => {
+                let Some(micros) = micros_of(value) else {
+                    return false;
+                };
+                let (after, before) = if column == Column::CreationTime {
+                    (&mut self.creation_after, &mut self.creation_before)
+                } else {
+                    (&mut self.modified_after, &mut self.modified_before)
+                };
+                let lower = micros.saturating_sub(TIME_SLACK_MICROS);
+                let upper = micros.saturating_add(TIME_SLACK_MICROS);
+                match op {
+                    Operator::Gt | Operator::GtEq => raise(after, lower),
+                    Operator::Lt | Operator::LtEq => lower_to(before, upper),
+                    Operator::Eq => {
+                        raise(after, lower);
+                        lower_to(before, upper);
+                    }
+                    _ => return false,
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `column IN (values)` (or `=` with one value) for the columns whose
+    /// values the API can enumerate.
+    fn one_of(&mut self, column: Column, values: &[&ScalarValue]) -> bool {
+        let Some(strings) = values
+            .iter()
+            .map(|v| string_of(v))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return false;
+        };
+        let (target, allowed): (_, BTreeSet<String>) = match column {
+            // SQL compares case-sensitively: 'failed' matches no job.
+            Column::CompilationJobStatus => (
+                &mut self.statuses,
+                strings
+                    .iter()
+                    .filter(|s| STATUSES.contains(s))
+                    .map(|s| s.to_string())
+                    .collect(),
+            ),
+            Column::CompilationJobName => (
+                &mut self.names,
+                strings
+                    .iter()
+                    .filter(|s| is_entity_name(s))
+                    .map(|s| s.to_string())
+                    .collect(),
+            ),
+            Column::CompilationJobArn | Column::Key => (
+                &mut self.names,
+                strings
+                    .iter()
+                    .filter_map(|arn| name_of_arn(arn))
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            _ => return false,
+        };
+        *target = Some(match target.take() {
+            Some(existing) => existing.intersection(&allowed).cloned().collect(),
+            None => allowed,
+        });
+        true
+    }
+}
+
+fn raise(bound: &mut Option<i64>, value: i64) {
+    *bound = Some(bound.map_or(value, |b| b.max(value)));
+}
+
+fn lower_to(bound: &mut Option<i64>, value: i64) {
+    *bound = Some(bound.map_or(value, |b| b.min(value)));
+}
+
+/// Whether DataFusion may hand `filter` to the scan (always `Inexact`: it
+/// is evaluated again on the rows).
+pub fn pushdown_support(filter: &Expr) -> TableProviderFilterPushDown {
+    if ApiFilter::default().apply(filter) {
+        TableProviderFilterPushDown::Inexact
+    } else {
+        TableProviderFilterPushDown::Unsupported
+    }
+}
+
+fn column_of(expr: &Expr) -> Option<Column> {
+    match expr {
+        Expr::Column(column) => Column::from_name(&column.name),
+        _ => None,
+    }
+}
+
+fn literal_of(expr: &Expr) -> Option<&ScalarValue> {
+    match expr {
+        Expr::Literal(value, _) if !value.is_null() => Some(value),
+        _ => None,
+    }
+}
+
+fn string_of(value: &ScalarValue) -> Option<&str> {
+    match value {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// A timestamp literal in microseconds since the epoch (any unit, any
+/// time zone: the value is an instant either way).
+fn micros_of(value: &ScalarValue) -> Option<i64> {
+    match value {
+        ScalarValue::TimestampSecond(Some(v), _) => v.checked_mul(1_000_000),
+        ScalarValue::TimestampMillisecond(Some(v), _) => v.checked_mul(1_000),
+        ScalarValue::TimestampMicrosecond(Some(v), _) => Some(*v),
+        ScalarValue::TimestampNanosecond(Some(v), _) => Some(v.div_euclid(1_000)),
+        _ => None,
+    }
+}
+
+/// AWS's EntityName: `[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}`.
+pub fn is_entity_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (1..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+}
+
+/// The job name in a compilation-job ARN, if it is one.
+pub fn name_of_arn(arn: &str) -> Option<&str> {
+    let (prefix, name) = arn.rsplit_once(":compilation-job/")?;
+    (prefix.starts_with("arn:") && is_entity_name(name)).then_some(name)
+}
+
+/// The NameContains fragment for a LIKE pattern: its longest run of
+/// characters that can appear in a name. A job matching the pattern
+/// contains every literal run, so any run is a valid superset filter.
+fn name_contains_of_like(pattern: &str) -> Option<String> {
+    pattern
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .max_by_key(|run| run.len())
+        .filter(|run| !run.is_empty() && run.len() <= 63)
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::logical_expr::{col, lit};
+
+    fn ts(micros: i64) -> Expr {
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(micros),
+            Some("UTC".into()),
+        ))
+    }
+
+    #[test]
+    fn status_equality_and_in_list() {
+        let api = ApiFilter::from_filters(&[col("compilation_job_status").eq(lit("FAILED"))]);
+        assert_eq!(api.statuses, Some(BTreeSet::from(["FAILED".to_owned()])));
+        let api = ApiFilter::from_filters(&[col("compilation_job_status")
+            .in_list(vec![lit("FAILED"), lit("STOPPED"), lit("failed")], false)]);
+        assert_eq!(
+            api.statuses,
+            Some(BTreeSet::from(["FAILED".to_owned(), "STOPPED".to_owned()]))
+        );
+    }
+
+    #[test]
+    fn a_status_that_does_not_exist_matches_nothing() {
+        let api = ApiFilter::from_filters(&[col("compilation_job_status").eq(lit("DONE"))]);
+        assert!(api.matches_nothing());
+        let api = ApiFilter::from_filters(&[
+            col("compilation_job_status").eq(lit("FAILED")),
+            col("compilation_job_status").eq(lit("COMPLETED")),
+        ]);
+        assert!(
+            api.matches_nothing(),
+            "two different statuses intersect to none"
+        );
+    }
+
+    #[test]
+    fn time_bounds_are_widened_and_combined() {
+        let api = ApiFilter::from_filters(&[
+            col("creation_time").gt_eq(ts(10_000_000)),
+            ts(50_000_000).gt(col("creation_time")),
+            col("creation_time").gt(ts(20_000_000)),
+        ]);
+        assert_eq!(api.creation_after, Some(19_000_000));
+        assert_eq!(api.creation_before, Some(51_000_000));
+        let api = ApiFilter::from_filters(&[
+            col("last_modified_time").between(ts(5_000_000), ts(6_000_000))
+        ]);
+        assert_eq!(
+            (api.modified_after, api.modified_before),
+            (Some(4_000_000), Some(7_000_000))
+        );
+        let api = ApiFilter::from_filters(&[col("creation_time").eq(ts(5_000_000))]);
+        assert_eq!(
+            (api.creation_after, api.creation_before),
+            (Some(4_000_000), Some(6_000_000))
+        );
+    }
+
+    #[test]
+    fn names_and_arns_become_lookups() {
+        let api = ApiFilter::from_filters(&[col("compilation_job_name")
+            .in_list(vec![lit("job-a"), lit("job-b"), lit("not a name!")], false)]);
+        assert_eq!(
+            api.names,
+            Some(BTreeSet::from(["job-a".to_owned(), "job-b".to_owned()]))
+        );
+        let api = ApiFilter::from_filters(&[col("_key").eq(lit(
+            "arn:aws:sagemaker:us-east-1:123456789012:compilation-job/job-c",
+        ))]);
+        assert_eq!(api.names, Some(BTreeSet::from(["job-c".to_owned()])));
+        let api = ApiFilter::from_filters(&[col("compilation_job_arn").eq(lit("nonsense"))]);
+        assert!(api.matches_nothing());
+    }
+
+    #[test]
+    fn like_becomes_name_contains() {
+        let api = ApiFilter::from_filters(&[col("compilation_job_name").like(lit("%resnet%"))]);
+        assert_eq!(api.name_contains.as_deref(), Some("resnet"));
+        let api = ApiFilter::from_filters(&[col("compilation_job_name").like(lit("ab_%yolo-v5%"))]);
+        assert_eq!(api.name_contains.as_deref(), Some("yolo-v5"));
+        assert_eq!(
+            pushdown_support(&col("compilation_job_name").like(lit("%"))),
+            TableProviderFilterPushDown::Unsupported
+        );
+        assert_eq!(
+            pushdown_support(&col("compilation_job_name").ilike(lit("%x%"))),
+            TableProviderFilterPushDown::Unsupported
+        );
+    }
+
+    #[test]
+    fn other_filters_are_left_to_datafusion() {
+        for filter in [
+            col("failure_reason").eq(lit("x")),
+            col("compilation_job_status").not_eq(lit("FAILED")),
+            col("compilation_job_status")
+                .eq(lit("FAILED"))
+                .or(col("compilation_job_status").eq(lit("STOPPED"))),
+            col("creation_time").gt(col("last_modified_time")),
+            col("compilation_job_status").in_list(vec![lit("FAILED")], true),
+        ] {
+            assert_eq!(
+                pushdown_support(&filter),
+                TableProviderFilterPushDown::Unsupported,
+                "{filter}"
+            );
+            assert_eq!(ApiFilter::from_filters(&[filter]), ApiFilter::default());
+        }
+    }
+}
