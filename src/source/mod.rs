@@ -12,6 +12,7 @@
 //! the jobs that exist, and a row built from a stale summary would be a job
 //! that no longer exists.
 
+mod budget;
 mod client;
 mod error;
 mod record;
@@ -26,6 +27,8 @@ use aws_smithy_types::DateTime;
 use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
+
+use budget::{Budget, Budgeted};
 
 pub use client::{AwsOptions, emulator_client, sagemaker_client};
 pub use error::{SourceError, SourceErrorKind};
@@ -67,6 +70,9 @@ pub struct ScanRequest {
     pub describe: bool,
     /// Call ListTags for every listed job.
     pub tags: bool,
+    /// Stop after this many rows: list lazily and take no more jobs into
+    /// work than the rows still needed.
+    pub limit: Option<usize>,
 }
 
 /// Reads compilation jobs from one SageMaker endpoint (account and region).
@@ -99,16 +105,41 @@ impl SageMakerSource {
         self: &Arc<Self>,
         request: ScanRequest,
     ) -> BoxStream<'static, Result<JobRecord, SourceError>> {
-        let (pages_tx, pages_rx) = mpsc::channel(LIST_PAGES_AHEAD);
-        let lister = AbortOnDrop(tokio::spawn(
-            Arc::clone(self).list_all(request.list.clone(), pages_tx),
-        ));
+        let pages = Arc::clone(self).pages(request.list.clone());
+        let (pages, lister) = match request.limit {
+            // A LIMIT scan lists lazily: the next page only when its rows
+            // are needed.
+            Some(_) => (pages, None),
+            // A full scan lists ahead in its own task, so the NextToken
+            // chain never waits for describes.
+            None => {
+                let (pages_tx, pages_rx) = mpsc::channel(LIST_PAGES_AHEAD);
+                let lister = tokio::spawn(async move {
+                    let mut pages = pages;
+                    while let Some(page) = pages.next().await {
+                        if pages_tx.send(page).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                (
+                    ReceiverStream::new(pages_rx).boxed(),
+                    Some(AbortOnDrop(lister)),
+                )
+            }
+        };
+        let summaries = pages.flat_map(|page| match page {
+            Ok(summaries) => stream::iter(summaries.into_iter().map(Ok).collect::<Vec<_>>()),
+            Err(error) => stream::iter(vec![Err(error)]),
+        });
+        let budget = request.limit.map(Budget::new);
+        let summaries = match &budget {
+            Some(budget) => Budgeted::new(summaries, Arc::clone(budget)).boxed(),
+            None => summaries.boxed(),
+        };
         let source = Arc::clone(self);
-        ReceiverStream::new(pages_rx)
-            .flat_map(|page: Result<Vec<JobSummary>, SourceError>| match page {
-                Ok(summaries) => stream::iter(summaries.into_iter().map(Ok).collect::<Vec<_>>()),
-                Err(error) => stream::iter(vec![Err(error)]),
-            })
+        let limit = request.limit.unwrap_or(usize::MAX);
+        summaries
             .map(move |summary| {
                 let source = Arc::clone(&source);
                 let request = request.clone();
@@ -120,44 +151,51 @@ impl SageMakerSource {
                 let _lister = &lister;
                 let item = match completed {
                     Ok(Some(record)) => Some(Ok(record)),
-                    Ok(None) => None,
+                    Ok(None) => {
+                        if let Some(budget) = &budget {
+                            budget.refund();
+                        }
+                        None
+                    }
                     Err(error) => Some(Err(error)),
                 };
                 async move { item }
             })
+            .take(limit)
             .boxed()
     }
 
-    /// Follows the NextToken chain to its end, sending each page (or the
-    /// error that ended it). Stops as soon as the receiver is gone.
-    async fn list_all(
+    /// The NextToken chain as a lazy stream of pages: each page is fetched
+    /// when the previous one has been taken. Ends after the last page or
+    /// the first error.
+    fn pages(
         self: Arc<Self>,
         params: ListParams,
-        pages: mpsc::Sender<Result<Vec<JobSummary>, SourceError>>,
-    ) {
-        let mut next_token: Option<String> = None;
-        loop {
-            let page = self.list_page(&params, next_token.take()).await;
-            let (summaries, token) = match page {
-                Ok(page) => page,
-                Err(error) => {
-                    let _ = pages.send(Err(error)).await;
-                    return;
-                }
-            };
-            let summaries = summaries
-                .into_iter()
-                .map(JobSummary::try_from)
-                .collect::<Result<Vec<_>, _>>();
-            let failed = summaries.is_err();
-            if pages.send(summaries).await.is_err() || failed {
-                return;
+    ) -> BoxStream<'static, Result<Vec<JobSummary>, SourceError>> {
+        // State: the token of the next page; `None` once the chain is done.
+        stream::unfold(Some(None::<String>), move |state| {
+            let source = Arc::clone(&self);
+            let params = params.clone();
+            async move {
+                let next_token = state?;
+                let page = match source.list_page(&params, next_token).await {
+                    Ok((summaries, token)) => summaries
+                        .into_iter()
+                        .map(JobSummary::try_from)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(|summaries| (summaries, token)),
+                    Err(error) => Err(error),
+                };
+                Some(match page {
+                    Ok((summaries, Some(token))) if !token.is_empty() => {
+                        (Ok(summaries), Some(Some(token)))
+                    }
+                    Ok((summaries, _)) => (Ok(summaries), None),
+                    Err(error) => (Err(error), None),
+                })
             }
-            match token {
-                Some(token) if !token.is_empty() => next_token = Some(token),
-                _ => return,
-            }
-        }
+        })
+        .boxed()
     }
 
     async fn list_page(

@@ -271,15 +271,11 @@ impl ExecutionPlan for SageMakerScanExec {
                 list: listing.clone(),
                 describe: self.plan.describe,
                 tags: self.plan.tags,
+                limit: self.plan.limit,
             })
         } else {
             // No listing: the filters match no job.
             stream::empty().boxed()
-        };
-        let records = match self.plan.limit {
-            // Dropping the rest of the stream stops its listing and calls.
-            Some(limit) => records.take(limit).boxed(),
-            None => records,
         };
         let batches = record_batches(
             records,

@@ -60,11 +60,10 @@ pub struct ApiFilter {
 impl ApiFilter {
     /// The API parameters that a conjunction of `filters` allows.
     pub fn from_filters(filters: &[Expr]) -> ApiFilter {
-        let mut api = ApiFilter::default();
-        for filter in filters {
-            api.apply(filter);
-        }
-        api
+        filters
+            .iter()
+            .filter_map(ApiFilter::of_expr)
+            .fold(ApiFilter::default(), ApiFilter::intersect)
     }
 
     /// Whether no job can match, so no call is needed at all.
@@ -73,20 +72,29 @@ impl ApiFilter {
             || self.names.as_ref().is_some_and(BTreeSet::is_empty)
     }
 
-    /// Narrows `self` by one conjunct. Returns whether the conjunct could be
-    /// used; one that cannot is simply left to DataFusion.
-    fn apply(&mut self, filter: &Expr) -> bool {
-        match filter {
+    /// The parameters one filter allows, `None` if it allows none (it is
+    /// then left to DataFusion alone).
+    fn of_expr(filter: &Expr) -> Option<ApiFilter> {
+        let api = match filter {
             Expr::BinaryExpr(BinaryExpr {
                 left,
                 op: Operator::And,
                 right,
             }) => {
-                // Both sides narrow; "used" if either does.
-                let l = self.apply(left);
-                let r = self.apply(right);
-                l || r
+                let (left, right) = (Self::of_expr(left), Self::of_expr(right));
+                match (left, right) {
+                    (None, None) => return None,
+                    (left, right) => left
+                        .unwrap_or_default()
+                        .intersect(right.unwrap_or_default()),
+                }
             }
+            // DataFusion rewrites short IN lists into ORs of equalities.
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::Or,
+                right,
+            }) => Self::of_expr(left)?.union(Self::of_expr(right)?),
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
                 match (
                     column_of(left),
@@ -94,12 +102,9 @@ impl ApiFilter {
                     column_of(right),
                     literal_of(left),
                 ) {
-                    (Some(column), Some(value), _, _) => self.compare(column, *op, value),
-                    (_, _, Some(column), Some(value)) => match op.swap() {
-                        Some(op) => self.compare(column, op, value),
-                        None => false,
-                    },
-                    _ => false,
+                    (Some(column), Some(value), _, _) => Self::compare(column, *op, value)?,
+                    (_, _, Some(column), Some(value)) => Self::compare(column, op.swap()?, value)?,
+                    _ => return None,
                 }
             }
             Expr::InList(InList {
@@ -107,11 +112,9 @@ impl ApiFilter {
                 list,
                 negated: false,
             }) => {
-                let Some(column) = column_of(expr) else {
-                    return false;
-                };
-                let values: Option<Vec<&ScalarValue>> = list.iter().map(literal_of).collect();
-                values.is_some_and(|values| self.one_of(column, &values))
+                let values: Vec<&ScalarValue> =
+                    list.iter().map(literal_of).collect::<Option<_>>()?;
+                Self::one_of(column_of(expr)?, &values)?
             }
             Expr::Between(Between {
                 expr,
@@ -119,14 +122,10 @@ impl ApiFilter {
                 low,
                 high,
             }) => {
-                let (Some(column), Some(low), Some(high)) =
-                    (column_of(expr), literal_of(low), literal_of(high))
-                else {
-                    return false;
-                };
-                let low_used = self.compare(column, Operator::GtEq, low);
-                let high_used = self.compare(column, Operator::LtEq, high);
-                low_used || high_used
+                let column = column_of(expr)?;
+                let low = Self::compare(column, Operator::GtEq, literal_of(low)?)?;
+                let high = Self::compare(column, Operator::LtEq, literal_of(high)?)?;
+                low.intersect(high)
             }
             Expr::Like(Like {
                 negated: false,
@@ -134,23 +133,17 @@ impl ApiFilter {
                 pattern,
                 escape_char: None,
                 case_insensitive: false,
-            }) => match (column_of(expr), literal_of(pattern).and_then(string_of)) {
-                (Some(Column::CompilationJobName), Some(pattern)) => {
-                    match name_contains_of_like(pattern) {
-                        Some(fragment) if self.name_contains.is_none() => {
-                            self.name_contains = Some(fragment);
-                            true
-                        }
-                        _ => false,
-                    }
-                }
-                _ => false,
+            }) if column_of(expr) == Some(Column::CompilationJobName) => ApiFilter {
+                name_contains: Some(name_contains_of_like(string_of(literal_of(pattern)?)?)?),
+                ..ApiFilter::default()
             },
-            _ => false,
-        }
+            _ => return None,
+        };
+        // A filter that constrains nothing (an OR of unrelated parts) is no pushdown.
+        (api != ApiFilter::default()).then_some(api)
     }
 
-    fn compare(&mut self, column: Column, op: Operator, value: &ScalarValue) -> bool {
+    fn compare(column: Column, op: Operator, value: &ScalarValue) -> Option<ApiFilter> {
         match column {
             Column::CompilationJobStatus
             | Column::CompilationJobName
@@ -158,92 +151,137 @@ impl ApiFilter {
             | Column::Key
                 if op == Operator::Eq =>
             {
-                self.one_of(column, &[value])
+                Self::one_of(column, &[value])
             }
             Column::CreationTime | Column::LastModifiedTime => {
-                let Some(micros) = micros_of(value) else {
-                    return false;
+                let micros = micros_of(value)?;
+                let lower = Some(micros.saturating_sub(TIME_SLACK_MICROS));
+                let upper = Some(micros.saturating_add(TIME_SLACK_MICROS));
+                let (after, before) = match op {
+                    Operator::Gt | Operator::GtEq => (lower, None),
+                    Operator::Lt | Operator::LtEq => (None, upper),
+                    Operator::Eq => (lower, upper),
+                    _ => return None,
                 };
-                let (after, before) = if column == Column::CreationTime {
-                    (&mut self.creation_after, &mut self.creation_before)
-                } else {
-                    (&mut self.modified_after, &mut self.modified_before)
-                };
-                let lower = micros.saturating_sub(TIME_SLACK_MICROS);
-                let upper = micros.saturating_add(TIME_SLACK_MICROS);
-                match op {
-                    Operator::Gt | Operator::GtEq => raise(after, lower),
-                    Operator::Lt | Operator::LtEq => lower_to(before, upper),
-                    Operator::Eq => {
-                        raise(after, lower);
-                        lower_to(before, upper);
+                Some(if column == Column::CreationTime {
+                    ApiFilter {
+                        creation_after: after,
+                        creation_before: before,
+                        ..ApiFilter::default()
                     }
-                    _ => return false,
-                }
-                true
+                } else {
+                    ApiFilter {
+                        modified_after: after,
+                        modified_before: before,
+                        ..ApiFilter::default()
+                    }
+                })
             }
-            _ => false,
+            _ => None,
         }
     }
 
     /// `column IN (values)` (or `=` with one value) for the columns whose
     /// values the API can enumerate.
-    fn one_of(&mut self, column: Column, values: &[&ScalarValue]) -> bool {
-        let Some(strings) = values
+    fn one_of(column: Column, values: &[&ScalarValue]) -> Option<ApiFilter> {
+        let strings = values
             .iter()
             .map(|v| string_of(v))
-            .collect::<Option<Vec<_>>>()
-        else {
-            return false;
-        };
-        let (target, allowed): (_, BTreeSet<String>) = match column {
+            .collect::<Option<Vec<_>>>()?;
+        let api = match column {
             // SQL compares case-sensitively: 'failed' matches no job.
-            Column::CompilationJobStatus => (
-                &mut self.statuses,
-                strings
-                    .iter()
-                    .filter(|s| STATUSES.contains(s))
-                    .map(|s| s.to_string())
-                    .collect(),
-            ),
-            Column::CompilationJobName => (
-                &mut self.names,
-                strings
-                    .iter()
-                    .filter(|s| is_entity_name(s))
-                    .map(|s| s.to_string())
-                    .collect(),
-            ),
-            Column::CompilationJobArn | Column::Key => (
-                &mut self.names,
-                strings
-                    .iter()
-                    .filter_map(|arn| name_of_arn(arn))
-                    .map(str::to_owned)
-                    .collect(),
-            ),
-            _ => return false,
+            Column::CompilationJobStatus => ApiFilter {
+                statuses: Some(
+                    strings
+                        .iter()
+                        .filter(|s| STATUSES.contains(s))
+                        .map(|s| s.to_string())
+                        .collect(),
+                ),
+                ..ApiFilter::default()
+            },
+            Column::CompilationJobName => ApiFilter {
+                names: Some(
+                    strings
+                        .iter()
+                        .filter(|s| is_entity_name(s))
+                        .map(|s| s.to_string())
+                        .collect(),
+                ),
+                ..ApiFilter::default()
+            },
+            Column::CompilationJobArn | Column::Key => ApiFilter {
+                names: Some(
+                    strings
+                        .iter()
+                        .filter_map(|arn| name_of_arn(arn))
+                        .map(str::to_owned)
+                        .collect(),
+                ),
+                ..ApiFilter::default()
+            },
+            _ => return None,
         };
-        *target = Some(match target.take() {
-            Some(existing) => existing.intersection(&allowed).cloned().collect(),
-            None => allowed,
-        });
-        true
+        Some(api)
+    }
+
+    /// Jobs that pass both `self` and `other` (AND).
+    fn intersect(self, other: ApiFilter) -> ApiFilter {
+        let sets = |a: Option<BTreeSet<String>>, b: Option<BTreeSet<String>>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.intersection(&b).cloned().collect()),
+            (a, b) => a.or(b),
+        };
+        ApiFilter {
+            statuses: sets(self.statuses, other.statuses),
+            names: sets(self.names, other.names),
+            creation_after: max_bound(self.creation_after, other.creation_after),
+            creation_before: min_bound(self.creation_before, other.creation_before),
+            modified_after: max_bound(self.modified_after, other.modified_after),
+            modified_before: min_bound(self.modified_before, other.modified_before),
+            // The API takes one fragment; either is a valid superset.
+            name_contains: self.name_contains.or(other.name_contains),
+        }
+    }
+
+    /// Jobs that pass `self` or `other` (OR): only what both constrain.
+    fn union(self, other: ApiFilter) -> ApiFilter {
+        let sets = |a: Option<BTreeSet<String>>, b: Option<BTreeSet<String>>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.union(&b).cloned().collect()),
+            _ => None,
+        };
+        let both = |a: Option<i64>, b: Option<i64>, pick: fn(i64, i64) -> i64| Some(pick(a?, b?));
+        ApiFilter {
+            statuses: sets(self.statuses, other.statuses),
+            names: sets(self.names, other.names),
+            creation_after: both(self.creation_after, other.creation_after, i64::min),
+            creation_before: both(self.creation_before, other.creation_before, i64::max),
+            modified_after: both(self.modified_after, other.modified_after, i64::min),
+            modified_before: both(self.modified_before, other.modified_before, i64::max),
+            name_contains: (self.name_contains == other.name_contains)
+                .then_some(self.name_contains)
+                .flatten(),
+        }
     }
 }
 
-fn raise(bound: &mut Option<i64>, value: i64) {
-    *bound = Some(bound.map_or(value, |b| b.max(value)));
+fn max_bound(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
 }
 
-fn lower_to(bound: &mut Option<i64>, value: i64) {
-    *bound = Some(bound.map_or(value, |b| b.min(value)));
+fn min_bound(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Whether DataFusion may hand `filter` to the scan (always `Inexact`: it
 /// is evaluated again on the rows).
 pub fn pushdown_support(filter: &Expr) -> TableProviderFilterPushDown {
-    if ApiFilter::default().apply(filter) {
+    if ApiFilter::of_expr(filter).is_some() {
         TableProviderFilterPushDown::Inexact
     } else {
         TableProviderFilterPushDown::Unsupported
@@ -391,6 +429,28 @@ mod tests {
     }
 
     #[test]
+    fn ors_of_pushable_filters_become_their_union() {
+        let status = |s: &str| col("compilation_job_status").eq(lit(s));
+        let api = ApiFilter::from_filters(&[status("FAILED").or(status("STOPPED"))]);
+        assert_eq!(
+            api.statuses,
+            Some(BTreeSet::from(["FAILED".to_owned(), "STOPPED".to_owned()]))
+        );
+        let api = ApiFilter::from_filters(&[col("creation_time")
+            .gt(ts(10_000_000))
+            .or(col("creation_time").gt(ts(20_000_000)))]);
+        assert_eq!(api.creation_after, Some(9_000_000));
+        // A name OR a status: the listing cannot express it.
+        let mixed = col("compilation_job_name")
+            .eq(lit("a"))
+            .or(status("FAILED"));
+        assert_eq!(
+            pushdown_support(&mixed),
+            TableProviderFilterPushDown::Unsupported
+        );
+    }
+
+    #[test]
     fn like_becomes_name_contains() {
         let api = ApiFilter::from_filters(&[col("compilation_job_name").like(lit("%resnet%"))]);
         assert_eq!(api.name_contains.as_deref(), Some("resnet"));
@@ -413,7 +473,7 @@ mod tests {
             col("compilation_job_status").not_eq(lit("FAILED")),
             col("compilation_job_status")
                 .eq(lit("FAILED"))
-                .or(col("compilation_job_status").eq(lit("STOPPED"))),
+                .or(col("failure_reason").eq(lit("x"))),
             col("creation_time").gt(col("last_modified_time")),
             col("compilation_job_status").in_list(vec![lit("FAILED")], true),
         ] {
