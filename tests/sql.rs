@@ -476,3 +476,82 @@ async fn explain_shows_the_api_parameters_and_calls() {
     expect_calls(&server.emulator.state().stats(), &[]);
     server.stop().await;
 }
+
+/// A client that binds parameters and then executes the handle it had
+/// before (older JDBC drivers, flightsql-dbapi) still gets its parameters.
+#[tokio::test]
+async fn a_client_that_keeps_its_old_handle_after_binding_gets_its_parameters() {
+    use arrow_flight::encode::FlightDataEncoderBuilder;
+    use arrow_flight::sql::{
+        ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult, Any,
+        CommandPreparedStatementQuery, ProstMessageExt,
+    };
+    use arrow_flight::{Action, FlightDescriptor};
+    use prost::Message;
+
+    let server = TestServer::start(emulator_config(80), 4).await;
+    let mut client = sql_client(&server).await;
+    let sql = format!("SELECT compilation_job_name FROM {TABLE} WHERE compilation_job_status = $1");
+    let create = ActionCreatePreparedStatementRequest {
+        query: sql,
+        transaction_id: None,
+    };
+    let mut results = client
+        .do_action(Action::new(
+            "CreatePreparedStatement",
+            create.as_any().encode_to_vec(),
+        ))
+        .await
+        .expect("prepare");
+    let result = results.message().await.expect("answer").expect("a result");
+    let created: ActionCreatePreparedStatementResult = Any::decode(&*result.body)
+        .expect("any")
+        .unpack()
+        .expect("unpack")
+        .expect("a prepared statement");
+    let old_handle = created.prepared_statement_handle;
+
+    let command = CommandPreparedStatementQuery {
+        prepared_statement_handle: old_handle.clone(),
+    };
+    let parameter = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("$1", DataType::Utf8, false)])),
+        vec![Arc::new(StringArray::from(vec!["STOPPED"]))],
+    )
+    .expect("batch");
+    let data: Vec<_> = FlightDataEncoderBuilder::new()
+        .with_flight_descriptor(Some(FlightDescriptor::new_cmd(
+            command.as_any().encode_to_vec(),
+        )))
+        .with_schema(parameter.schema())
+        .build(futures::stream::iter([Ok(parameter)]))
+        .try_collect()
+        .await
+        .expect("encode");
+    let mut put = client
+        .do_put(futures::stream::iter(data))
+        .await
+        .expect("bind");
+    assert!(
+        put.message().await.expect("put result").is_some(),
+        "a new handle is offered"
+    );
+
+    // Execute with the handle from before the binding.
+    let info = client
+        .inner_mut()
+        .get_flight_info(FlightDescriptor::new_cmd(command.as_any().encode_to_vec()))
+        .await
+        .expect("flight info")
+        .into_inner();
+    let got = names(&fetch(&mut client, info).await.expect("rows"));
+    let mut expected: Vec<_> = emulated(&server)
+        .into_iter()
+        .filter(|(_, status, ..)| status == "STOPPED")
+        .map(|(name, ..)| name)
+        .collect();
+    expected.sort();
+    assert!(!expected.is_empty());
+    assert_eq!(got, expected);
+    server.stop().await;
+}

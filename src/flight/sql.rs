@@ -1,13 +1,19 @@
 //! The Flight SQL service: statements, prepared statements with parameters,
 //! and the catalog metadata that JDBC, ADBC and BI tools ask for.
 //!
-//! Stateless: a prepared statement's handle and a statement's ticket are the
-//! protobuf [`Statement`] (SQL plus bound parameters), so closing a prepared
-//! statement frees nothing and any instance can serve any ticket.
+//! Tickets are stateless: a statement's ticket and a prepared statement's
+//! handle are the protobuf [`Statement`] (SQL plus bound parameters), so any
+//! instance can serve any ticket. Binding parameters through DoPut answers
+//! with a new handle that carries them, as Flight SQL allows. Some clients
+//! (older JDBC drivers, flightsql-dbapi) ignore that new handle and execute
+//! the one they had; for them the server also remembers, in a small bounded
+//! map, the parameters last bound to each prepared handle, until it is
+//! closed or pushed out. Only that fallback is per-instance.
 
+use std::collections::{HashMap, VecDeque};
 use std::io::Cursor;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
@@ -50,6 +56,38 @@ pub struct SqlService {
     engine: QueryEngine,
     /// GetSqlInfo's answer, built once.
     sql_info: Arc<SqlInfoData>,
+    /// Parameters last bound per prepared handle, for clients that keep
+    /// using their old handle after DoPut.
+    bound: Arc<Mutex<BoundParameters>>,
+}
+
+/// Most prepared handles whose bound parameters are remembered.
+const MAX_REMEMBERED_BINDINGS: usize = 4096;
+
+/// A bounded map of prepared id -> parameters; the oldest binding goes first.
+#[derive(Debug, Default)]
+struct BoundParameters {
+    by_id: HashMap<u64, Vec<u8>>,
+    order: VecDeque<u64>,
+}
+
+impl BoundParameters {
+    fn remember(&mut self, id: u64, parameters: Vec<u8>) {
+        if self.by_id.insert(id, parameters).is_none() {
+            self.order.push_back(id);
+        }
+        while self.order.len() > MAX_REMEMBERED_BINDINGS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.by_id.remove(&oldest);
+            }
+        }
+    }
+
+    fn forget(&mut self, id: u64) {
+        if self.by_id.remove(&id).is_some() {
+            self.order.retain(|&other| other != id);
+        }
+    }
 }
 
 impl std::fmt::Debug for SqlService {
@@ -66,7 +104,24 @@ impl SqlService {
         Ok(SqlService {
             engine,
             sql_info: Arc::new(sql_info()?),
+            bound: Arc::default(),
         })
+    }
+
+    /// A prepared handle as the client sent it, with the parameters last
+    /// bound to it if the handle itself carries none.
+    fn prepared_statement(&self, handle: &[u8]) -> Result<Statement, Status> {
+        let mut statement = Statement::decode_handle(handle)?;
+        if statement.parameters.is_empty() && statement.prepared_id != 0 {
+            let bound = self
+                .bound
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(parameters) = bound.by_id.get(&statement.prepared_id) {
+                statement.parameters = parameters.clone();
+            }
+        }
+        Ok(statement)
     }
 
     /// Plans a statement with its bound parameters.
@@ -476,7 +531,7 @@ impl FlightSqlService for SqlService {
         query: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let statement = Statement::decode_handle(&query.prepared_statement_handle)?;
+        let statement = self.prepared_statement(&query.prepared_statement_handle)?;
         let info = self
             .statement_flight_info(&statement, request.into_inner())
             .await?;
@@ -497,7 +552,7 @@ impl FlightSqlService for SqlService {
         query: CommandPreparedStatementQuery,
         _request: Request<Ticket>,
     ) -> Result<Response<BoxedStream<FlightData>>, Status> {
-        let statement = Statement::decode_handle(&query.prepared_statement_handle)?;
+        let statement = self.prepared_statement(&query.prepared_statement_handle)?;
         Ok(Response::new(self.statement_stream(&statement).await?))
     }
 
@@ -517,7 +572,7 @@ impl FlightSqlService for SqlService {
             logical.schema().as_arrow().clone()
         };
         Ok(ActionCreatePreparedStatementResult {
-            prepared_statement_handle: Statement::new(query.query).encode_to_vec().into(),
+            prepared_statement_handle: Statement::prepared(query.query).encode_to_vec().into(),
             dataset_schema: schema_bytes(&dataset_schema)?,
             parameter_schema: schema_bytes(&parameter_schema)?,
         })
@@ -528,9 +583,11 @@ impl FlightSqlService for SqlService {
         query: ActionClosePreparedStatementRequest,
         _request: Request<Action>,
     ) -> Result<(), Status> {
-        // Handles hold everything; there is nothing to free. Still refuse
-        // what is not a handle of ours.
-        Statement::decode_handle(&query.prepared_statement_handle)?;
+        let statement = Statement::decode_handle(&query.prepared_statement_handle)?;
+        self.bound
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .forget(statement.prepared_id);
         Ok(())
     }
 
@@ -563,6 +620,12 @@ impl FlightSqlService for SqlService {
                 )
                 .into());
             }
+        }
+        if statement.prepared_id != 0 {
+            self.bound
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .remember(statement.prepared_id, statement.parameters.clone());
         }
         Ok(DoPutPreparedStatementResult {
             prepared_statement_handle: Some(statement.encode_to_vec().into()),
@@ -683,4 +746,24 @@ impl FlightSqlService for SqlService {
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembered_bindings_are_bounded_and_forgotten_on_close() {
+        let mut bound = BoundParameters::default();
+        for id in 1..=(MAX_REMEMBERED_BINDINGS as u64 + 10) {
+            bound.remember(id, vec![1]);
+        }
+        assert_eq!(bound.by_id.len(), MAX_REMEMBERED_BINDINGS);
+        assert!(!bound.by_id.contains_key(&1), "the oldest went first");
+        bound.remember(20, vec![2]);
+        assert_eq!(bound.by_id.get(&20), Some(&vec![2]), "rebinding replaces");
+        bound.forget(20);
+        assert!(!bound.by_id.contains_key(&20));
+        assert_eq!(bound.order.len(), bound.by_id.len());
+    }
 }

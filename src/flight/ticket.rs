@@ -20,6 +20,15 @@ impl Statement {
         Statement {
             sql: sql.into(),
             parameters: Vec::new(),
+            prepared_id: 0,
+        }
+    }
+
+    /// A prepared statement's handle: the SQL and an id of its own.
+    pub fn prepared(sql: impl Into<String>) -> Statement {
+        Statement {
+            prepared_id: fastrand::u64(1..),
+            ..Statement::new(sql)
         }
     }
 
@@ -62,6 +71,7 @@ mod tests {
         let statement = Statement {
             sql: "SELECT 1".into(),
             parameters: vec![1, 2, 3],
+            prepared_id: 9,
         };
         let ticket = statement.to_ticket();
         let any = Any::decode(&*ticket.ticket).expect("an Any");

@@ -380,17 +380,20 @@ def test_flightsql_dbapi_connection_metadata(dbapi_client, full_table):
     assert info[1]
 
 
-def test_flightsql_dbapi_prepared_parameters_are_not_carried(dbapi_client, adbc):
+def test_flightsql_dbapi_prepared_parameters_reach_the_old_handle(dbapi_client, adbc):
     """flightsql-dbapi 0.2.2 binds parameters with DoPut but drops the handle
-    the server answers with, and executes the original handle. A stateless
-    server cannot remember the binding, so it must refuse the unbound
-    placeholder (INVALID_ARGUMENT) rather than answer without the filter."""
+    the server answers with, and executes the original handle. The server
+    remembers the binding per prepared handle, so the answer is filtered."""
     opts = FlightSQLCallOptions(timeout=TIMEOUT_S)
     sql = f"SELECT count(*) AS n FROM {TABLE} WHERE compilation_job_status = $1"
-    with pytest.raises(pa.ArrowInvalid, match=r"\$1"):
-        with dbapi_client.prepare(sql, opts) as stmt:
-            stmt.execute(ParameterRecordBuilder(("FAILED",)).build_record())
-    assert adbc_query(adbc, f"SELECT count(*) AS n FROM {TABLE}").to_pylist() == [{"n": TOTAL_JOBS}]
+    with dbapi_client.prepare(sql, opts) as stmt:
+        info = stmt.execute(ParameterRecordBuilder(("FAILED",)).build_record())
+        got = dbapi_client.do_get(info.endpoints[0].ticket, opts).read_all().to_pylist()
+    expected = adbc_query(
+        adbc, f"SELECT count(*) AS n FROM {TABLE} WHERE compilation_job_status = 'FAILED'"
+    ).to_pylist()
+    assert got == expected
+    assert 0 < expected[0]["n"] < TOTAL_JOBS
 
 
 # ---------------------------------------------------------------- 4. SQL in a CMD descriptor
