@@ -10,10 +10,21 @@
 //! Prints one line per concurrency with medians over `--runs`, and the bound
 //! a scan cannot beat: N calls of each per-job operation at latency L over C
 //! permits, i.e. 2·N·L/C (Describe and ListTags share the permits).
+//!
+//! With `--query SQL` (repeatable) it runs those statements instead, through
+//! the Flight SQL client at the first `--concurrency`, and prints for each the
+//! median wall time, the rows and the SageMaker calls it made per operation
+//! (counted at the emulator):
+//!
+//! ```sh
+//! cargo bench --bench scan -- --jobs 5000 --latency-ms 20 --concurrency 16 \
+//!     --query "SELECT compilation_job_name FROM aws.sagemaker_compilation_job WHERE compilation_job_status = 'FAILED'"
+//! ```
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::{FlightClient, FlightDescriptor};
 use futures::StreamExt;
 use sagemaker_flight::emulator::{Emulator, EmulatorConfig};
@@ -27,16 +38,21 @@ struct Options {
     latency_ms: u64,
     concurrency: Vec<usize>,
     runs: usize,
+    queries: Vec<String>,
 }
 
 fn parse_options() -> Options {
-    let mut options = Options {
-        jobs: 5000,
-        latency_ms: 20,
-        concurrency: vec![1, 32],
-        runs: 1,
-    };
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this
+    // binary without it, and gets a small smoke run of the same code.
+    let smoke = !args.iter().any(|a| a == "--bench");
+    let mut options = Options {
+        jobs: if smoke { 60 } else { 5000 },
+        latency_ms: if smoke { 0 } else { 20 },
+        concurrency: if smoke { vec![4] } else { vec![1, 32] },
+        runs: 1,
+        queries: Vec::new(),
+    };
     let mut i = 0;
     while i < args.len() {
         let value = args.get(i + 1).cloned().unwrap_or_default();
@@ -44,6 +60,7 @@ fn parse_options() -> Options {
             "--jobs" => options.jobs = value.parse().expect("--jobs N"),
             "--latency-ms" => options.latency_ms = value.parse().expect("--latency-ms MS"),
             "--runs" => options.runs = value.parse().expect("--runs N"),
+            "--query" => options.queries.push(value),
             "--concurrency" => {
                 options.concurrency = value
                     .split(',')
@@ -101,9 +118,96 @@ fn median(mut values: Vec<Duration>) -> Duration {
     values[values.len() / 2]
 }
 
+/// An emulator with `jobs` jobs at `latency_ms`, and a server on it.
+async fn start(
+    jobs: usize,
+    latency_ms: u64,
+    concurrency: usize,
+) -> (Emulator, std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let config = EmulatorConfig {
+        jobs,
+        seed: 1,
+        latency: Duration::from_millis(latency_ms),
+        ..EmulatorConfig::default()
+    };
+    let emulator = Emulator::start(config, ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("emulator");
+    let client = emulator_client(&emulator.endpoint_url(), "us-east-1");
+    let source = Arc::new(SageMakerSource::new(
+        client,
+        concurrency,
+        RetryPolicy::default(),
+    ));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let service = sagemaker_flight::server::flight_service(source, BatchSizing::default(), true)
+        .expect("service");
+    let server = tokio::spawn(async move {
+        let _ = sagemaker_flight::server::serve(listener, service, std::future::pending()).await;
+    });
+    (emulator, address, server)
+}
+
+/// Runs each `--query` and prints its time, rows and calls.
+async fn run_queries(options: &Options) {
+    let concurrency = options.concurrency[0];
+    let (emulator, address, server) = start(options.jobs, options.latency_ms, concurrency).await;
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut client = FlightSqlServiceClient::new(channel);
+    println!(
+        "queries, {} jobs, {} ms emulator latency, --concurrency {concurrency}, median of {} run(s)",
+        options.jobs, options.latency_ms, options.runs
+    );
+    for sql in &options.queries {
+        let mut walls = Vec::new();
+        let mut rows = 0;
+        let mut calls = std::collections::BTreeMap::new();
+        for _ in 0..options.runs {
+            emulator.state().reset_stats();
+            let started = Instant::now();
+            let info = client.execute(sql.clone(), None).await.expect("execute");
+            rows = 0;
+            for endpoint in info.endpoint {
+                let mut stream = client
+                    .do_get(endpoint.ticket.expect("ticket"))
+                    .await
+                    .expect("do_get");
+                while let Some(batch) = stream.next().await {
+                    rows += batch.expect("batch").num_rows();
+                }
+            }
+            walls.push(started.elapsed());
+            calls = emulator
+                .state()
+                .stats()
+                .operations
+                .into_iter()
+                .filter(|(_, o)| o.calls > 0)
+                .map(|(name, o)| (name, o.calls))
+                .collect();
+        }
+        println!("{sql}");
+        println!(
+            "    wall {:.3}s, {rows} rows, calls {calls:?}",
+            median(walls).as_secs_f64()
+        );
+    }
+    server.abort();
+    emulator.shutdown().await;
+}
+
 #[tokio::main]
 async fn main() {
     let options = parse_options();
+    if !options.queries.is_empty() {
+        run_queries(&options).await;
+        return;
+    }
     println!(
         "full scan, {} jobs, {} ms emulator latency, median of {} run(s)",
         options.jobs, options.latency_ms, options.runs
@@ -113,29 +217,8 @@ async fn main() {
         "concurrency", "first batch", "wall", "rows/s", "bound", "wall/bound"
     );
     for &concurrency in &options.concurrency {
-        let config = EmulatorConfig {
-            jobs: options.jobs,
-            seed: 1,
-            latency: Duration::from_millis(options.latency_ms),
-            ..EmulatorConfig::default()
-        };
-        let emulator = Emulator::start(config, ([127, 0, 0, 1], 0).into())
-            .await
-            .expect("emulator");
-        let client = emulator_client(&emulator.endpoint_url(), "us-east-1");
-        let source = Arc::new(SageMakerSource::new(
-            client,
-            concurrency,
-            RetryPolicy::default(),
-        ));
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let address = listener.local_addr().expect("address");
-        let server = tokio::spawn(sagemaker_flight::server::serve(
-            listener,
-            sagemaker_flight::server::flight_service(source, BatchSizing::default(), true)
-                .expect("service"),
-            std::future::pending(),
-        ));
+        let (emulator, address, server) =
+            start(options.jobs, options.latency_ms, concurrency).await;
         let mut firsts = Vec::new();
         let mut totals = Vec::new();
         for _ in 0..options.runs {

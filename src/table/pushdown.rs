@@ -66,10 +66,18 @@ impl ApiFilter {
             .fold(ApiFilter::default(), ApiFilter::intersect)
     }
 
-    /// Whether no job can match, so no call is needed at all.
+    /// Whether no job can match, so no call is needed at all: no status or
+    /// name is allowed, or a time range is empty.
     pub fn matches_nothing(&self) -> bool {
+        let empty_range = |after: Option<i64>, before: Option<i64>| {
+            after
+                .zip(before)
+                .is_some_and(|(after, before)| after >= before)
+        };
         self.statuses.as_ref().is_some_and(BTreeSet::is_empty)
             || self.names.as_ref().is_some_and(BTreeSet::is_empty)
+            || empty_range(self.creation_after, self.creation_before)
+            || empty_range(self.modified_after, self.modified_before)
     }
 
     /// The parameters one filter allows, `None` if it allows none (it is
@@ -138,6 +146,14 @@ impl ApiFilter {
                 ..ApiFilter::default()
             },
             _ => return None,
+        };
+        // Every status allowed is no constraint: one listing, not six.
+        let api = match api.statuses {
+            Some(ref statuses) if statuses.len() == STATUSES.len() => ApiFilter {
+                statuses: None,
+                ..api
+            },
+            _ => api,
         };
         // A filter that constrains nothing (an OR of unrelated parts) is no pushdown.
         (api != ApiFilter::default()).then_some(api)
@@ -245,6 +261,13 @@ impl ApiFilter {
 
     /// Jobs that pass `self` or `other` (OR): only what both constrain.
     fn union(self, other: ApiFilter) -> ApiFilter {
+        // A side that matches nothing adds nothing.
+        if self.matches_nothing() {
+            return other;
+        }
+        if other.matches_nothing() {
+            return self;
+        }
         let sets = |a: Option<BTreeSet<String>>, b: Option<BTreeSet<String>>| match (a, b) {
             (Some(a), Some(b)) => Some(a.union(&b).cloned().collect()),
             _ => None,
@@ -448,6 +471,23 @@ mod tests {
             pushdown_support(&mixed),
             TableProviderFilterPushDown::Unsupported
         );
+    }
+
+    #[test]
+    fn empty_ranges_and_impossible_or_sides_are_recognised() {
+        let api = ApiFilter::from_filters(&[
+            col("creation_time").gt(ts(50_000_000)),
+            col("creation_time").lt(ts(10_000_000)),
+        ]);
+        assert!(api.matches_nothing());
+        let api = ApiFilter::from_filters(&[col("compilation_job_status")
+            .eq(lit("DONE"))
+            .or(col("creation_time").gt(ts(10_000_000)))]);
+        assert_eq!(api.creation_after, Some(9_000_000));
+        assert!(!api.matches_nothing());
+        let every = STATUSES.iter().map(|s| lit(*s)).collect();
+        let api = ApiFilter::from_filters(&[col("compilation_job_status").in_list(every, false)]);
+        assert_eq!(api.statuses, None, "all six statuses: one plain listing");
     }
 
     #[test]
