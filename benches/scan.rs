@@ -14,7 +14,8 @@
 //! With `--query SQL` (repeatable) it runs those statements instead, through
 //! the Flight SQL client at the first `--concurrency`, and prints for each the
 //! median wall time, the rows and the SageMaker calls it made per operation
-//! (counted at the emulator):
+//! (counted at the emulator). `{name}` in a query stands for the name of one
+//! of the emulator's jobs:
 //!
 //! ```sh
 //! cargo bench --bench scan -- --jobs 5000 --latency-ms 20 --concurrency 16 \
@@ -163,7 +164,14 @@ async fn run_queries(options: &Options) {
         "queries, {} jobs, {} ms emulator latency, --concurrency {concurrency}, median of {} run(s)",
         options.jobs, options.latency_ms, options.runs
     );
+    let jobs = emulator.state().jobs();
+    let some_name = jobs
+        .get(jobs.len() / 2)
+        .and_then(|job| job.describe["CompilationJobName"].as_str())
+        .unwrap_or_default()
+        .to_owned();
     for sql in &options.queries {
+        let sql = &sql.replace("{name}", &some_name);
         let mut walls = Vec::new();
         let mut rows = 0;
         let mut calls = std::collections::BTreeMap::new();
