@@ -63,10 +63,31 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
 
-    /// Per-job calls (Describe, ListTags) in flight at once, across all queries.
+    /// Calls of each SageMaker operation (Describe, ListTags, List) in
+    /// flight at once, across all queries.
     #[arg(long, env = "SAGEMAKER_FLIGHT_CONCURRENCY", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
+
+    /// Creation-time windows a full listing is split into and listed in
+    /// parallel (1: one NextToken chain).
+    #[arg(long, env = "SAGEMAKER_FLIGHT_LIST_WINDOWS", default_value_t = crate::source::DEFAULT_LIST_WINDOWS as u32,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub list_windows: u32,
+
+    /// Seconds a Describe answer of a running job, and any job's tags, are
+    /// reused between queries (0: no cache). Finished jobs' Describe answers
+    /// are reused while the listing shows them unchanged.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_CACHE_TTL", default_value_t = 300)]
+    pub cache_ttl: u64,
+
+    /// Most jobs the cache holds (about 1.5 KiB each).
+    #[arg(
+        long,
+        env = "SAGEMAKER_FLIGHT_CACHE_MAX_JOBS",
+        default_value_t = 100_000
+    )]
+    pub cache_max_jobs: usize,
 
     /// Send no SQL predicate to the API (every query lists every job). For
     /// checking that pushdown never changes an answer.

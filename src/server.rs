@@ -76,11 +76,14 @@ pub async fn run(
     } else {
         sagemaker_client(&args.aws.options()).await
     };
-    let source = Arc::new(SageMakerSource::new(
-        client,
-        args.concurrency as usize,
-        args.retry_policy(),
-    ));
+    let source = Arc::new(
+        SageMakerSource::new(client, args.concurrency as usize, args.retry_policy())
+            .with_list_windows(args.list_windows as usize)
+            .with_cache(
+                std::time::Duration::from_secs(args.cache_ttl),
+                args.cache_max_jobs,
+            ),
+    );
     let service = flight_service(source, BatchSizing::default(), !args.no_filter_pushdown)?;
     let listener = TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;

@@ -14,6 +14,7 @@ use common::{
     TestServer, emulator_config, micros_at, quick_retries, seconds_to_micros, string_at, tags_at,
 };
 use futures::{StreamExt, TryStreamExt};
+use sagemaker_flight::emulator::Stats;
 use sagemaker_flight::flight::ticket::Statement;
 use sagemaker_flight::table::schema::table_schema;
 use serde_json::Value;
@@ -268,9 +269,8 @@ async fn the_first_batch_arrives_before_the_listing_has_finished() {
     server.stop().await;
 }
 
-/// Scans `jobs` jobs at 100 ms per call; returns the emulator's peak of
-/// Describe calls in flight, and of all calls in flight.
-async fn peaks_with_concurrency(concurrency: usize, jobs: usize) -> (u64, u64) {
+/// Scans `jobs` jobs at 100 ms per call; returns the emulator's stats.
+async fn stats_of_scan_with_concurrency(concurrency: usize, jobs: usize) -> Stats {
     let mut config = emulator_config(jobs);
     // Long enough that every permit holder is surely in flight at once.
     config.latency = Duration::from_millis(100);
@@ -284,23 +284,74 @@ async fn peaks_with_concurrency(concurrency: usize, jobs: usize) -> (u64, u64) {
     assert_eq!(rows, jobs);
     let stats = server.emulator.state().stats();
     server.stop().await;
-    (stats.peak("DescribeCompilationJob"), stats.peak_in_flight)
+    stats
 }
 
 #[tokio::test]
 async fn describe_concurrency_reaches_and_never_exceeds_the_limit() {
     for (concurrency, jobs) in [(1, 12), (8, 64)] {
-        let (describe_peak, total_peak) = peaks_with_concurrency(concurrency, jobs).await;
+        let stats = stats_of_scan_with_concurrency(concurrency, jobs).await;
+        let limit = concurrency as u64;
         assert_eq!(
-            describe_peak, concurrency as u64,
-            "Describe peak at --concurrency {concurrency}"
+            stats.peak("DescribeCompilationJob"),
+            limit,
+            "--concurrency {concurrency}"
         );
-        // Describe and ListTags share the permits; one listing call may overlap.
+        // ListTags has its own limit; a job's two calls run side by side.
+        assert_eq!(stats.peak("ListTags"), limit, "--concurrency {concurrency}");
         assert!(
-            total_peak <= concurrency as u64 + 1,
-            "{total_peak} calls in flight at --concurrency {concurrency}"
+            stats.peak_in_flight <= 2 * limit + 1,
+            "{} calls in flight at --concurrency {concurrency}",
+            stats.peak_in_flight
         );
     }
+}
+
+#[tokio::test]
+async fn a_long_listing_split_into_creation_time_windows_lists_every_job_once() {
+    let mut config = emulator_config(2000);
+    // Jobs up to now, so the windows cover them all; calls slow enough that
+    // parallel ones overlap at the emulator.
+    config.anchor = None;
+    config.latency = Duration::from_millis(20);
+    let server = TestServer::start_windowed(config, 16, quick_retries(8), 8).await;
+    let mut client = server.client().await;
+    let info = client
+        .get_flight_info(FlightDescriptor::new_cmd(
+            "SELECT compilation_job_name FROM aws.sagemaker_compilation_job",
+        ))
+        .await
+        .expect("info");
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let batches: Vec<RecordBatch> = client
+        .do_get(ticket)
+        .await
+        .expect("do_get")
+        .try_collect()
+        .await
+        .expect("rows");
+    let mut names: Vec<_> = batches
+        .iter()
+        .flat_map(|b| (0..b.num_rows()).map(move |r| string_at(b, "compilation_job_name", r)))
+        .map(|n| n.expect("name"))
+        .collect();
+    names.sort();
+    let before = names.len();
+    names.dedup();
+    assert_eq!(before, names.len(), "no job twice");
+    assert_eq!(names.len(), 2000, "every job");
+    let stats = server.emulator.state().stats();
+    let list_calls = stats.calls("ListCompilationJobs");
+    // One chain would take 20 pages; windows add at most one partial page each.
+    assert!(
+        (20..=20 + 8 + 1).contains(&list_calls),
+        "{list_calls} list calls"
+    );
+    assert!(
+        stats.peak("ListCompilationJobs") > 1,
+        "windows listed in parallel"
+    );
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -343,13 +394,15 @@ async fn throttling_and_server_errors_are_retried_without_losing_or_doubling_row
 
 #[tokio::test]
 async fn a_call_that_keeps_failing_ends_the_stream_with_a_status_naming_the_aws_code() {
-    for (throttle_rate, error_rate, code, aws_code) in [
-        (1.0, 0.0, Code::ResourceExhausted, "ThrottlingException"),
+    // Throttles have a budget three times the other failures'.
+    for (throttle_rate, error_rate, code, aws_code, attempts) in [
+        (1.0, 0.0, Code::ResourceExhausted, "ThrottlingException", 9),
         (
             0.0,
             1.0,
             Code::Unavailable,
             "SageMaker ListCompilationJobs failed",
+            3,
         ),
     ] {
         let mut config = emulator_config(20);
@@ -361,8 +414,8 @@ async fn a_call_that_keeps_failing_ends_the_stream_with_a_status_naming_the_aws_
         assert!(status.message().contains(aws_code), "{status:?}");
         assert_eq!(
             server.emulator.state().stats().calls("ListCompilationJobs"),
-            3,
-            "3 attempts"
+            attempts,
+            "attempts before giving up"
         );
         // The server keeps serving.
         let mut client = server.client().await;

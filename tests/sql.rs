@@ -555,3 +555,82 @@ async fn a_client_that_keeps_its_old_handle_after_binding_gets_its_parameters() 
     assert_eq!(got, expected);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_warm_scan_calls_only_what_may_have_changed() {
+    use sagemaker_flight::source::SageMakerSource;
+    use std::time::Duration;
+
+    let server = TestServer::start_configured(emulator_config(250), |client| {
+        SageMakerSource::new(client, 8, common::quick_retries(8))
+            .with_list_windows(1)
+            .with_cache(Duration::from_secs(600), 10_000)
+    })
+    .await;
+    let sql = format!("SELECT * FROM {TABLE}");
+    let cold = query(&server, &sql).await.expect("cold");
+    let cold_stats = server.emulator.state().stats();
+    assert_eq!(cold_stats.calls("DescribeCompilationJob"), 250);
+
+    server.emulator.state().reset_stats();
+    let warm = query(&server, &sql).await.expect("warm");
+    assert_eq!(names(&warm), names(&cold));
+    // Nothing changed and the tags are younger than the TTL: the listing only.
+    expect_calls(
+        &server.emulator.state().stats(),
+        &[("ListCompilationJobs", 3)],
+    );
+
+    // A job deleted and created again under its name is listed with a new
+    // status and LastModifiedTime: it alone is described again.
+    let (name, ..) = emulated(&server)
+        .into_iter()
+        .find(|(_, status, ..)| status == "COMPLETED")
+        .expect("a completed job");
+    let sagemaker =
+        sagemaker_flight::source::emulator_client(&server.emulator.endpoint_url(), "us-east-1");
+    sagemaker
+        .delete_compilation_job()
+        .compilation_job_name(&name)
+        .send()
+        .await
+        .expect("delete");
+    use aws_sdk_sagemaker::types::{
+        Framework, InputConfig, OutputConfig, StoppingCondition, TargetDevice,
+    };
+    sagemaker
+        .create_compilation_job()
+        .compilation_job_name(&name)
+        .role_arn("arn:aws:iam::123456789012:role/neo")
+        .input_config(
+            InputConfig::builder()
+                .s3_uri("s3://bucket/model.tar.gz")
+                .framework(Framework::Pytorch)
+                .build(),
+        )
+        .output_config(
+            OutputConfig::builder()
+                .s3_output_location("s3://bucket/out")
+                .target_device(TargetDevice::MlC5)
+                .build(),
+        )
+        .stopping_condition(
+            StoppingCondition::builder()
+                .max_runtime_in_seconds(900)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create");
+    server.emulator.state().reset_stats();
+    let again = query(&server, &sql).await.expect("warm again");
+    assert_eq!(rows(&again), 250);
+    let stats = server.emulator.state().stats();
+    assert_eq!(
+        stats.calls("DescribeCompilationJob"),
+        1,
+        "{:?}",
+        calls(&stats)
+    );
+    server.stop().await;
+}

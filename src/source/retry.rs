@@ -1,16 +1,13 @@
-//! Retrying SageMaker calls: throttling, 5xx and transport failures are tried
-//! again after an exponential backoff with full jitter, up to a cap; anything
-//! else fails at once.
+//! How SageMaker calls are retried: throttling, 5xx and transport failures
+//! are tried again (by `gate::OperationGate::run`) after an exponential
+//! backoff with full jitter, up to a cap; anything else fails at once.
 //!
 //! The SDK's own retry layer is switched off (see `client.rs`) so that every
 //! attempt is visible here, and so the retry budget is ours to size: the
 //! SDK's standard mode shares a small token bucket that a throttled scan of
 //! thousands of jobs drains, turning throttling into errors.
 
-use std::future::Future;
 use std::time::Duration;
-
-use super::error::SourceError;
 
 /// How often and how patiently to retry.
 #[derive(Clone, Copy, Debug)]
@@ -44,50 +41,11 @@ impl RetryPolicy {
             .min(self.max_delay);
         ceiling.mul_f64(fastrand::f64())
     }
-
-    /// Runs `call` until it succeeds, fails with an error that is not
-    /// retryable, or has been attempted `max_attempts` times.
-    pub async fn run<T, F, Fut>(&self, mut call: F) -> Result<T, SourceError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, SourceError>>,
-    {
-        let mut attempt = 1;
-        loop {
-            match call().await {
-                Ok(value) => return Ok(value),
-                Err(error) if error.is_retryable() && attempt < self.max_attempts => {
-                    tracing::debug!(%error, attempt, "retrying SageMaker call");
-                    tokio::time::sleep(self.backoff(attempt)).await;
-                    attempt += 1;
-                }
-                Err(error) => return Err(error),
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::error::SourceErrorKind;
-
-    fn error(kind: SourceErrorKind) -> SourceError {
-        SourceError {
-            operation: "DescribeCompilationJob",
-            code: None,
-            message: "test".into(),
-            kind,
-        }
-    }
-
-    fn fast_policy(max_attempts: u32) -> RetryPolicy {
-        RetryPolicy {
-            max_attempts,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(2),
-        }
-    }
 
     #[test]
     fn backoff_stays_under_the_exponential_ceiling_and_the_cap() {
@@ -99,51 +57,5 @@ mod tests {
                 .min(Duration::from_secs(5));
             assert!(wait <= ceiling, "retry {retry}: {wait:?} > {ceiling:?}");
         }
-    }
-
-    #[tokio::test]
-    async fn retries_throttling_until_success() {
-        let mut calls = 0;
-        let result = fast_policy(5)
-            .run(|| {
-                calls += 1;
-                let outcome = if calls < 3 {
-                    Err(error(SourceErrorKind::Throttled))
-                } else {
-                    Ok(calls)
-                };
-                async move { outcome }
-            })
-            .await;
-        assert_eq!(result.expect("succeeds on the third call"), 3);
-    }
-
-    #[tokio::test]
-    async fn gives_up_after_max_attempts() {
-        let mut calls = 0;
-        let result: Result<(), _> = fast_policy(4)
-            .run(|| {
-                calls += 1;
-                async { Err(error(SourceErrorKind::ServerError)) }
-            })
-            .await;
-        assert_eq!(
-            result.expect_err("keeps failing").kind,
-            SourceErrorKind::ServerError
-        );
-        assert_eq!(calls, 4);
-    }
-
-    #[tokio::test]
-    async fn does_not_retry_client_errors() {
-        let mut calls = 0;
-        let result: Result<(), _> = fast_policy(4)
-            .run(|| {
-                calls += 1;
-                async { Err(error(SourceErrorKind::AccessDenied)) }
-            })
-            .await;
-        assert!(result.is_err());
-        assert_eq!(calls, 1);
     }
 }

@@ -36,7 +36,9 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts an emulator with `config`, and a server on it with `concurrency`.
+    /// Starts an emulator with `config`, and a server on it with
+    /// `concurrency`, listing in one NextToken chain (so call counts are
+    /// exact pages).
     pub async fn start(config: EmulatorConfig, concurrency: usize) -> TestServer {
         Self::start_with(config, concurrency, quick_retries(8)).await
     }
@@ -47,11 +49,34 @@ impl TestServer {
         concurrency: usize,
         retry: RetryPolicy,
     ) -> TestServer {
+        Self::start_windowed(config, concurrency, retry, 1).await
+    }
+
+    /// Like [`TestServer::start_with`], splitting long listings into up to
+    /// `list_windows` creation-time windows.
+    pub async fn start_windowed(
+        config: EmulatorConfig,
+        concurrency: usize,
+        retry: RetryPolicy,
+        list_windows: usize,
+    ) -> TestServer {
+        Self::start_configured(config, |source| {
+            SageMakerSource::new(source, concurrency, retry).with_list_windows(list_windows)
+        })
+        .await
+    }
+
+    /// Starts an emulator with `config`, and a server on the source that
+    /// `build` makes from a client of the emulator.
+    pub async fn start_configured(
+        config: EmulatorConfig,
+        build: impl FnOnce(aws_sdk_sagemaker::Client) -> SageMakerSource,
+    ) -> TestServer {
         let emulator = Emulator::start(config, ([127, 0, 0, 1], 0).into())
             .await
             .expect("emulator starts");
         let client = emulator_client(&emulator.endpoint_url(), "us-east-1");
-        let source = Arc::new(SageMakerSource::new(client, concurrency, retry));
+        let source = Arc::new(build(client));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (shutdown, on_shutdown) = oneshot::channel::<()>();

@@ -1,0 +1,535 @@
+//! The gate every SageMaker call of one operation passes: at most
+//! `concurrency` attempts in flight, paced by a send rate that adapts to
+//! throttling, and retried with backoff.
+//!
+//! SageMaker's limits are per account, region and operation, not
+//! adjustable, and answered with ThrottlingException. Each source (one
+//! account and region) has a gate per operation, and each gate a
+//! [`RateController`] that looks at every whole second of calls:
+//!
+//! - **Unpaced** (the start): calls go as fast as the concurrency allows.
+//!   A second with throttled calls starts a probe: the gate paces calls at
+//!   half the success rate it just measured. Under a rate limit that success
+//!   rate is the limit plus whatever burst the limiter allowed, so half of
+//!   it is at or under the limit, and the throttling stops.
+//! - **Probing**: after a second at that pace, the throttled share must
+//!   have at least halved. Then the throttling was a rate limit, and the
+//!   gate stays paced. If not, the throttling does not depend on the rate
+//!   (random refusals, an overloaded service), slowing down would only lose
+//!   time: the gate goes back to unpaced and ignores throttles for a while.
+//! - **Paced**: a second with throttles sets the rate just under the
+//!   measured success rate; a clean second raises it a little (additive
+//!   increase, multiplicative decrease, as TCP does), so the rate settles
+//!   just under the limit with few calls throttled. Throttles in
+//!   `GIVE_UP_AFTER` seconds in a row mean pacing does not help: unpaced
+//!   again.
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::error::{SourceError, SourceErrorKind};
+use super::retry::RetryPolicy;
+
+/// After a throttled second, the rate is this share of the success rate.
+const BELOW_SUCCESS_RATE: f64 = 0.98;
+/// Per clean second, the rate grows by this share of itself...
+const INCREASE_SHARE: f64 = 0.01;
+/// ...and by at least this many calls per second.
+const MIN_INCREASE: f64 = 0.5;
+/// A probe paces at this share of the success rate measured.
+const PROBE_SHARE: f64 = 0.5;
+/// A probe confirms a rate limit if the throttled share falls to this
+/// share of what it was.
+const PROBE_IMPROVEMENT: f64 = 0.7;
+/// Until the first throttle while paced, a clean second raises the rate by
+/// this share (the probe may have measured a short or slow second).
+const SLOW_START_SHARE: f64 = 0.1;
+/// After a failed probe, throttles are ignored for this many seconds.
+const COOL_DOWN_SECONDS: u64 = 10;
+/// Throttled seconds in a row, while paced, that end pacing.
+const GIVE_UP_AFTER: u32 = 5;
+/// The slowest pace, calls per second.
+const MIN_RATE: f64 = 0.5;
+/// Throttled attempts allowed per call, as a multiple of `max_attempts`.
+pub const THROTTLE_BUDGET_FACTOR: u32 = 3;
+
+/// The calls of one whole second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SecondStats {
+    /// Attempts that ended in this second.
+    pub attempts: u32,
+    /// Of those, throttled.
+    pub throttled: u32,
+    /// The part of the second the calls spanned (a scan may start or end
+    /// within it), in seconds, at most 1.
+    pub span: f64,
+}
+
+impl Default for SecondStats {
+    fn default() -> Self {
+        SecondStats {
+            attempts: 0,
+            throttled: 0,
+            span: 1.0,
+        }
+    }
+}
+
+impl SecondStats {
+    /// Successful calls per second.
+    fn successes(&self) -> f64 {
+        f64::from(self.attempts - self.throttled) / self.span.clamp(0.1, 1.0)
+    }
+
+    fn throttled_share(&self) -> f64 {
+        if self.attempts == 0 {
+            0.0
+        } else {
+            f64::from(self.throttled) / f64::from(self.attempts)
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Unpaced {
+        ignore_until: u64,
+    },
+    Probing {
+        share_before: f64,
+    },
+    Paced {
+        throttled_in_a_row: u32,
+        found_limit: bool,
+    },
+}
+
+/// Decides the send rate from whole seconds of calls. See the module doc.
+#[derive(Clone, Debug)]
+pub struct RateController {
+    mode: Mode,
+    /// Calls per second; `None` while unpaced.
+    rate: Option<f64>,
+}
+
+impl Default for RateController {
+    fn default() -> Self {
+        RateController {
+            mode: Mode::Unpaced { ignore_until: 0 },
+            rate: None,
+        }
+    }
+}
+
+impl RateController {
+    /// The current send rate, `None` while unpaced.
+    pub fn rate(&self) -> Option<f64> {
+        self.rate
+    }
+
+    /// Takes in second number `second` (seconds since the gate started).
+    pub fn on_second(&mut self, second: u64, stats: SecondStats) {
+        let share = stats.throttled_share();
+        match self.mode {
+            Mode::Unpaced { ignore_until } => {
+                if stats.throttled > 0 && second >= ignore_until {
+                    self.rate = Some((stats.successes() * PROBE_SHARE).max(MIN_RATE));
+                    self.mode = Mode::Probing {
+                        share_before: share,
+                    };
+                }
+            }
+            Mode::Probing { share_before } => {
+                if share <= share_before * PROBE_IMPROVEMENT {
+                    self.mode = Mode::Paced {
+                        throttled_in_a_row: 0,
+                        found_limit: stats.throttled > 0,
+                    };
+                    self.adjust(stats);
+                } else {
+                    self.unpace(second);
+                }
+            }
+            Mode::Paced {
+                throttled_in_a_row,
+                found_limit,
+            } => {
+                let throttled = stats.throttled > 0;
+                let throttled_in_a_row = if throttled { throttled_in_a_row + 1 } else { 0 };
+                if throttled_in_a_row >= GIVE_UP_AFTER {
+                    self.unpace(second);
+                } else {
+                    self.mode = Mode::Paced {
+                        throttled_in_a_row,
+                        found_limit: found_limit || throttled,
+                    };
+                    self.adjust(stats);
+                }
+            }
+        }
+    }
+
+    fn unpace(&mut self, second: u64) {
+        self.rate = None;
+        self.mode = Mode::Unpaced {
+            ignore_until: second + 1 + COOL_DOWN_SECONDS,
+        };
+    }
+
+    /// Additive increase on a clean second, a cut to just under the success
+    /// rate on a throttled one.
+    fn adjust(&mut self, stats: SecondStats) {
+        let Some(rate) = self.rate else { return };
+        let found_limit = matches!(
+            self.mode,
+            Mode::Paced {
+                found_limit: true,
+                ..
+            }
+        );
+        let used = f64::from(stats.attempts) >= rate * stats.span * 0.5;
+        let rate = if stats.throttled > 0 {
+            rate.min(stats.successes()) * BELOW_SUCCESS_RATE
+        } else if !used {
+            // Only a rate that is actually used earns an increase.
+            rate
+        } else if found_limit {
+            rate + (rate * INCREASE_SHARE).max(MIN_INCREASE)
+        } else {
+            rate + (rate * SLOW_START_SHARE).max(MIN_INCREASE)
+        };
+        self.rate = Some(rate.max(MIN_RATE));
+    }
+}
+
+#[derive(Debug)]
+struct Pace {
+    controller: RateController,
+    /// When the next paced call may start.
+    next_slot: Instant,
+    /// The second being counted, its calls so far, and when the first of
+    /// them ended.
+    current: (u64, SecondStats, Option<Instant>),
+}
+
+/// One operation's gate. See the module doc.
+#[derive(Debug)]
+pub struct OperationGate {
+    /// The operation, for logs.
+    name: &'static str,
+    permits: Semaphore,
+    started: Instant,
+    pace: Mutex<Pace>,
+}
+
+impl OperationGate {
+    /// A gate letting `concurrency` (at least 1) attempts of `name` run at once.
+    pub fn new(name: &'static str, concurrency: usize) -> OperationGate {
+        let now = Instant::now();
+        OperationGate {
+            name,
+            permits: Semaphore::new(concurrency.max(1)),
+            started: now,
+            pace: Mutex::new(Pace {
+                controller: RateController::default(),
+                next_slot: now,
+                current: (0, SecondStats::default(), None),
+            }),
+        }
+    }
+
+    /// The current send rate (calls per second), `None` while unpaced.
+    #[cfg(test)]
+    fn rate(&self) -> Option<f64> {
+        self.lock().controller.rate()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pace> {
+        // A panic while holding this lock cannot leave it inconsistent.
+        self.pace
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits for this call's slot when the gate is paced.
+    async fn wait_for_slot(&self) {
+        let slot = {
+            let mut pace = self.lock();
+            let Some(rate) = pace.controller.rate() else {
+                return;
+            };
+            let slot = pace.next_slot.max(Instant::now());
+            pace.next_slot = slot + Duration::from_secs_f64(1.0 / rate);
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+
+    /// Whole seconds since the gate started.
+    fn second_of(&self, now: Instant) -> u64 {
+        now.duration_since(self.started).as_secs()
+    }
+
+    /// Counts an attempt's end; a new second hands the last one to the
+    /// controller.
+    fn record(&self, throttled: bool) {
+        let now = Instant::now();
+        let second = self.second_of(now);
+        let mut pace = self.lock();
+        let (counted, mut stats, first) = pace.current;
+        if second != counted {
+            // The calls spanned from the first one to the end of that second.
+            let second_end = self.started + Duration::from_secs(counted + 1);
+            stats.span = first.map_or(1.0, |first| {
+                second_end.saturating_duration_since(first).as_secs_f64()
+            });
+            // A second without calls in between changes nothing.
+            pace.controller.on_second(counted, stats);
+            pace.current = (second, SecondStats::default(), Some(now));
+            if let Some(rate) = pace.controller.rate() {
+                tracing::debug!(operation = self.name, rate, "pacing calls");
+            }
+        }
+        if pace.current.2.is_none() {
+            pace.current.2 = Some(now);
+        }
+        pace.current.1.attempts += 1;
+        pace.current.1.throttled += u32::from(throttled);
+    }
+
+    /// Runs `call` through the gate: a permit and a paced slot per attempt,
+    /// retried by `retry` while the error is retryable. Throttled attempts
+    /// have a budget of their own, [`THROTTLE_BUDGET_FACTOR`] times larger:
+    /// while the gate finds the rate a limit allows, a call may be refused a
+    /// few times without anything being wrong.
+    pub async fn run<T, F, Fut>(&self, retry: &RetryPolicy, mut call: F) -> Result<T, SourceError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SourceError>>,
+    {
+        // Failures other than throttling, and throttles, so far.
+        let (mut failures, mut throttles) = (0u32, 0u32);
+        loop {
+            let result = {
+                // The semaphore is never closed, so acquiring cannot fail.
+                let _permit = self.permits.acquire().await.ok();
+                self.wait_for_slot().await;
+                call().await
+            };
+            match result {
+                Ok(value) => {
+                    self.record(false);
+                    return Ok(value);
+                }
+                Err(error) => {
+                    let throttled = error.kind == SourceErrorKind::Throttled;
+                    self.record(throttled);
+                    if throttled {
+                        throttles += 1;
+                    } else {
+                        failures += 1;
+                    }
+                    let exhausted = failures >= retry.max_attempts
+                        || throttles >= retry.max_attempts.saturating_mul(THROTTLE_BUDGET_FACTOR);
+                    if !error.is_retryable() || exhausted {
+                        return Err(error);
+                    }
+                    let retry_number = failures + throttles;
+                    tracing::debug!(%error, retry_number, "retrying SageMaker call");
+                    tokio::time::sleep(retry.backoff(retry_number)).await;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(kind: SourceErrorKind) -> SourceError {
+        SourceError {
+            operation: "DescribeCompilationJob",
+            code: None,
+            message: "test".into(),
+            kind,
+        }
+    }
+
+    fn fast_policy(max_attempts: u32) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        }
+    }
+
+    #[tokio::test]
+    async fn throttles_have_a_larger_budget_than_other_failures() {
+        let gate = OperationGate::new("ListTags", 1);
+        let mut calls = 0;
+        let result: Result<(), _> = gate
+            .run(&fast_policy(2), || {
+                calls += 1;
+                async { Err(error(SourceErrorKind::Throttled)) }
+            })
+            .await;
+        assert_eq!(
+            result.expect_err("always throttled").kind,
+            SourceErrorKind::Throttled
+        );
+        assert_eq!(calls, 2 * THROTTLE_BUDGET_FACTOR);
+    }
+
+    #[tokio::test]
+    async fn retries_throttling_until_success() {
+        let gate = OperationGate::new("DescribeCompilationJob", 4);
+        let mut calls = 0;
+        let result = gate
+            .run(&fast_policy(5), || {
+                calls += 1;
+                let outcome = if calls < 3 {
+                    Err(error(SourceErrorKind::Throttled))
+                } else {
+                    Ok(calls)
+                };
+                async move { outcome }
+            })
+            .await;
+        assert_eq!(result.expect("succeeds on the third call"), 3);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_max_attempts_and_does_not_retry_client_errors() {
+        let gate = OperationGate::new("ListTags", 1);
+        let mut calls = 0;
+        let result: Result<(), _> = gate
+            .run(&fast_policy(4), || {
+                calls += 1;
+                async { Err(error(SourceErrorKind::ServerError)) }
+            })
+            .await;
+        assert_eq!(
+            result.expect_err("keeps failing").kind,
+            SourceErrorKind::ServerError
+        );
+        assert_eq!(calls, 4);
+        let mut calls = 0;
+        let result: Result<(), _> = gate
+            .run(&fast_policy(4), || {
+                calls += 1;
+                async { Err(error(SourceErrorKind::AccessDenied)) }
+            })
+            .await;
+        assert!(result.is_err());
+        assert_eq!(calls, 1);
+        assert_eq!(gate.rate(), None, "no throttle, no pacing");
+    }
+
+    fn second(attempts: u32, throttled: u32) -> SecondStats {
+        SecondStats {
+            attempts,
+            throttled,
+            span: 1.0,
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_is_found_and_followed_closely() {
+        let mut controller = RateController::default();
+        // 100 successes: a limit of 50/s and a burst of 50.
+        controller.on_second(0, second(2000, 1900));
+        assert_eq!(
+            controller.rate(),
+            Some(50.0),
+            "probe at half the success rate"
+        );
+        // Still a little over the limit: some throttled, far fewer than 95%.
+        controller.on_second(1, second(50, 1));
+        let rate = controller.rate().expect("paced");
+        assert!(
+            (rate - 48.02).abs() < 1e-9,
+            "just under the success rate: {rate}"
+        );
+        controller.on_second(2, second(48, 0));
+        assert!(
+            (controller.rate().expect("paced") - 48.52).abs() < 1e-9,
+            "clean: up by the minimum step"
+        );
+        controller.on_second(3, second(49, 0));
+        controller.on_second(4, second(50, 1));
+        let rate = controller.rate().expect("paced");
+        assert!(rate < 50.0 && rate > 47.0, "{rate}");
+    }
+
+    #[test]
+    fn a_probe_from_a_short_second_climbs_quickly() {
+        let mut controller = RateController::default();
+        // The scan began 0.2 s before the second ended: 20 successes are 100/s.
+        controller.on_second(
+            0,
+            SecondStats {
+                attempts: 100,
+                throttled: 80,
+                span: 0.2,
+            },
+        );
+        assert_eq!(controller.rate(), Some(50.0));
+        controller.on_second(1, second(50, 0));
+        assert_eq!(
+            controller.rate(),
+            Some(55.0),
+            "slow start: +10% per clean second"
+        );
+    }
+
+    #[test]
+    fn random_throttling_does_not_slow_the_gate_down() {
+        let mut controller = RateController::default();
+        controller.on_second(0, second(1000, 200));
+        assert_eq!(controller.rate(), Some(400.0), "a probe");
+        // At 400/s still 20% refused: not a rate limit.
+        controller.on_second(1, second(400, 80));
+        assert_eq!(controller.rate(), None, "unpaced again");
+        for s in 2..2 + COOL_DOWN_SECONDS {
+            controller.on_second(s, second(1000, 200));
+            assert_eq!(controller.rate(), None, "cooling down at second {s}");
+        }
+        controller.on_second(2 + COOL_DOWN_SECONDS, second(1000, 200));
+        assert!(
+            controller.rate().is_some(),
+            "probes again after the cool-down"
+        );
+    }
+
+    #[test]
+    fn throttles_that_pacing_does_not_stop_end_pacing() {
+        let mut controller = RateController::default();
+        controller.on_second(0, second(1000, 900));
+        controller.on_second(1, second(100, 10));
+        assert!(controller.rate().is_some(), "confirmed");
+        for s in 2..2 + u64::from(GIVE_UP_AFTER) {
+            controller.on_second(s, second(50, 5));
+        }
+        assert_eq!(controller.rate(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pacing_spaces_calls_at_the_rate() {
+        let gate = OperationGate::new("ListTags", 8);
+        gate.lock().controller.rate = Some(20.0);
+        let started = Instant::now();
+        for _ in 0..11 {
+            gate.wait_for_slot().await;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        assert!(
+            (elapsed - 0.5).abs() < 0.01,
+            "ten intervals of 50 ms: {elapsed}"
+        );
+    }
+}
