@@ -8,8 +8,9 @@
 //! ```
 //!
 //! Prints one line per concurrency with medians over `--runs`, and the bound
-//! a scan cannot beat: N calls of each per-job operation at latency L over C
-//! permits, i.e. 2·N·L/C (Describe and ListTags share the permits).
+//! a scan cannot beat: N Describe calls at latency L, C at a time, i.e.
+//! N·L/C (a job's ListTags runs beside its Describe, under its own C), plus
+//! one round (the first List page).
 //!
 //! With `--query SQL` (repeatable) it runs those statements instead, through
 //! the Flight SQL client at the first `--concurrency`, and prints for each the
@@ -239,7 +240,7 @@ async fn main() {
         emulator.shutdown().await;
         let wall = median(totals);
         let bound = Duration::from_millis(options.latency_ms)
-            .mul_f64(2.0 * options.jobs as f64 / concurrency as f64);
+            .mul_f64(options.jobs as f64 / concurrency as f64 + 1.0);
         println!(
             "{:>11} {:>10.0}ms {:>9.2}s {:>10.0} {:>9.2}s {:>8.2}",
             concurrency,
@@ -247,7 +248,11 @@ async fn main() {
             wall.as_secs_f64(),
             options.jobs as f64 / wall.as_secs_f64(),
             bound.as_secs_f64(),
-            wall.as_secs_f64() / bound.as_secs_f64()
+            if bound.is_zero() {
+                f64::NAN
+            } else {
+                wall.as_secs_f64() / bound.as_secs_f64()
+            }
         );
     }
 }
