@@ -17,21 +17,16 @@
 
 use std::collections::BTreeSet;
 
+use aws_sdk_sagemaker::types::CompilationJobStatus;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::expr::{Between, InList, Like};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 
 use crate::table::schema::Column;
 
-/// The statuses the API knows. A literal outside this set matches no job.
-pub const STATUSES: [&str; 6] = [
-    "INPROGRESS",
-    "COMPLETED",
-    "FAILED",
-    "STARTING",
-    "STOPPING",
-    "STOPPED",
-];
+/// The statuses the API knows (from AWS's model, through the SDK). A
+/// literal outside this set matches no job.
+pub const STATUSES: &[&str] = CompilationJobStatus::values();
 
 /// Time bounds are widened by this much (microseconds) before they go to
 /// the API, so neither its inclusiveness nor its precision can drop a row.
