@@ -11,7 +11,8 @@ use arrow::datatypes::Schema;
 use arrow_flight::error::FlightError;
 use arrow_flight::{FlightDescriptor, Ticket};
 use common::{
-    TestServer, emulator_config, micros_at, quick_retries, seconds_to_micros, string_at, tags_at,
+    TestServer, emulator_config, job_names, micros_at, quick_retries, seconds_to_micros, string_at,
+    tags_at,
 };
 use futures::{StreamExt, TryStreamExt};
 use sagemaker_flight::emulator::Stats;
@@ -330,12 +331,7 @@ async fn a_long_listing_split_into_creation_time_windows_lists_every_job_once() 
         .try_collect()
         .await
         .expect("rows");
-    let mut names: Vec<_> = batches
-        .iter()
-        .flat_map(|b| (0..b.num_rows()).map(move |r| string_at(b, "compilation_job_name", r)))
-        .map(|n| n.expect("name"))
-        .collect();
-    names.sort();
+    let mut names = job_names(&batches);
     let before = names.len();
     names.dedup();
     assert_eq!(before, names.len(), "no job twice");
@@ -363,12 +359,7 @@ async fn throttling_and_server_errors_are_retried_without_losing_or_doubling_row
     let batches = read_table(&server)
         .await
         .expect("retries absorb the faults");
-    let mut names: Vec<_> = batches
-        .iter()
-        .flat_map(|b| (0..b.num_rows()).map(move |r| string_at(b, "compilation_job_name", r)))
-        .map(|n| n.expect("name"))
-        .collect();
-    names.sort();
+    let names = job_names(&batches);
     let expected: Vec<_> = server
         .emulator
         .state()
@@ -436,11 +427,7 @@ async fn a_job_deleted_between_list_and_describe_is_skipped() {
     let batches = read_table(&server)
         .await
         .expect("a vanished job is no error");
-    let names: Vec<_> = batches
-        .iter()
-        .flat_map(|b| (0..b.num_rows()).map(move |r| string_at(b, "compilation_job_name", r)))
-        .map(|n| n.expect("name"))
-        .collect();
+    let names = job_names(&batches);
     assert_eq!(names.len(), 29);
     assert!(!names.contains(&gone));
     assert_eq!(

@@ -55,13 +55,7 @@ fn rows(batches: &[RecordBatch]) -> usize {
 }
 
 fn names(batches: &[RecordBatch]) -> Vec<String> {
-    let mut names: Vec<String> = batches
-        .iter()
-        .flat_map(|b| (0..b.num_rows()).map(move |r| string_at(b, "compilation_job_name", r)))
-        .map(|n| n.expect("name"))
-        .collect();
-    names.sort();
-    names
+    common::job_names(batches)
 }
 
 fn status_code(error: FlightError) -> (Code, String) {

@@ -145,6 +145,17 @@ pub fn string_at(batch: &RecordBatch, name: &str, row: usize) -> Option<String> 
     array.is_valid(row).then(|| array.value(row).to_owned())
 }
 
+/// Every `compilation_job_name` in `batches`, sorted (duplicates kept).
+pub fn job_names(batches: &[RecordBatch]) -> Vec<String> {
+    let mut names: Vec<String> = batches
+        .iter()
+        .flat_map(|b| (0..b.num_rows()).map(move |r| string_at(b, "compilation_job_name", r)))
+        .map(|n| n.expect("name"))
+        .collect();
+    names.sort();
+    names
+}
+
 /// A timestamp value in microseconds, `None` when null.
 pub fn micros_at(batch: &RecordBatch, name: &str, row: usize) -> Option<i64> {
     let array = column(batch, name).as_primitive::<TimestampMicrosecondType>();
