@@ -29,8 +29,16 @@ fn table_descriptor() -> FlightDescriptor {
 
 /// GetFlightInfo on the table, then DoGet on its one endpoint.
 async fn read_table(server: &TestServer) -> Result<Vec<RecordBatch>, FlightError> {
+    read_descriptor(server, table_descriptor()).await
+}
+
+/// GetFlightInfo on `descriptor`, then DoGet on its one endpoint.
+async fn read_descriptor(
+    server: &TestServer,
+    descriptor: FlightDescriptor,
+) -> Result<Vec<RecordBatch>, FlightError> {
     let mut client = server.client().await;
-    let info = client.get_flight_info(table_descriptor()).await?;
+    let info = client.get_flight_info(descriptor).await?;
     let ticket = info.endpoint[0]
         .ticket
         .clone()
@@ -316,19 +324,8 @@ async fn a_long_listing_split_into_creation_time_windows_lists_every_job_once() 
     config.anchor = None;
     config.latency = Duration::from_millis(20);
     let server = TestServer::start_windowed(config, 16, quick_retries(8), 8).await;
-    let mut client = server.client().await;
-    let info = client
-        .get_flight_info(FlightDescriptor::new_cmd(
-            "SELECT compilation_job_name FROM aws.sagemaker_compilation_job",
-        ))
-        .await
-        .expect("info");
-    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
-    let batches: Vec<RecordBatch> = client
-        .do_get(ticket)
-        .await
-        .expect("do_get")
-        .try_collect()
+    let sql = "SELECT compilation_job_name FROM aws.sagemaker_compilation_job";
+    let batches = read_descriptor(&server, FlightDescriptor::new_cmd(sql))
         .await
         .expect("rows");
     let mut names = job_names(&batches);
