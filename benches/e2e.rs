@@ -34,7 +34,7 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use arrow::array::RecordBatch;
 use arrow::ipc::writer::FileWriter;
@@ -1026,26 +1026,14 @@ fn command_line(options: &Options) -> String {
     line
 }
 
-/// Now, as `YYYY-MM-DD HH:MM UTC` (civil-from-days, no date crate).
+/// Now, as `YYYY-MM-DD HH:MM UTC`.
 fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    // The SDK's DateTime already formats RFC 3339; minutes are enough here.
+    let now = aws_smithy_types::DateTime::from(SystemTime::now());
+    let text = now
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default();
+    format!("{} UTC", text.get(..16).unwrap_or(&text).replace('T', " "))
 }
 
 // ---------------------------------------------------------------------------
