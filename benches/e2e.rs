@@ -158,15 +158,15 @@ impl Id {
                  0 in every warm run)."
             }
             Id::S5 => {
-                "**S5, serving speed.** 200,000 jobs at 0 ms latency with `--cache-ttl 600`: after \
-                 a cold scan, a warm plain Flight DoGet of the table (GetFlightInfo of the path \
+                "**S5, serving speed.** 200,000 jobs at 0 ms latency with `--cache-ttl 600` and \
+                 `--snapshot-ttl 600`: after a cold scan, a warm plain Flight DoGet of the table (GetFlightInfo of the path \
                  descriptor, then DoGet of its ticket) from the server, against the same Arrow \
                  table (written by this harness to an IPC file from the rows of the cold scan) \
                  served by pyarrow's FlightServerBase (`benches/pyarrow_peer.py`) and read by \
                  the same Rust client. pyarrow/us >= 1 means the server streams its cache at \
                  least as fast as pyarrow streams a file. The server gets `--cache-max-jobs` = \
-                 the job count so that the whole table fits in its cache; a warm run that still \
-                 calls Describe is flagged in the table."
+                 the job count so that the whole table fits in its cache and snapshot; a warm \
+                 run that still calls SageMaker is flagged in the table."
             }
             Id::S6 => {
                 "**S6, time to first batch.** `SELECT *` at 25 ms latency over 1,000 and 20,000 \
@@ -1046,6 +1046,9 @@ struct Setup {
     latency_ms: u64,
     rate_limit: Option<f64>,
     cache_ttl: u64,
+    /// `--snapshot-ttl`: every query within it is answered from the last
+    /// complete `SELECT *`, with no call.
+    snapshot_ttl: u64,
 }
 
 impl Setup {
@@ -1075,6 +1078,9 @@ impl Setup {
         if self.cache_ttl > 0 {
             let _ = write!(text, ", cache {} s", self.cache_ttl);
         }
+        if self.snapshot_ttl > 0 {
+            let _ = write!(text, ", snapshot {} s", self.snapshot_ttl);
+        }
         text
     }
 }
@@ -1083,6 +1089,7 @@ impl Setup {
 struct ServerFlags {
     cache_ttl: bool,
     cache_max_jobs: bool,
+    snapshot_ttl: bool,
 }
 
 /// A Python peer: the venv's interpreter and the script, or why not.
@@ -1143,6 +1150,7 @@ impl Bench {
             latency_ms: self.latency(latency_ms),
             rate_limit: None,
             cache_ttl: 0,
+            snapshot_ttl: 0,
         }
     }
 
@@ -1210,9 +1218,12 @@ impl Bench {
             // Explicit even when 0, whatever the default.
             args.extend(["--cache-ttl".into(), setup.cache_ttl.to_string()]);
         }
+        if setup.snapshot_ttl > 0 && self.flags.snapshot_ttl {
+            args.extend(["--snapshot-ttl".into(), setup.snapshot_ttl.to_string()]);
+        }
         if setup.cache_ttl > 0 && self.flags.cache_max_jobs {
             // Room for every job, so that a warm scan is served from the
-            // cache (the default holds fewer jobs than S5 has).
+            // cache and the snapshot (the default holds fewer jobs than S5 has).
             args.extend(["--cache-max-jobs".into(), setup.jobs.to_string()]);
         }
         self.launched(&args);
@@ -1636,6 +1647,7 @@ impl Bench {
     async fn s5(&mut self) -> Res<()> {
         let setup = Setup {
             cache_ttl: 600,
+            snapshot_ttl: 600,
             ..self.setup(200_000, 0)
         };
         let runs = self.options.runs;
@@ -1695,12 +1707,12 @@ impl Bench {
                 .samples
                 .iter()
                 .filter_map(|s| s.calls.as_ref())
-                .map(|c| c.describe + c.tags)
+                .map(|c| c.list + c.describe + c.tags)
                 .max()
                 .unwrap_or(0);
             if described > 0 {
                 let warning = format!(
-                    "NOT served from the cache: a warm run made {} Describe + ListTags calls",
+                    "NOT served from the snapshot: a warm run made {} SageMaker calls",
                     thousands(described)
                 );
                 println!("  S5 warning: {warning}");
@@ -2032,6 +2044,7 @@ async fn serve_flags() -> ServerFlags {
     ServerFlags {
         cache_ttl: text.contains("--cache-ttl"),
         cache_max_jobs: text.contains("--cache-max-jobs"),
+        snapshot_ttl: text.contains("--snapshot-ttl"),
     }
 }
 

@@ -81,7 +81,13 @@ pub struct ServeArgs {
     #[arg(long, env = "SAGEMAKER_FLIGHT_CACHE_TTL", default_value_t = 300)]
     pub cache_ttl: u64,
 
-    /// Most jobs the cache holds (about 1.5 KiB each).
+    /// Seconds the last complete `SELECT *` answers every query from memory,
+    /// with no SageMaker call (0: off). Faster, but up to this old.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_SNAPSHOT_TTL", default_value_t = 0)]
+    pub snapshot_ttl: u64,
+
+    /// Most jobs the cache holds (about 1.5 KiB each), and the most rows
+    /// a snapshot holds.
     #[arg(
         long,
         env = "SAGEMAKER_FLIGHT_CACHE_MAX_JOBS",

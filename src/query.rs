@@ -21,8 +21,7 @@ use tonic::{Code, Status};
 use crate::flight::cap_message;
 use crate::source::SageMakerSource;
 use crate::table::ScanError;
-use crate::table::batches::BatchSizing;
-use crate::table::provider::CompilationJobTable;
+use crate::table::provider::{CompilationJobTable, TableOptions};
 use crate::table::schema::{TABLE_SCHEMA, TABLE_UNQUALIFIED};
 
 /// The catalog the table lives in (`sagemaker.aws.sagemaker_compilation_job`).
@@ -125,15 +124,14 @@ impl QueryEngine {
     /// `sagemaker_compilation_job`: `aws` is the default schema).
     pub fn new(
         source: Arc<SageMakerSource>,
-        sizing: BatchSizing,
-        filter_pushdown: bool,
+        options: TableOptions,
     ) -> Result<QueryEngine, QueryError> {
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG, TABLE_SCHEMA)
             .with_create_default_catalog_and_schema(true)
             .with_information_schema(true);
         let context = SessionContext::new_with_config(config);
-        let table = CompilationJobTable::new(source, sizing, filter_pushdown);
+        let table = CompilationJobTable::new(source, options);
         context.register_table(
             format!("{TABLE_SCHEMA}.{TABLE_UNQUALIFIED}").as_str(),
             Arc::new(table),

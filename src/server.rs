@@ -13,7 +13,7 @@ use crate::emulator::{Emulator, EmulatorConfig};
 use crate::flight::{FlightServer, SqlService};
 use crate::query::QueryEngine;
 use crate::source::{SageMakerSource, emulator_client, sagemaker_client};
-use crate::table::BatchSizing;
+use crate::table::TableOptions;
 
 /// Largest gRPC message accepted or sent. tonic's default of 4 MiB is too
 /// small for big batches and big parameter sets; clients raise theirs too.
@@ -28,10 +28,9 @@ const DEMO_SEED: u64 = 7;
 /// The Flight service over `source`: SQL engine, Flight SQL, plain Flight.
 pub fn flight_service(
     source: Arc<SageMakerSource>,
-    sizing: BatchSizing,
-    filter_pushdown: bool,
+    options: TableOptions,
 ) -> Result<FlightServer, ServeError> {
-    let engine = QueryEngine::new(source, sizing, filter_pushdown)?;
+    let engine = QueryEngine::new(source, options)?;
     Ok(FlightServer::new(SqlService::new(engine)?))
 }
 
@@ -96,7 +95,13 @@ pub async fn run(
                 args.cache_max_jobs,
             ),
     );
-    let service = flight_service(source, BatchSizing::default(), !args.no_filter_pushdown)?;
+    let options = TableOptions {
+        filter_pushdown: !args.no_filter_pushdown,
+        snapshot_ttl: std::time::Duration::from_secs(args.snapshot_ttl),
+        snapshot_max_rows: args.cache_max_jobs,
+        ..TableOptions::default()
+    };
+    let service = flight_service(source, options)?;
     let listener = TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
     // Scripts and tests wait for this line to learn the (maybe ephemeral) port.

@@ -22,7 +22,7 @@ use futures::TryStreamExt;
 use sagemaker_flight::emulator::{Emulator, Stats};
 use sagemaker_flight::query::QueryEngine;
 use sagemaker_flight::source::{SageMakerSource, emulator_client};
-use sagemaker_flight::table::BatchSizing;
+use sagemaker_flight::table::TableOptions;
 
 const T: &str = "aws.sagemaker_compilation_job";
 const JOBS: usize = 400;
@@ -659,10 +659,16 @@ async fn pushdown_never_changes_an_answer_and_never_adds_calls() {
         .expect("emulator starts");
     let client = emulator_client(&emu.endpoint_url(), "us-east-1");
     let source = Arc::new(SageMakerSource::new(client, 16, quick_retries(8)));
-    let with = QueryEngine::new(Arc::clone(&source), BatchSizing::default(), true)
+    let with = QueryEngine::new(Arc::clone(&source), TableOptions::default())
         .expect("engine with pushdown");
-    let without = QueryEngine::new(Arc::clone(&source), BatchSizing::default(), false)
-        .expect("engine without pushdown");
+    let without = QueryEngine::new(
+        Arc::clone(&source),
+        TableOptions {
+            filter_pushdown: false,
+            ..TableOptions::default()
+        },
+    )
+    .expect("engine without pushdown");
 
     let jobs = jobs_of(&emu);
     assert_eq!(jobs.len(), JOBS);

@@ -50,6 +50,18 @@ async fn query(server: &TestServer, sql: &str) -> Result<Vec<RecordBatch>, Fligh
     fetch(&mut client, info).await
 }
 
+/// The plan text of an `EXPLAIN` statement, every line.
+async fn explain(server: &TestServer, sql: &str) -> String {
+    let batches = query(server, sql).await.expect("explain");
+    batches
+        .iter()
+        .flat_map(|b| {
+            let plans = b.column(1).as_string::<i32>().clone();
+            (0..plans.len()).map(move |i| plans.value(i).to_owned())
+        })
+        .collect()
+}
+
 fn rows(batches: &[RecordBatch]) -> usize {
     batches.iter().map(RecordBatch::num_rows).sum()
 }
@@ -453,14 +465,7 @@ async fn explain_shows_the_api_parameters_and_calls() {
         "EXPLAIN SELECT compilation_job_name FROM {TABLE} \
          WHERE compilation_job_status = 'FAILED' AND compilation_job_name LIKE '%resnet%'"
     );
-    let batches = query(&server, &sql).await.expect("explain");
-    let text: String = batches
-        .iter()
-        .flat_map(|b| {
-            let plans = b.column(1).as_string::<i32>().clone();
-            (0..plans.len()).map(move |i| plans.value(i).to_owned())
-        })
-        .collect();
+    let text = explain(&server, &sql).await;
     assert!(
         text.contains("SageMakerScanExec: calls=[ListCompilationJobs]"),
         "{text}"
@@ -626,5 +631,77 @@ async fn a_warm_scan_calls_only_what_may_have_changed() {
         "{:?}",
         calls(&stats)
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_fresh_snapshot_answers_every_query_with_no_call() {
+    use sagemaker_flight::source::SageMakerSource;
+    use sagemaker_flight::table::TableOptions;
+    use std::time::Duration;
+
+    let options = TableOptions {
+        snapshot_ttl: Duration::from_secs(600),
+        ..TableOptions::default()
+    };
+    let server = TestServer::start_with_table(emulator_config(250), options, |client| {
+        SageMakerSource::new(client, 8, common::quick_retries(8))
+    })
+    .await;
+    // A filtered query is not a snapshot: it calls, and keeps nothing.
+    let failed_sql = format!("SELECT * FROM {TABLE} WHERE compilation_job_status = 'FAILED'");
+    let failed = query(&server, &failed_sql).await.expect("filtered");
+    assert!(rows(&failed) > 0);
+    assert!(server.emulator.state().stats().calls("ListCompilationJobs") > 0);
+    server.emulator.state().reset_stats();
+    query(&server, &failed_sql).await.expect("filtered again");
+    assert!(
+        server
+            .emulator
+            .state()
+            .stats()
+            .calls("DescribeCompilationJob")
+            > 0
+    );
+
+    let all_sql = format!("SELECT * FROM {TABLE}");
+    let text = explain(&server, &format!("EXPLAIN {all_sql}")).await;
+    assert!(text.contains("keeps_snapshot"), "{text}");
+    let all = query(&server, &all_sql).await.expect("full scan");
+    assert_eq!(rows(&all), 250);
+    server.emulator.state().reset_stats();
+
+    // Now any query, whatever its projection, filter or limit, reads the
+    // snapshot: the same answers, no call.
+    let again = query(&server, &all_sql).await.expect("snapshot read");
+    assert_eq!(names(&again), names(&all));
+    assert_eq!(again[0].schema(), all[0].schema());
+    let failed_again = query(&server, &failed_sql)
+        .await
+        .expect("filtered snapshot");
+    assert_eq!(names(&failed_again), names(&failed));
+    let counted = query(
+        &server,
+        &format!("SELECT count(*) AS n FROM {TABLE} WHERE compilation_job_status = 'FAILED'"),
+    )
+    .await
+    .expect("count");
+    let count = counted[0]
+        .column(0)
+        .as_primitive::<arrow::datatypes::Int64Type>()
+        .value(0);
+    assert_eq!(count as usize, rows(&failed));
+    let limited = query(
+        &server,
+        &format!("SELECT compilation_job_name FROM {TABLE} LIMIT 7"),
+    )
+    .await
+    .expect("limit");
+    assert_eq!(rows(&limited), 7);
+    expect_calls(&server.emulator.state().stats(), &[]);
+
+    // EXPLAIN says where the rows come from.
+    let text = explain(&server, &format!("EXPLAIN {all_sql}")).await;
+    assert!(text.contains("DataSourceExec"), "{text}");
     server.stop().await;
 }

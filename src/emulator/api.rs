@@ -197,38 +197,45 @@ fn list_jobs(state: &EmulatorState, req: ListJobsRequest) -> Result<Value, ApiEr
     };
 
     let name_lower = req.name_contains.as_ref().map(|s| s.to_lowercase());
-    let mut rows: Vec<(SortKey, JobSummary)> = {
-        let jobs = lock(&state.jobs);
-        jobs.values()
-            .filter(|j| req.matches(&j.record, name_lower.as_deref()))
-            .map(|j| {
-                let r = &j.record;
-                let key = match sort_by {
-                    "Name" => SortKey::Text(r.compilation_job_name.clone()),
-                    "Status" => SortKey::Text(r.compilation_job_status.clone()),
-                    _ => SortKey::Time(r.creation_time.0),
-                };
-                (key, r.summary())
-            })
-            .collect()
-    };
     // Ties on the key are broken by name (unique), so the order is total;
     // Descending is the exact reverse of Ascending.
     let order = |a: &SortKey, an: &str, b: &SortKey, bn: &str| -> Ordering {
         let o = a.cmp(b).then_with(|| an.cmp(bn));
         if descending { o.reverse() } else { o }
     };
-    rows.sort_by(|(ka, a), (kb, b)| {
-        order(ka, &a.compilation_job_name, kb, &b.compilation_job_name)
-    });
-    let start = match &cursor {
-        None => 0,
-        Some((ck, cn)) => rows.partition_point(|(k, s)| {
-            order(k, &s.compilation_job_name, ck, cn) != Ordering::Greater
-        }),
+    let key_of = |r: &JobRecord| match sort_by {
+        "Name" => SortKey::Text(r.compilation_job_name.clone()),
+        "Status" => SortKey::Text(r.compilation_job_status.clone()),
+        _ => SortKey::Time(r.creation_time.0),
     };
-    let page: Vec<&(SortKey, JobSummary)> = rows[start..].iter().take(max).collect();
-    let more = rows.len() - start > page.len();
+    // One pass keeps the matching jobs after the cursor; only the page (and
+    // one more, to know whether there is a next page) is sorted and turned
+    // into summaries, so a page costs O(jobs), not a sort of every job.
+    let (page, more): (Vec<(SortKey, JobSummary)>, bool) = {
+        let jobs = lock(&state.jobs);
+        let mut rows: Vec<(SortKey, &JobRecord)> = jobs
+            .values()
+            .map(|j| &j.record)
+            .filter(|r| req.matches(r, name_lower.as_deref()))
+            .map(|r| (key_of(r), r))
+            .filter(|(k, r)| {
+                cursor.as_ref().is_none_or(|(ck, cn)| {
+                    order(k, &r.compilation_job_name, ck, cn) == Ordering::Greater
+                })
+            })
+            .collect();
+        let by_order = |(ka, a): &(SortKey, &JobRecord), (kb, b): &(SortKey, &JobRecord)| {
+            order(ka, &a.compilation_job_name, kb, &b.compilation_job_name)
+        };
+        let more = rows.len() > max;
+        if more {
+            rows.select_nth_unstable_by(max, by_order);
+            rows.truncate(max);
+        }
+        rows.sort_unstable_by(by_order);
+        let page = rows.into_iter().map(|(k, r)| (k, r.summary())).collect();
+        (page, more)
+    };
     let next_token = match (more, page.last()) {
         (true, Some((k, s))) => Some(seal(&format!(
             "L1|{fingerprint:016x}|{}|{}",

@@ -23,6 +23,7 @@ use crate::source::{ListParams, SageMakerSource, ScanRequest};
 use crate::table::batches::{BatchSizing, record_batches};
 use crate::table::pushdown::ApiFilter;
 use crate::table::schema::{Column, ColumnSource};
+use crate::table::snapshot::SnapshotStore;
 
 /// The calls a scan will make, decided at planning time.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +93,16 @@ impl ScanPlan {
             tags,
             limit,
         }
+    }
+
+    /// Whether the plan reads every job in full: no filter, no LIMIT,
+    /// Describe and tags.
+    pub fn reads_everything(&self) -> bool {
+        self.lookups.is_none()
+            && self.listings == [ListParams::default()]
+            && self.limit.is_none()
+            && self.describe
+            && self.tags
     }
 
     fn partitions(&self) -> usize {
@@ -169,6 +180,9 @@ pub struct SageMakerScanExec {
     columns: Vec<Column>,
     schema: SchemaRef,
     sizing: BatchSizing,
+    /// Where to keep this scan's batches as the table's snapshot, if it
+    /// reads every job and column.
+    snapshot_to: Option<Arc<SnapshotStore>>,
     properties: Arc<PlanProperties>,
 }
 
@@ -180,6 +194,7 @@ impl SageMakerScanExec {
         columns: Vec<Column>,
         schema: SchemaRef,
         sizing: BatchSizing,
+        snapshot_to: Option<Arc<SnapshotStore>>,
     ) -> Self {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
@@ -193,6 +208,7 @@ impl SageMakerScanExec {
             columns,
             schema,
             sizing,
+            snapshot_to,
             properties,
         }
     }
@@ -220,6 +236,9 @@ impl DisplayAs for SageMakerScanExec {
         }
         if let Some(limit) = self.plan.limit {
             write!(f, ", limit={limit}")?;
+        }
+        if self.snapshot_to.is_some() {
+            write!(f, ", keeps_snapshot")?;
         }
         let names: Vec<_> = self.columns.iter().map(|c| c.name()).collect();
         write!(f, ", projection=[{}]", names.join(", "))
@@ -283,7 +302,12 @@ impl ExecutionPlan for SageMakerScanExec {
             self.schema.clone(),
             self.sizing,
         )
-        .map_err(|e| DataFusionError::External(Box::new(e)));
+        .map_err(|e| DataFusionError::External(Box::new(e)))
+        .boxed();
+        let batches = match &self.snapshot_to {
+            Some(store) => store.record(batches),
+            None => batches,
+        };
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
             batches,

@@ -8,5 +8,7 @@ pub mod exec;
 pub mod provider;
 pub mod pushdown;
 pub mod schema;
+pub mod snapshot;
 
 pub use batches::{BatchSizing, ScanError, record_batches};
+pub use provider::TableOptions;

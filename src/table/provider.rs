@@ -2,10 +2,12 @@
 //! answers which filters it can push into the API, and plans the scan.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
+use datafusion::catalog::memory::{DataSourceExec, MemorySourceConfig};
 use datafusion::common::Result;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
@@ -16,25 +18,53 @@ use crate::table::batches::BatchSizing;
 use crate::table::exec::{SageMakerScanExec, ScanPlan};
 use crate::table::pushdown::{ApiFilter, pushdown_support};
 use crate::table::schema::{ALL_COLUMNS, table_schema};
+use crate::table::snapshot::SnapshotStore;
+
+/// How the table scans, and what it keeps between queries.
+#[derive(Clone, Copy, Debug)]
+pub struct TableOptions {
+    /// How rows are grouped into batches.
+    pub sizing: BatchSizing,
+    /// Off: no filter reaches the API (every query lists everything); used
+    /// to check that pushdown never changes an answer. Projection and LIMIT
+    /// still save calls either way.
+    pub filter_pushdown: bool,
+    /// How long the last complete `SELECT *` answers every query with no
+    /// call (`snapshot.rs`); zero: never.
+    pub snapshot_ttl: Duration,
+    /// The most rows a snapshot holds; a larger table is not kept.
+    pub snapshot_max_rows: usize,
+}
+
+impl Default for TableOptions {
+    fn default() -> Self {
+        TableOptions {
+            sizing: BatchSizing::default(),
+            filter_pushdown: true,
+            snapshot_ttl: Duration::ZERO,
+            snapshot_max_rows: 100_000,
+        }
+    }
+}
 
 /// The table, reading from one SageMaker source.
 #[derive(Debug)]
 pub struct CompilationJobTable {
     source: Arc<SageMakerSource>,
-    sizing: BatchSizing,
-    /// Off: no filter reaches the API (every query lists everything); used
-    /// to check that pushdown never changes an answer.
-    filter_pushdown: bool,
+    options: TableOptions,
+    snapshots: Arc<SnapshotStore>,
 }
 
 impl CompilationJobTable {
-    /// The table over `source`; `filter_pushdown` turns predicate pushdown
-    /// on or off (projection and LIMIT still save calls either way).
-    pub fn new(source: Arc<SageMakerSource>, sizing: BatchSizing, filter_pushdown: bool) -> Self {
+    /// The table over `source`.
+    pub fn new(source: Arc<SageMakerSource>, options: TableOptions) -> Self {
         CompilationJobTable {
             source,
-            sizing,
-            filter_pushdown,
+            options,
+            snapshots: Arc::new(SnapshotStore::new(
+                options.snapshot_ttl,
+                options.snapshot_max_rows,
+            )),
         }
     }
 }
@@ -56,7 +86,7 @@ impl TableProvider for CompilationJobTable {
         Ok(filters
             .iter()
             .map(|filter| {
-                if self.filter_pushdown {
+                if self.options.filter_pushdown {
                     pushdown_support(filter)
                 } else {
                     TableProviderFilterPushDown::Unsupported
@@ -72,6 +102,17 @@ impl TableProvider for CompilationJobTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(batches) = self.snapshots.fresh() {
+            // Every pushed filter is Inexact, so DataFusion filters the
+            // snapshot's rows as it would a scan's.
+            let snapshot = MemorySourceConfig::try_new(
+                std::slice::from_ref(batches.as_ref()),
+                table_schema(),
+                projection.cloned(),
+            )?
+            .with_limit(limit);
+            return Ok(DataSourceExec::from_data_source(snapshot));
+        }
         let columns: Vec<_> = match projection {
             Some(indices) => indices
                 .iter()
@@ -83,18 +124,23 @@ impl TableProvider for CompilationJobTable {
             Some(indices) => Arc::new(table_schema().project(indices)?),
             None => table_schema(),
         };
-        let api = if self.filter_pushdown {
+        let api = if self.options.filter_pushdown {
             ApiFilter::from_filters(filters)
         } else {
             ApiFilter::default()
         };
         let plan = ScanPlan::new(&api, &columns, limit);
+        // Only a scan of every job and every column can answer any query.
+        let snapshot_to =
+            (self.snapshots.enabled() && columns == ALL_COLUMNS && plan.reads_everything())
+                .then(|| Arc::clone(&self.snapshots));
         Ok(Arc::new(SageMakerScanExec::new(
             Arc::clone(&self.source),
             plan,
             columns,
             schema,
-            self.sizing,
+            self.options.sizing,
+            snapshot_to,
         )))
     }
 }

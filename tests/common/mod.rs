@@ -12,7 +12,7 @@ use arrow::datatypes::TimestampMicrosecondType;
 use arrow_flight::FlightClient;
 use sagemaker_flight::emulator::{Emulator, EmulatorConfig};
 use sagemaker_flight::source::{RetryPolicy, SageMakerSource, emulator_client};
-use sagemaker_flight::table::BatchSizing;
+use sagemaker_flight::table::TableOptions;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -72,6 +72,15 @@ impl TestServer {
         config: EmulatorConfig,
         build: impl FnOnce(aws_sdk_sagemaker::Client) -> SageMakerSource,
     ) -> TestServer {
+        Self::start_with_table(config, TableOptions::default(), build).await
+    }
+
+    /// As [`TestServer::start_configured`], with the table's `options`.
+    pub async fn start_with_table(
+        config: EmulatorConfig,
+        options: TableOptions,
+        build: impl FnOnce(aws_sdk_sagemaker::Client) -> SageMakerSource,
+    ) -> TestServer {
         let emulator = Emulator::start(config, ([127, 0, 0, 1], 0).into())
             .await
             .expect("emulator starts");
@@ -80,9 +89,7 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (shutdown, on_shutdown) = oneshot::channel::<()>();
-        let service =
-            sagemaker_flight::server::flight_service(source, BatchSizing::default(), true)
-                .expect("service");
+        let service = sagemaker_flight::server::flight_service(source, options).expect("service");
         let task = tokio::spawn(async move {
             sagemaker_flight::server::serve(listener, service, async {
                 let _ = on_shutdown.await;
