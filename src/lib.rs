@@ -4,7 +4,8 @@
 //! # Layout
 //!
 //! - [`config`]: the command line (clap), every option also an env var.
-//! - [`server`]: binds, builds the source, serves until shutdown.
+//! - [`server`]: binds, builds the source, serves until shutdown;
+//!   [`coalesce`] turns its many small HTTP/2 writes into few large ones.
 //! - [`table`]: the table: [`table::schema`] (the one place that spells
 //!   column names and types), [`table::convert`] (SageMaker answers to
 //!   record batches), [`table::batches`] (streaming batches as rows complete),
@@ -22,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+pub mod coalesce;
 pub mod config;
 pub mod emulator;
 pub mod flight;

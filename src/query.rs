@@ -23,6 +23,7 @@ use crate::source::SageMakerSource;
 use crate::table::ScanError;
 use crate::table::provider::{CompilationJobTable, TableOptions};
 use crate::table::schema::{TABLE_SCHEMA, TABLE_UNQUALIFIED};
+use crate::table::snapshot::SnapshotStore;
 
 /// The catalog the table lives in (`sagemaker.aws.sagemaker_compilation_job`).
 pub const CATALOG: &str = "sagemaker";
@@ -111,6 +112,8 @@ impl PlannedQuery {
 #[derive(Clone)]
 pub struct QueryEngine {
     context: SessionContext,
+    /// The table's snapshot (`table/snapshot.rs`), for whole-table reads.
+    snapshots: Arc<SnapshotStore>,
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -132,11 +135,18 @@ impl QueryEngine {
             .with_information_schema(true);
         let context = SessionContext::new_with_config(config);
         let table = CompilationJobTable::new(source, options);
+        let snapshots = table.snapshots();
         context.register_table(
             format!("{TABLE_SCHEMA}.{TABLE_UNQUALIFIED}").as_str(),
             Arc::new(table),
         )?;
-        Ok(QueryEngine { context })
+        Ok(QueryEngine { context, snapshots })
+    }
+
+    /// The rows of every column of the table's snapshot, if one is fresh:
+    /// the answer to `SELECT *` without a call.
+    pub fn fresh_snapshot(&self) -> Option<Arc<Vec<RecordBatch>>> {
+        self.snapshots.fresh()
     }
 
     /// The DataFusion session (for catalog metadata).

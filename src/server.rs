@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::coalesce::CoalescingStream;
 use crate::config::ServeArgs;
 use crate::emulator::{Emulator, EmulatorConfig};
 use crate::flight::{FlightServer, SqlService};
@@ -46,13 +47,15 @@ pub async fn serve(
     // Small gRPC messages must not wait for Nagle's algorithm and the peer's
     // delayed ACK (about 40 ms per exchange). tonic sets TCP_NODELAY only on
     // sockets it accepts itself, so set it here.
+    // Large results go out in large writes, not one per HTTP/2 frame
+    // (`coalesce.rs`).
     let incoming = TcpListenerStream::new(listener).map(|accepted| {
         if let Ok(stream) = &accepted
             && let Err(error) = stream.set_nodelay(true)
         {
             tracing::warn!(%error, "cannot set TCP_NODELAY");
         }
-        accepted
+        accepted.map(CoalescingStream::new)
     });
     tonic::transport::Server::builder()
         .add_service(flight)

@@ -502,3 +502,46 @@ async fn bad_requests_get_precise_statuses_and_the_server_keeps_serving() {
     assert_eq!(rows, 3);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_whole_table_read_is_served_from_a_fresh_snapshot_with_the_announced_schema() {
+    use sagemaker_flight::source::SageMakerSource;
+    use sagemaker_flight::table::TableOptions;
+
+    let options = TableOptions {
+        snapshot_ttl: Duration::from_secs(600),
+        ..TableOptions::default()
+    };
+    let server = TestServer::start_with_table(emulator_config(300), options, |client| {
+        SageMakerSource::new(client, 8, common::quick_retries(8))
+    })
+    .await;
+    let cold = read_table(&server).await.expect("cold read");
+    server.emulator.state().reset_stats();
+    for read in 0..2 {
+        let mut client = server.client().await;
+        let info = client
+            .get_flight_info(table_descriptor())
+            .await
+            .expect("flight info");
+        let announced = info.clone().try_decode_schema().expect("schema");
+        let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+        let warm: Vec<RecordBatch> = client
+            .do_get(ticket)
+            .await
+            .expect("do_get")
+            .try_collect()
+            .await
+            .expect("warm read");
+        assert_eq!(*warm[0].schema(), announced, "read {read}");
+        let cold_rows = arrow::compute::concat_batches(&table_schema(), &cold).expect("concat");
+        let warm_rows = arrow::compute::concat_batches(&table_schema(), &warm).expect("concat");
+        assert_eq!(
+            warm_rows, cold_rows,
+            "read {read}: the same rows, in the same order"
+        );
+    }
+    let stats = server.emulator.state().stats();
+    assert_eq!(stats.operations.values().map(|o| o.calls).sum::<u64>(), 0);
+    server.stop().await;
+}

@@ -47,11 +47,6 @@ enum Target {
     Sql(String),
 }
 
-/// The statement that reads the whole table.
-fn table_statement() -> Statement {
-    Statement::new(format!("SELECT * FROM {TABLE_NAME}"))
-}
-
 /// What `descriptor` names. Unknown paths are NOT_FOUND.
 fn target_of(descriptor: &FlightDescriptor) -> Result<Target, Status> {
     match DescriptorType::try_from(descriptor.r#type) {
@@ -82,7 +77,7 @@ impl FlightServer {
 
     fn statement_of(&self, target: Target) -> Option<Statement> {
         match target {
-            Target::Table => Some(table_statement()),
+            Target::Table => Some(Statement::whole_table()),
             Target::Sql(sql) => Some(Statement::new(sql)),
             Target::FlightSql => None,
         }
@@ -114,7 +109,7 @@ impl FlightService for FlightServer {
         let descriptor = FlightDescriptor::new_path(vec![TABLE_NAME.to_owned()]);
         let info = self
             .sql
-            .statement_flight_info(&table_statement(), descriptor)
+            .statement_flight_info(&Statement::whole_table(), descriptor)
             .await?;
         Ok(Response::new(stream::iter([Ok(info)]).boxed()))
     }

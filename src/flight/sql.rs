@@ -13,7 +13,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::Cursor;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
@@ -44,6 +44,7 @@ use crate::flight::ticket::Statement;
 use crate::query::{
     PlannedQuery, QueryEngine, QueryError, parameters_of_batch, status_of_datafusion,
 };
+use crate::table::schema::table_schema;
 
 type BoxedStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -59,6 +60,17 @@ pub struct SqlService {
     /// Parameters last bound per prepared handle, for clients that keep
     /// using their old handle after DoPut.
     bound: Arc<Mutex<BoundParameters>>,
+    /// The FlightData of the table's current snapshot, encoded once for
+    /// every whole-table read while it is fresh.
+    encoded_snapshot: Arc<Mutex<Option<EncodedSnapshot>>>,
+}
+
+/// A snapshot's batches encoded as the FlightData a whole-table DoGet sends.
+struct EncodedSnapshot {
+    /// Which snapshot: compared by address; the `Weak` keeps the address
+    /// from being reused by a later snapshot without keeping the rows.
+    of: Weak<Vec<RecordBatch>>,
+    messages: Arc<Vec<FlightData>>,
 }
 
 /// Most prepared handles whose bound parameters are remembered.
@@ -105,6 +117,7 @@ impl SqlService {
             engine,
             sql_info: Arc::new(sql_info()?),
             bound: Arc::default(),
+            encoded_snapshot: Arc::default(),
         })
     }
 
@@ -153,11 +166,58 @@ impl SqlService {
         Ok(self.plan(statement).await?.schema().as_ref().clone())
     }
 
+    /// The FlightData of the whole table from a fresh snapshot, encoded
+    /// once per snapshot; `None` when no snapshot is fresh. A whole-table
+    /// read then costs no planning and no encoding, only the sending.
+    async fn snapshot_messages(&self) -> Result<Option<Arc<Vec<FlightData>>>, Status> {
+        let Some(batches) = self.engine.fresh_snapshot() else {
+            // Free the encoding of an expired snapshot.
+            *self
+                .encoded_snapshot
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = None;
+            return Ok(None);
+        };
+        if let Some(encoded) = self
+            .encoded_snapshot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .filter(|encoded| std::ptr::eq(encoded.of.as_ptr(), Arc::as_ptr(&batches)))
+        {
+            return Ok(Some(Arc::clone(&encoded.messages)));
+        }
+        let messages: Vec<FlightData> = FlightDataEncoderBuilder::new()
+            .with_schema(table_schema())
+            .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
+            .build(stream::iter(batches.as_ref().clone().into_iter().map(Ok)))
+            .try_collect()
+            .await
+            .map_err(|e| Status::internal(format!("encoding the snapshot failed: {e}")))?;
+        let messages = Arc::new(messages);
+        *self
+            .encoded_snapshot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(EncodedSnapshot {
+            of: Arc::downgrade(&batches),
+            messages: Arc::clone(&messages),
+        });
+        Ok(Some(messages))
+    }
+
     /// Runs a statement and streams its batches as FlightData.
     pub async fn statement_stream(
         &self,
         statement: &Statement,
     ) -> Result<BoxedStream<FlightData>, Status> {
+        if statement.is_whole_table()
+            && let Some(messages) = self.snapshot_messages().await?
+        {
+            let count = messages.len();
+            // Cloning a message clones reference-counted bytes, not data.
+            let stream = stream::iter((0..count).map(move |i| Ok(messages[i].clone())));
+            return Ok(stream.boxed());
+        }
         let planned = self.plan(statement).await?;
         let schema = planned.schema();
         let batches = planned

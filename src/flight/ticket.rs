@@ -24,6 +24,20 @@ impl Statement {
         }
     }
 
+    /// The statement a PATH descriptor of the table stands for: every row
+    /// and column.
+    pub fn whole_table() -> Statement {
+        Statement::new(format!(
+            "SELECT * FROM {}",
+            crate::table::schema::TABLE_NAME
+        ))
+    }
+
+    /// Whether this is [`Statement::whole_table`] (whichever handle it came in).
+    pub fn is_whole_table(&self) -> bool {
+        self.parameters.is_empty() && self.sql == Statement::whole_table().sql
+    }
+
     /// A prepared statement's handle: the SQL and an id of its own.
     pub fn prepared(sql: impl Into<String>) -> Statement {
         Statement {

@@ -67,6 +67,11 @@ impl CompilationJobTable {
             )),
         }
     }
+
+    /// Where the table keeps its snapshot.
+    pub fn snapshots(&self) -> Arc<SnapshotStore> {
+        Arc::clone(&self.snapshots)
+    }
 }
 
 #[async_trait]
