@@ -45,8 +45,9 @@ run), on a 2-core machine shared with concurrent cargo builds (load 2.5-10),
 From 32 workers on the Python process uses as much CPU as wall time (user +
 sys 3.8-4.2 s for a 4.3 s run: ~1 ms per call, one core's worth under the
 GIL). 64 workers is at best ~10% faster than 32, 128 is no faster than 32;
-32 is on the plateau without the contention, and it is the same concurrency
-the server's `--concurrency` is compared at.
+32 is on the plateau without the contention. The end-to-end benchmark
+(`benches/e2e.rs`) passes `--workers 64`, the fastest setting measured, so
+the peer it compares with is the best this script does.
 """
 
 import argparse

@@ -54,10 +54,13 @@ const SELECT_ALL: &str = "SELECT * FROM aws.sagemaker_compilation_job";
 const S3_QUERY: &str = "SELECT compilation_job_name, compilation_job_status, creation_time \
      FROM aws.sagemaker_compilation_job WHERE compilation_job_status = 'FAILED' \
      AND creation_time >= now() - INTERVAL '30 days'";
-/// `--concurrency` of the server in every scenario (calls in flight per operation).
-const CONCURRENCY: u32 = 64;
-/// Thread-pool size of the boto3 peer.
-const BOTO3_WORKERS: u32 = 32;
+/// `--concurrency` of the server in every scenario (calls in flight per
+/// operation). At 64 the server used a third of the 2 cores in S1 and stayed
+/// within 1.1 x its bound; 128 halves the bound and still leaves CPU idle.
+const CONCURRENCY: u32 = 128;
+/// Thread-pool size of the boto3 peer: its fastest measured setting (see
+/// `benches/boto3_peer.py`).
+const BOTO3_WORKERS: u32 = 64;
 /// Rate limit of the emulator in S2, calls/s per operation.
 const S2_RATE: f64 = 50.0;
 /// MaxResults of the server's ListCompilationJobs pages.
@@ -129,11 +132,11 @@ impl Id {
         match self {
             Id::S1 => {
                 "**S1, full scan.** `SELECT *` over 10,000 jobs at 25 ms per SageMaker call, \
-                 no rate limit, `--concurrency 64`: one ListCompilationJobs listing plus a \
+                 no rate limit, `--concurrency 128`: one ListCompilationJobs listing plus a \
                  DescribeCompilationJob and a ListTags per job. The bound is the time the calls \
-                 need at 64 in flight per operation (N x L / C) plus one round trip for the first \
+                 need at 128 in flight per operation (N x L / C) plus one round trip for the first \
                  page and the first Describe; wall/bound says how close the server comes to it. \
-                 The boto3 peer (`benches/boto3_peer.py`: boto3 with a pool of 32 threads, its own \
+                 The boto3 peer (`benches/boto3_peer.py`: boto3 with a pool of 64 threads, its own \
                  timing) makes the same calls against the same emulator; peer/us is how many times \
                  faster the server is."
             }
@@ -176,7 +179,7 @@ impl Id {
             }
             Id::M => {
                 "**M, memory.** `SELECT *` over 100,000 jobs at 2 ms latency, no cache, \
-                 `--concurrency 64`, streamed and dropped by the client. The server's peak \
+                 `--concurrency 128`, streamed and dropped by the client. The server's peak \
                  resident set (`VmHWM` of its process) should stay under 200 MiB: it streams, \
                  it does not hold the table."
             }
