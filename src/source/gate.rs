@@ -20,9 +20,10 @@
 //! - **Paced**: a second with throttles sets the rate just under the
 //!   measured success rate; a clean second raises it a little (additive
 //!   increase, multiplicative decrease, as TCP does), so the rate settles
-//!   just under the limit with few calls throttled. Throttles in
-//!   `GIVE_UP_AFTER` seconds in a row mean pacing does not help: unpaced
-//!   again.
+//!   just under the limit with few calls throttled. A large share of
+//!   calls throttled (`GIVE_UP_SHARE`) in `GIVE_UP_AFTER` seconds in a row
+//!   means pacing does not help: unpaced again. (A few throttles a second
+//!   are what following a limit closely costs; they do not count.)
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -50,10 +51,19 @@ const PROBE_IMPROVEMENT: f64 = 0.7;
 const SLOW_START_SHARE: f64 = 0.1;
 /// After a failed probe, throttles are ignored for this many seconds.
 const COOL_DOWN_SECONDS: u64 = 10;
-/// Throttled seconds in a row, while paced, that end pacing.
+/// Throttled seconds in a row, while paced, that end pacing...
 const GIVE_UP_AFTER: u32 = 5;
+/// ...counting only seconds with at least this share of calls throttled.
+const GIVE_UP_SHARE: f64 = 0.15;
 /// The slowest pace, calls per second.
 const MIN_RATE: f64 = 0.5;
+/// A throttled call waits this many times longer than other failures
+/// before it is retried, unless throttling was found to be random: until
+/// the controller has seen a whole second, nothing else holds back the
+/// calls a high concurrency sends into a rate limit. With the default
+/// policy the first retry of a throttled call waits up to 0.5 s, about what
+/// the AWS SDKs wait.
+pub const THROTTLE_BACKOFF_FACTOR: u32 = 10;
 /// Throttled attempts allowed per call, as a multiple of `max_attempts`.
 pub const THROTTLE_BUDGET_FACTOR: u32 = 3;
 
@@ -131,6 +141,12 @@ impl RateController {
         self.rate
     }
 
+    /// Whether throttles are being ignored at `second` (they were found to
+    /// be random, not a rate limit).
+    pub fn ignores_throttles(&self, second: u64) -> bool {
+        matches!(self.mode, Mode::Unpaced { ignore_until } if second < ignore_until)
+    }
+
     /// Takes in second number `second` (seconds since the gate started).
     pub fn on_second(&mut self, second: u64, stats: SecondStats) {
         let share = stats.throttled_share();
@@ -159,7 +175,11 @@ impl RateController {
                 found_limit,
             } => {
                 let throttled = stats.throttled > 0;
-                let throttled_in_a_row = if throttled { throttled_in_a_row + 1 } else { 0 };
+                let throttled_in_a_row = if share >= GIVE_UP_SHARE {
+                    throttled_in_a_row + 1
+                } else {
+                    0
+                };
                 if throttled_in_a_row >= GIVE_UP_AFTER {
                     self.unpace(second);
                 } else {
@@ -269,6 +289,11 @@ impl OperationGate {
         tokio::time::sleep_until(slot).await;
     }
 
+    fn ignores_throttles(&self) -> bool {
+        let second = self.second_of(Instant::now());
+        self.lock().controller.ignores_throttles(second)
+    }
+
     /// Whole seconds since the gate started.
     fn second_of(&self, now: Instant) -> u64 {
         now.duration_since(self.started).as_secs()
@@ -340,7 +365,11 @@ impl OperationGate {
                     }
                     let retry_number = failures + throttles;
                     tracing::debug!(%error, retry_number, "retrying SageMaker call");
-                    tokio::time::sleep(retry.backoff(retry_number)).await;
+                    let mut wait = retry.backoff(retry_number);
+                    if throttled && !self.ignores_throttles() {
+                        wait = wait.saturating_mul(THROTTLE_BACKOFF_FACTOR);
+                    }
+                    tokio::time::sleep(wait).await;
                 }
             }
         }
@@ -493,8 +522,10 @@ mod tests {
         controller.on_second(0, second(1000, 200));
         assert_eq!(controller.rate(), Some(400.0), "a probe");
         // At 400/s still 20% refused: not a rate limit.
+        assert!(!controller.ignores_throttles(1), "throttles may be a limit");
         controller.on_second(1, second(400, 80));
         assert_eq!(controller.rate(), None, "unpaced again");
+        assert!(controller.ignores_throttles(2), "random: retried quickly");
         for s in 2..2 + COOL_DOWN_SECONDS {
             controller.on_second(s, second(1000, 200));
             assert_eq!(controller.rate(), None, "cooling down at second {s}");
@@ -513,9 +544,21 @@ mod tests {
         controller.on_second(1, second(100, 10));
         assert!(controller.rate().is_some(), "confirmed");
         for s in 2..2 + u64::from(GIVE_UP_AFTER) {
-            controller.on_second(s, second(50, 5));
+            controller.on_second(s, second(50, 10));
         }
         assert_eq!(controller.rate(), None);
+    }
+
+    #[test]
+    fn the_few_throttles_of_following_a_limit_do_not_end_pacing() {
+        let mut controller = RateController::default();
+        controller.on_second(0, second(2000, 1900));
+        controller.on_second(1, second(50, 1));
+        // Just over the limit for many seconds: a few calls throttled each.
+        for s in 2..40 {
+            controller.on_second(s, second(54, 3));
+            assert!(controller.rate().is_some(), "still paced at second {s}");
+        }
     }
 
     #[tokio::test(start_paused = true)]
