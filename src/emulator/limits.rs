@@ -51,6 +51,12 @@ pub struct OperationStats {
     pub throttled: u64,
     /// Calls answered with an injected 5xx (`error_rate`).
     pub server_errors: u64,
+    /// Calls whose connection was dropped without an answer (`drop_rate`).
+    #[serde(default)]
+    pub dropped: u64,
+    /// Calls made slow (`slow_rate`).
+    #[serde(default)]
+    pub slowed: u64,
     /// Calls of this operation in flight right now.
     pub in_flight: u64,
     /// Highest `in_flight` seen since start or the last reset.
@@ -116,15 +122,27 @@ pub(crate) enum Verdict {
     /// Answer an injected server error with this HTTP status
     /// (500 `InternalFailure` or 503 `ServiceUnavailable`).
     ServerError(u16),
+    /// Drop the connection without an answer.
+    Drop,
 }
 
 /// Knobs that can change at run time.
-#[derive(Clone, Copy, Debug)]
-struct Knobs {
-    latency: Duration,
-    throttle_rate: f64,
-    error_rate: f64,
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Knobs {
+    pub(crate) latency: Duration,
+    pub(crate) throttle_rate: f64,
+    pub(crate) error_rate: f64,
+    /// Probability that a call is slow: [`SLOW_CALL_FACTOR`] times the
+    /// latency plus [`SLOW_CALL_EXTRA`].
+    pub(crate) slow_rate: f64,
+    /// Probability that a call's connection is dropped without an answer.
+    pub(crate) drop_rate: f64,
 }
+
+/// A slow call takes this many times the latency...
+pub(crate) const SLOW_CALL_FACTOR: u32 = 10;
+/// ...plus this.
+pub(crate) const SLOW_CALL_EXTRA: Duration = Duration::from_millis(100);
 
 /// A classic token bucket: `capacity` tokens, refilled at `rate` per second.
 #[derive(Debug)]
@@ -155,9 +173,7 @@ impl Limits {
     pub(crate) fn new(
         operations: &[&'static str],
         seed: u64,
-        latency: Duration,
-        throttle_rate: f64,
-        error_rate: f64,
+        knobs: Knobs,
         rate_limit: Option<f64>,
     ) -> Self {
         let mut stats = Stats::default();
@@ -167,11 +183,7 @@ impl Limits {
                 .insert((*op).to_string(), OperationStats::default());
         }
         Limits {
-            knobs: Mutex::new(Knobs {
-                latency,
-                throttle_rate,
-                error_rate,
-            }),
+            knobs: Mutex::new(knobs),
             rate_limit,
             buckets: Mutex::new(HashMap::new()),
             // Distinct stream from the data generator so that changing fault
@@ -187,12 +199,27 @@ impl Limits {
         k.error_rate = error_rate;
     }
 
-    pub(crate) fn set_latency(&self, latency: Duration) {
-        lock(&self.knobs).latency = latency;
+    pub(crate) fn set_disruptions(&self, slow_rate: f64, drop_rate: f64) {
+        let mut k = lock(&self.knobs);
+        k.slow_rate = slow_rate;
+        k.drop_rate = drop_rate;
     }
 
-    pub(crate) fn latency(&self) -> Duration {
-        lock(&self.knobs).latency
+    /// How long a call of `op` takes before it is answered: the latency,
+    /// or, for a call chosen to be slow (`slow_rate`), much longer.
+    pub(crate) fn delay(&self, op: &'static str) -> Duration {
+        let knobs = *lock(&self.knobs);
+        if knobs.slow_rate > 0.0 && lock(&self.rng).chance(knobs.slow_rate) {
+            let mut stats = lock(&self.stats);
+            stats.operations.entry(op.to_string()).or_default().slowed += 1;
+            knobs.latency * SLOW_CALL_FACTOR + SLOW_CALL_EXTRA
+        } else {
+            knobs.latency
+        }
+    }
+
+    pub(crate) fn set_latency(&self, latency: Duration) {
+        lock(&self.knobs).latency = latency;
     }
 
     /// Counts a call of `op` and marks it in flight until the guard drops.
@@ -224,6 +251,8 @@ impl Limits {
                 } else {
                     Verdict::ServerError(500)
                 }
+            } else if rng.chance(knobs.drop_rate) {
+                Verdict::Drop
             } else {
                 Verdict::Proceed
             }
@@ -234,6 +263,7 @@ impl Limits {
             match verdict {
                 Verdict::Throttled => s.throttled += 1,
                 Verdict::ServerError(_) => s.server_errors += 1,
+                Verdict::Drop => s.dropped += 1,
                 Verdict::Proceed => {}
             }
         }
@@ -284,6 +314,8 @@ impl Limits {
             s.calls = 0;
             s.throttled = 0;
             s.server_errors = 0;
+            s.dropped = 0;
+            s.slowed = 0;
             s.peak_in_flight = s.in_flight;
         }
         stats.peak_in_flight = stats.in_flight;
@@ -322,7 +354,7 @@ mod tests {
 
     #[test]
     fn bucket_allows_burst_then_refuses() {
-        let l = Limits::new(&["Op"], 1, Duration::ZERO, 0.0, 0.0, Some(3.0));
+        let l = Limits::new(&["Op"], 1, Knobs::default(), Some(3.0));
         let ok = (0..10)
             .filter(|_| l.decide("Op") == Verdict::Proceed)
             .count();
@@ -333,7 +365,7 @@ mod tests {
 
     #[test]
     fn reset_keeps_in_flight() {
-        let l = Limits::new(&["Op"], 1, Duration::ZERO, 0.0, 0.0, None);
+        let l = Limits::new(&["Op"], 1, Knobs::default(), None);
         let g = l.begin("Op");
         l.reset();
         assert_eq!(l.stats().operations["Op"].peak_in_flight, 1);

@@ -79,16 +79,20 @@
 //! # Knobs, in the order they apply to every call
 //!
 //! 1. The call is counted and enters "in flight" (per operation and total).
-//! 2. `latency` is slept.
+//! 2. `latency` is slept (with probability `slow_rate`, 10 x `latency` +
+//!    100 ms: a slow call).
 //! 3. `rate_limit` (calls/s per operation, a token bucket with burst
 //!    `max(1, rate)`): an empty bucket answers `ThrottlingException`.
 //! 4. `throttle_rate`: probability of an injected `ThrottlingException`.
 //! 5. `error_rate`: probability of an injected 5xx.
-//! 6. The operation runs; the call leaves "in flight" when answered (or
+//! 6. `drop_rate`: probability that the connection is dropped without an
+//!    answer (the client sees the response end early).
+//! 7. The operation runs; the call leaves "in flight" when answered (or
 //!    when the client goes away).
 //!
-//! `throttle_rate`, `error_rate` and `latency` can change at run time
-//! ([`EmulatorState::set_faults`], [`EmulatorState::set_latency`]).
+//! `throttle_rate`, `error_rate`, `slow_rate`, `drop_rate` and `latency`
+//! can change at run time ([`EmulatorState::set_faults`],
+//! [`EmulatorState::set_disruptions`], [`EmulatorState::set_latency`]).
 //!
 //! A request whose `X-Amz-Target` is missing or names another operation is
 //! answered `UnknownOperationException` at once: no latency, no faults, and
@@ -158,6 +162,10 @@ pub struct EmulatorConfig {
     pub throttle_rate: f64,
     /// Probability (0..=1) that a call answers an injected 5xx.
     pub error_rate: f64,
+    /// Probability (0..=1) that a call is slow (10 x latency + 100 ms).
+    pub slow_rate: f64,
+    /// Probability (0..=1) that a call's connection is dropped unanswered.
+    pub drop_rate: f64,
     /// Calls per second allowed per operation (token bucket, burst
     /// `max(1, rate)`); `None` means unlimited.
     pub rate_limit: Option<f64>,
@@ -178,6 +186,8 @@ impl Default for EmulatorConfig {
             latency: Duration::ZERO,
             throttle_rate: 0.0,
             error_rate: 0.0,
+            slow_rate: 0.0,
+            drop_rate: 0.0,
             rate_limit: None,
             region: "us-east-1".to_string(),
             account_id: "123456789012".to_string(),
@@ -300,13 +310,14 @@ async fn api_call(
     };
     // Leaves "in flight" on drop, even if the client disconnects mid-sleep.
     let _in_flight = state.limits.begin(op.name());
-    let latency = state.limits.latency();
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+    let delay = state.limits.delay(op.name());
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
     let result = match state.limits.decide(op.name()) {
         Verdict::Throttled => Err(ApiError::throttling()),
         Verdict::ServerError(status) => Err(ApiError::server(status)),
+        Verdict::Drop => return dropped_connection(),
         Verdict::Proceed => {
             let now = state::to_millis(SystemTime::now());
             api::dispatch(&state, op, &body, now)
@@ -324,6 +335,24 @@ async fn api_call(
             e.into_response()
         }
     }
+}
+
+/// A response that promises a body and fails before sending it: the server
+/// closes the connection mid-answer, as a dropped connection looks to the
+/// client.
+fn dropped_connection() -> Response {
+    let body = axum::body::Body::from_stream(futures::stream::once(async {
+        Err::<Bytes, io::Error>(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "emulator: connection dropped (drop_rate)",
+        ))
+    }));
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut()
+        .insert("content-type", HeaderValue::from_static(AMZ_JSON));
+    resp.headers_mut()
+        .insert("content-length", HeaderValue::from_static("64"));
+    resp
 }
 
 async fn get_stats(State(state): State<Arc<EmulatorState>>) -> Response {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::EmulatorConfig;
 use super::api::Operation;
 use super::data;
-use super::limits::{Limits, Stats, lock};
+use super::limits::{Knobs, Limits, Stats, lock};
 use super::shapes::{JobRecord, Millis, Tag};
 
 /// One job as the emulator holds it.
@@ -84,9 +84,13 @@ impl EmulatorState {
             limits: Limits::new(
                 &ops,
                 config.seed,
-                config.latency,
-                config.throttle_rate,
-                config.error_rate,
+                Knobs {
+                    latency: config.latency,
+                    throttle_rate: config.throttle_rate,
+                    error_rate: config.error_rate,
+                    slow_rate: config.slow_rate,
+                    drop_rate: config.drop_rate,
+                },
                 config.rate_limit,
             ),
         }
@@ -136,6 +140,12 @@ impl EmulatorState {
     /// Changes the injected fault probabilities (each in `0.0..=1.0`).
     pub fn set_faults(&self, throttle_rate: f64, error_rate: f64) {
         self.limits.set_faults(throttle_rate, error_rate);
+    }
+
+    /// Changes the probabilities (each in `0.0..=1.0`) that a call is slow
+    /// and that its connection is dropped without an answer.
+    pub fn set_disruptions(&self, slow_rate: f64, drop_rate: f64) {
+        self.limits.set_disruptions(slow_rate, drop_rate);
     }
 
     /// Changes the latency added to every call.
