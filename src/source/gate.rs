@@ -23,7 +23,9 @@
 //!   just under the limit with few calls throttled. A large share of
 //!   calls throttled (`GIVE_UP_SHARE`) in `GIVE_UP_AFTER` seconds in a row
 //!   means pacing does not help: unpaced again. (A few throttles a second
-//!   are what following a limit closely costs; they do not count.)
+//!   are what following a limit closely costs; they do not count.) So does
+//!   a pace cut below half the rate pacing started at: a limit found once
+//!   does not halve, random refusals keep cutting.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -55,6 +57,9 @@ const COOL_DOWN_SECONDS: u64 = 10;
 const GIVE_UP_AFTER: u32 = 5;
 /// ...counting only seconds with at least this share of calls throttled.
 const GIVE_UP_SHARE: f64 = 0.15;
+/// Pacing also ends when throttles cut the pace below this share of the
+/// rate it started at.
+const PACED_FLOOR_SHARE: f64 = 0.5;
 /// The slowest pace, calls per second.
 const MIN_RATE: f64 = 0.5;
 /// A throttled call waits this many times longer than other failures
@@ -115,6 +120,11 @@ enum Mode {
     Paced {
         throttled_in_a_row: u32,
         found_limit: bool,
+        /// Half the rate pacing started at. A rate limit never needs a
+        /// pace this far below it; throttles that push the pace down here
+        /// do not come from the rate (random refusals that a probe
+        /// happened to miss): unpaced again.
+        floor: f64,
     },
 }
 
@@ -164,6 +174,7 @@ impl RateController {
                     self.mode = Mode::Paced {
                         throttled_in_a_row: 0,
                         found_limit: stats.throttled > 0,
+                        floor: self.rate.unwrap_or(MIN_RATE) * PACED_FLOOR_SHARE,
                     };
                     self.adjust(stats);
                 } else {
@@ -173,6 +184,7 @@ impl RateController {
             Mode::Paced {
                 throttled_in_a_row,
                 found_limit,
+                floor,
             } => {
                 let throttled = stats.throttled > 0;
                 let throttled_in_a_row = if share >= GIVE_UP_SHARE {
@@ -186,8 +198,12 @@ impl RateController {
                     self.mode = Mode::Paced {
                         throttled_in_a_row,
                         found_limit: found_limit || throttled,
+                        floor,
                     };
                     self.adjust(stats);
+                    if self.rate.is_some_and(|rate| rate < floor) {
+                        self.unpace(second);
+                    }
                 }
             }
         }
@@ -550,15 +566,39 @@ mod tests {
     }
 
     #[test]
+    fn random_throttles_that_a_probe_missed_do_not_drag_the_pace_down() {
+        let mut controller = RateController::default();
+        controller.on_second(0, second(1000, 50));
+        // By chance the probe second saw no throttle: paced at 475/s.
+        controller.on_second(1, second(475, 0));
+        assert!(controller.rate().is_some(), "paced");
+        // Then 5% keep being refused, whatever the pace.
+        let mut s = 2;
+        while controller.rate().is_some() {
+            let rate = controller.rate().expect("paced");
+            let attempts = rate as u32;
+            controller.on_second(s, second(attempts, attempts / 20));
+            s += 1;
+            assert!(s < 60, "still paced after {s} seconds at {rate}/s");
+        }
+        assert!(controller.ignores_throttles(s), "and cooling down");
+    }
+
+    #[test]
     fn the_few_throttles_of_following_a_limit_do_not_end_pacing() {
         let mut controller = RateController::default();
         controller.on_second(0, second(2000, 1900));
         controller.on_second(1, second(50, 1));
-        // Just over the limit for many seconds: a few calls throttled each.
-        for s in 2..40 {
-            controller.on_second(s, second(54, 3));
+        // A limit of 50/s with a burst: near or over it, a few calls of
+        // each second are throttled, sometimes several seconds in a row.
+        for s in 2..200 {
+            let rate = controller.rate().expect("paced");
+            let throttled = if rate > 49.0 { 3 } else { 0 };
+            controller.on_second(s, second(rate as u32, throttled));
             assert!(controller.rate().is_some(), "still paced at second {s}");
         }
+        let rate = controller.rate().expect("paced");
+        assert!((45.0..55.0).contains(&rate), "close to the limit: {rate}");
     }
 
     #[tokio::test(start_paused = true)]
