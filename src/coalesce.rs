@@ -14,7 +14,14 @@
 //! with no write since the last one really flushes. A deferred flush also
 //! wakes the connection task, so one more poll, ending in a flush, is
 //! guaranteed even if `h2` went to sleep right after it.
+//!
+//! Shutting down, it writes what is buffered, sends FIN, and then reads
+//! and discards what the peer still sends (WINDOW_UPDATEs, PINGs) until the
+//! peer closes too, for at most [`LINGER`]. Closing a socket with unread
+//! input makes the kernel answer RST, and a peer that gets RST may throw
+//! away the end of the response it had not read yet.
 
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -24,6 +31,8 @@ use tonic::transport::server::Connected;
 
 /// Bytes collected before a write to the socket.
 pub const COALESCE_BYTES: usize = 1024 * 1024;
+/// How long a shutdown waits for the peer to close its side.
+pub const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A stream whose writes are collected and written in large pieces.
 #[derive(Debug)]
@@ -34,6 +43,8 @@ pub struct CoalescingStream<S> {
     written: usize,
     /// Whether anything was written since the last flush.
     wrote_since_flush: bool,
+    /// Set once FIN is sent: until when to read what the peer still sends.
+    lingering: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<S> CoalescingStream<S> {
@@ -44,6 +55,7 @@ impl<S> CoalescingStream<S> {
             buffer: Vec::new(),
             written: 0,
             wrote_since_flush: false,
+            lingering: None,
         }
     }
 
@@ -84,6 +96,29 @@ impl<S: AsyncWrite + Unpin> CoalescingStream<S> {
     }
 }
 
+impl<S: AsyncRead + Unpin> CoalescingStream<S> {
+    /// Reads and discards input until the peer closes, an error, or the
+    /// linger time is over.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(deadline) = self.lingering.as_mut() else {
+            return Poll::Ready(());
+        };
+        if deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        let mut scratch = [0u8; 4096];
+        loop {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(()),
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for CoalescingStream<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -94,7 +129,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for CoalescingStream<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for CoalescingStream<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for CoalescingStream<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -137,8 +172,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for CoalescingStream<S> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        ready!(this.poll_drain(cx))?;
-        Pin::new(&mut this.inner).poll_shutdown(cx)
+        if this.lingering.is_none() {
+            ready!(this.poll_drain(cx))?;
+            ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+            this.lingering = Some(Box::pin(tokio::time::sleep(LINGER)));
+        }
+        ready!(this.poll_linger(cx));
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -187,10 +227,16 @@ mod tests {
         let mut received = vec![0u8; COALESCE_BYTES];
         server.read_exact(&mut received).await.expect("read");
         assert_eq!(received, frame.repeat(frames)[..COALESCE_BYTES]);
-        stream.shutdown().await.expect("shutdown writes the rest");
+        // Shutting down writes the rest, then waits for the peer to close.
+        let shutdown = tokio::spawn(async move { stream.shutdown().await });
         let mut rest = Vec::new();
         server.read_to_end(&mut rest).await.expect("read");
         assert_eq!(rest, frame.repeat(frames)[COALESCE_BYTES..]);
+        drop(server);
+        shutdown
+            .await
+            .expect("task")
+            .expect("shutdown ends when the peer closes");
     }
 
     #[tokio::test]
