@@ -2,10 +2,12 @@
 //! also be set through the environment variable named in its help.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::limits::Limits;
 use crate::source::{AwsOptions, RetryPolicy};
 
 /// Serve AWS SageMaker compilation jobs as an Arrow Flight table.
@@ -104,6 +106,56 @@ pub struct ServeArgs {
     #[arg(long, env = "SAGEMAKER_FLIGHT_MAX_ATTEMPTS", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
+
+    /// Who may call: authentication, TLS.
+    #[command(flatten)]
+    pub access: AccessArgs,
+
+    /// Query limits and shutdown.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Limits on queries, and the shutdown grace (see `src/limits.rs`).
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Seconds a query may run; a longer one ends with DEADLINE_EXCEEDED
+    /// and its SageMaker calls stop (0: no limit).
+    #[arg(long, env = "SAGEMAKER_FLIGHT_QUERY_TIMEOUT", default_value_t = 300)]
+    pub query_timeout: u64,
+
+    /// Queries streaming at once; one more is refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_MAX_CONCURRENT_QUERIES", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_concurrent_queries: u32,
+
+    /// MiB of memory for the SQL engine's sorts, aggregations and joins,
+    /// all queries together; a query needing more fails with
+    /// RESOURCE_EXHAUSTED (0: no limit).
+    #[arg(long, env = "SAGEMAKER_FLIGHT_MEMORY_LIMIT", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(0..=16_777_216))]
+    pub memory_limit: u64,
+
+    /// Seconds running queries may take to finish after SIGTERM or Ctrl-C;
+    /// those still running then are cancelled.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_SHUTDOWN_GRACE", default_value_t = 10)]
+    pub shutdown_grace: u64,
+}
+
+impl LimitArgs {
+    /// The limits these options ask for.
+    pub fn limits(&self) -> Limits {
+        let mib = 1024 * 1024;
+        Limits {
+            query_timeout: (self.query_timeout > 0)
+                .then(|| Duration::from_secs(self.query_timeout)),
+            max_concurrent_queries: self.max_concurrent_queries as usize,
+            memory_limit: (self.memory_limit > 0).then(|| {
+                usize::try_from(self.memory_limit.saturating_mul(mib)).unwrap_or(usize::MAX)
+            }),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
+        }
+    }
 }
 
 /// The AWS account and region to read.
@@ -131,6 +183,56 @@ impl AwsArgs {
             endpoint_url: self.endpoint_url.clone(),
         }
     }
+}
+
+/// Authentication and TLS of the Flight listener (see `src/auth.rs`).
+/// Passwords and tokens are read from files or the environment, never
+/// from the command line.
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    /// User name for Basic authentication: a Flight SQL Handshake with
+    /// `authorization: Basic base64(user:password)` gets a bearer token.
+    /// The password comes from --auth-basic-password-file or the
+    /// environment variable SAGEMAKER_FLIGHT_AUTH_BASIC_PASSWORD.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_AUTH_BASIC_USER")]
+    pub auth_basic_user: Option<String>,
+
+    /// File whose first line is the Basic password.
+    #[arg(
+        long,
+        env = "SAGEMAKER_FLIGHT_AUTH_BASIC_PASSWORD_FILE",
+        requires = "auth_basic_user"
+    )]
+    pub auth_basic_password_file: Option<PathBuf>,
+
+    /// File of static bearer tokens, one a line (blank lines and `#`
+    /// comments ignored). More tokens, comma-separated, may come from the
+    /// environment variable SAGEMAKER_FLIGHT_AUTH_TOKENS.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<PathBuf>,
+
+    /// Seconds a token issued by Handshake stays valid.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_AUTH_TOKEN_TTL", default_value_t = 43_200,
+          value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub auth_token_ttl: u64,
+
+    /// TLS certificate chain (PEM) of the listener; needs --tls-key.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM) of the listener; needs --tls-cert.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// CA certificate(s) (PEM): clients must present a certificate signed
+    /// by one (mutual TLS). Needs --tls-cert.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Serve an address other than loopback (127.0.0.0/8, ::1) with no
+    /// authentication. Without it the server refuses to start there.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
 }
 
 impl ServeArgs {
@@ -170,6 +272,14 @@ pub struct EmulatorArgs {
     #[arg(long, default_value_t = 0.0, value_parser = probability)]
     pub error_rate: f64,
 
+    /// Probability (0..=1) that a call is slow (10 x latency + 100 ms).
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub slow_rate: f64,
+
+    /// Probability (0..=1) that a call's connection is dropped unanswered.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub drop_rate: f64,
+
     /// Calls per second allowed per operation; beyond it, ThrottlingException.
     #[arg(long)]
     pub rate_limit: Option<f64>,
@@ -197,6 +307,8 @@ impl EmulatorArgs {
             latency: Duration::from_millis(self.latency_ms),
             throttle_rate: self.throttle_rate,
             error_rate: self.error_rate,
+            slow_rate: self.slow_rate,
+            drop_rate: self.drop_rate,
             rate_limit: self.rate_limit,
             region: self.region.clone(),
             account_id: self.account_id.clone(),

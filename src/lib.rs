@@ -4,7 +4,12 @@
 //! # Layout
 //!
 //! - [`config`]: the command line (clap), every option also an env var.
+//! - [`auth`]: who may call: bearer tokens, Basic credentials exchanged
+//!   through Handshake, TLS and mutual TLS, and the refusal to serve a
+//!   network without authentication.
 //! - [`server`]: binds, builds the source, serves until shutdown;
+//!   [`limits`] bounds each query (time, concurrency, memory) and the
+//!   shutdown grace; [`health`] is the gRPC health service;
 //!   [`coalesce`] turns its many small HTTP/2 writes into few large ones.
 //! - [`table`]: the table: [`table::schema`] (the one place that spells
 //!   column names and types), [`table::convert`] (SageMaker answers to
@@ -23,10 +28,13 @@
 
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod coalesce;
 pub mod config;
 pub mod emulator;
 pub mod flight;
+pub mod health;
+pub mod limits;
 pub mod query;
 pub mod server;
 pub mod source;

@@ -11,6 +11,8 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{DataFusionError, ParamValues, ScalarValue};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
@@ -19,6 +21,7 @@ use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use tonic::{Code, Status};
 
 use crate::flight::cap_message;
+use crate::limits::Limits;
 use crate::source::SageMakerSource;
 use crate::table::ScanError;
 use crate::table::provider::{CompilationJobTable, TableOptions};
@@ -73,6 +76,11 @@ pub fn status_of_datafusion(error: &DataFusionError) -> Status {
             ScanError::Arrow(_) => Status::internal(cap_message(scan.to_string())),
         };
     }
+    if let DataFusionError::ResourcesExhausted(_) = root {
+        return Status::resource_exhausted(cap_message(format!(
+            "the query needs more memory than the server allows (--memory-limit): {root}"
+        )));
+    }
     let code = match root {
         DataFusionError::SQL(..) | DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => {
             Code::InvalidArgument
@@ -124,16 +132,35 @@ impl std::fmt::Debug for QueryEngine {
 
 impl QueryEngine {
     /// A session with `aws.sagemaker_compilation_job` (also reachable as
-    /// `sagemaker_compilation_job`: `aws` is the default schema).
+    /// `sagemaker_compilation_job`: `aws` is the default schema), under the
+    /// default [`Limits`].
     pub fn new(
         source: Arc<SageMakerSource>,
         options: TableOptions,
+    ) -> Result<QueryEngine, QueryError> {
+        Self::with_limits(source, options, &Limits::default())
+    }
+
+    /// As [`QueryEngine::new`], with `limits.memory_limit` on the memory
+    /// DataFusion's operators (sorts, aggregations, joins) hold, all queries
+    /// together: a query that needs more fails with RESOURCE_EXHAUSTED.
+    /// Nothing spills to disk.
+    pub fn with_limits(
+        source: Arc<SageMakerSource>,
+        options: TableOptions,
+        limits: &Limits,
     ) -> Result<QueryEngine, QueryError> {
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG, TABLE_SCHEMA)
             .with_create_default_catalog_and_schema(true)
             .with_information_schema(true);
-        let context = SessionContext::new_with_config(config);
+        let mut runtime = RuntimeEnvBuilder::new().with_disk_manager_builder(
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+        );
+        if let Some(bytes) = limits.memory_limit {
+            runtime = runtime.with_memory_limit(bytes, 1.0);
+        }
+        let context = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
         let table = CompilationJobTable::new(source, options);
         let snapshots = table.snapshots();
         context.register_table(

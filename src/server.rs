@@ -8,10 +8,13 @@ use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::auth::{Access, RequireAuth, TlsConfig};
 use crate::coalesce::CoalescingStream;
 use crate::config::ServeArgs;
 use crate::emulator::{Emulator, EmulatorConfig};
 use crate::flight::{FlightServer, SqlService};
+use crate::health::Health;
+use crate::limits::{Limits, QueryGovernor, serve_with_grace};
 use crate::query::QueryEngine;
 use crate::source::{SageMakerSource, emulator_client, sagemaker_client};
 use crate::table::TableOptions;
@@ -26,50 +29,109 @@ pub type ServeError = Box<dyn std::error::Error + Send + Sync>;
 /// Jobs and latency of the `--demo` emulator's seed.
 const DEMO_SEED: u64 = 7;
 
-/// The Flight service over `source`: SQL engine, Flight SQL, plain Flight.
+/// The Flight service over `source`: SQL engine, Flight SQL, plain Flight,
+/// under the default [`Limits`].
 pub fn flight_service(
     source: Arc<SageMakerSource>,
     options: TableOptions,
 ) -> Result<FlightServer, ServeError> {
-    let engine = QueryEngine::new(source, options)?;
-    Ok(FlightServer::new(SqlService::new(engine)?))
+    flight_service_with_limits(source, options, &Limits::default())
 }
 
-/// Serves `service` on `listener` until `shutdown` resolves.
+/// As [`flight_service`], under `limits` (`limits.rs`).
+pub fn flight_service_with_limits(
+    source: Arc<SageMakerSource>,
+    options: TableOptions,
+    limits: &Limits,
+) -> Result<FlightServer, ServeError> {
+    let engine = QueryEngine::with_limits(source, options, limits)?;
+    let sql = SqlService::new(engine)?.with_governor(QueryGovernor::new(limits));
+    Ok(FlightServer::new(sql))
+}
+
+/// Serves `service` on `listener` until `shutdown` resolves, in plaintext.
+/// If `service` has an authenticator ([`FlightServer::with_auth`]), every
+/// RPC but Handshake needs a valid bearer token.
 pub async fn serve(
     listener: TcpListener,
     service: FlightServer,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    serve_with_tls(listener, service, None, shutdown).await
+}
+
+/// As [`serve`], with TLS (and client certificates, if `tls` names a
+/// client CA) when `tls` is given.
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    service: FlightServer,
+    tls: Option<&TlsConfig>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let auth = service.authenticator().cloned();
     let flight = FlightServiceServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let flight = RequireAuth::new(flight, auth);
     // Small gRPC messages must not wait for Nagle's algorithm and the peer's
     // delayed ACK (about 40 ms per exchange). tonic sets TCP_NODELAY only on
     // sockets it accepts itself, so set it here.
-    // Large results go out in large writes, not one per HTTP/2 frame
-    // (`coalesce.rs`).
     let incoming = TcpListenerStream::new(listener).map(|accepted| {
         if let Ok(stream) = &accepted
             && let Err(error) = stream.set_nodelay(true)
         {
             tracing::warn!(%error, "cannot set TCP_NODELAY");
         }
-        accepted.map(CoalescingStream::new)
+        accepted
     });
-    tonic::transport::Server::builder()
-        .add_service(flight)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
+    // grpc.health.v1 on the same port (outside authentication): SERVING
+    // until shutdown starts, NOT_SERVING from then on (`health.rs`).
+    let (health, health_service) = Health::serving().await;
+    let shutdown = async move {
+        shutdown.await;
+        health.not_serving().await;
+    };
+    let mut builder = tonic::transport::Server::builder();
+    match tls {
+        // tonic's TLS runs over the TCP stream itself: `CoalescingStream`
+        // below TLS would hold back the TLS handshake's last flight (its
+        // deferred flush counts on a second flush that rustls's handshake
+        // never makes).
+        Some(tls) => {
+            builder
+                .tls_config(tls.server_tls_config())?
+                .add_service(health_service)
+                .add_service(flight)
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await?
+        }
+        // Large results go out in large writes, not one per HTTP/2 frame
+        // (`coalesce.rs`).
+        None => {
+            let incoming = incoming.map(|accepted| accepted.map(CoalescingStream::new));
+            builder
+                .add_service(health_service)
+                .add_service(flight)
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await?
+        }
+    }
     Ok(())
 }
 
 /// `sagemaker-flight serve`: binds `args.listen`, prints the address, and
 /// serves AWS (or, with `--demo`, an in-process emulator) until `shutdown`.
+/// Refuses to start on a non-loopback address with no authentication
+/// unless `--allow-unauthenticated` ([`Access::check_listener`]).
 pub async fn run(
     args: ServeArgs,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let access = Access::from_args(&args.access, |name| std::env::var(name).ok())?;
+    access.check_listener(args.listen)?;
+    if !access.authenticates() {
+        tracing::info!("no authentication configured: anyone who can connect may read");
+    }
     let mut demo_emulator = None;
     let client = if args.demo {
         let config = EmulatorConfig {
@@ -104,13 +166,25 @@ pub async fn run(
         snapshot_max_rows: args.cache_max_jobs,
         ..TableOptions::default()
     };
-    let service = flight_service(source, options)?;
+    let limits = args.limits.limits();
+    let service = flight_service_with_limits(source, options, &limits)?
+        .with_auth(access.auth.authenticator());
+    let governor = service.governor().clone();
     let listener = TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
+    let scheme = if access.tls.is_some() {
+        "grpc+tls"
+    } else {
+        "grpc"
+    };
     // Scripts and tests wait for this line to learn the (maybe ephemeral) port.
-    println!("sagemaker-flight listening on grpc://{address}");
-    tracing::info!(%address, "Flight server listening");
-    let result = serve(listener, service, shutdown).await;
+    println!("sagemaker-flight listening on {scheme}://{address}");
+    tracing::info!(%address, tls = access.tls.is_some(), "Flight server listening");
+    // On shutdown, running queries get --shutdown-grace to finish.
+    let result = serve_with_grace(shutdown, limits.shutdown_grace, &governor, |signal| {
+        serve_with_tls(listener, service, access.tls.as_ref(), signal)
+    })
+    .await;
     if let Some(emulator) = demo_emulator {
         emulator.shutdown().await;
     }

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use arrow_flight::{FlightClient, FlightDescriptor};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tonic::transport::Channel;
@@ -133,4 +133,128 @@ async fn bad_flags_are_refused_with_a_message() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("not a probability"), "{stderr}");
+}
+
+/// `serve --demo` with `extra` flags; the process and a Flight client.
+async fn start_demo(extra: &[&str]) -> (Child, FlightClient, String) {
+    let mut args = vec!["serve", "--demo", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let (server, url) = start(&args, &[], "listening on ").await;
+    let address = url.replace("grpc://", "http://");
+    let channel = Channel::from_shared(address.clone())
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    (server, FlightClient::new(channel), address)
+}
+
+/// Sends SIGTERM to `child` with kill(1).
+fn sigterm(child: &Child) {
+    let pid = child.id().expect("the process is running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM {pid}");
+}
+
+/// Polls (every 20 ms, at most 2 s) until a connection to `address`
+/// (`http://host:port`) is refused.
+async fn refuses_connections(address: &str) -> bool {
+    let host = address.trim_start_matches("http://").to_owned();
+    let start = std::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    while start.elapsed() < Duration::from_secs(2) {
+        tick.tick().await;
+        if tokio::net::TcpStream::connect(&host).await.is_err() {
+            return true;
+        }
+    }
+    false
+}
+
+/// The ticket of the whole table.
+async fn table_ticket(client: &mut FlightClient) -> arrow_flight::Ticket {
+    let info = client
+        .get_flight_info(FlightDescriptor::new_path(vec![
+            "aws.sagemaker_compilation_job".into(),
+        ]))
+        .await
+        .expect("flight info");
+    info.endpoint[0].ticket.clone().expect("ticket")
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_running_query_finish_refuses_new_connections_and_exits_0() {
+    // 2000 jobs at 20 ms, 16 at a time: a few seconds of scan.
+    let (mut server, mut client, address) = start_demo(&[
+        "--demo-jobs",
+        "2000",
+        "--demo-latency-ms",
+        "20",
+        "--shutdown-grace",
+        "30",
+    ])
+    .await;
+    let ticket = table_ticket(&mut client).await;
+    let mut stream = client.do_get(ticket).await.expect("do_get");
+    let first = stream.next().await.expect("a batch").expect("rows");
+    let mut rows = first.num_rows();
+    assert!(rows < 2000, "the query was still running");
+    sigterm(&server);
+    assert!(
+        refuses_connections(&address).await,
+        "new connections are refused after SIGTERM"
+    );
+    while let Some(batch) = stream.next().await {
+        rows += batch.expect("rows after SIGTERM").num_rows();
+    }
+    assert_eq!(rows, 2000, "the running query finished");
+    drop(stream);
+    drop(client);
+    let status = tokio::time::timeout(Duration::from_secs(5), server.wait())
+        .await
+        .expect("the server exits soon after its last query")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[tokio::test]
+async fn sigterm_cancels_queries_still_running_after_the_grace_and_exits_0() {
+    // 3000 jobs at 50 ms, 16 at a time: about ten seconds of scan; 1 s grace.
+    let (mut server, mut client, _) = start_demo(&[
+        "--demo-jobs",
+        "3000",
+        "--demo-latency-ms",
+        "50",
+        "--shutdown-grace",
+        "1",
+    ])
+    .await;
+    let ticket = table_ticket(&mut client).await;
+    let mut stream = client.do_get(ticket).await.expect("do_get");
+    stream.next().await.expect("a batch").expect("rows");
+    let start = std::time::Instant::now();
+    sigterm(&server);
+    let status = loop {
+        match stream.next().await {
+            Some(Ok(_)) => continue,
+            Some(Err(arrow_flight::error::FlightError::Tonic(status))) => break status,
+            other => panic!("expected a status, got {other:?}"),
+        }
+    };
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    // The grace (1 s), then at most 2 s for the connections to close.
+    let exit = tokio::time::timeout(Duration::from_secs(5), server.wait())
+        .await
+        .expect("the server exits within grace + margin")
+        .expect("wait");
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "exited {took:?} after SIGTERM"
+    );
+    eprintln!("SIGTERM with a 1 s grace: exited 0 after {took:?}");
 }

@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use common::{emulator_config, quick_retries, seconds_to_micros};
@@ -564,29 +563,6 @@ async fn settle(emu: &Emulator) -> BTreeMap<String, u64> {
     last
 }
 
-/// Each row as text, columns joined, NULL spelled out.
-fn rows_of(batches: &[RecordBatch]) -> Vec<String> {
-    let options = FormatOptions::default()
-        .with_null("NULL")
-        .with_quoted_strings(true);
-    let mut rows = Vec::new();
-    for batch in batches {
-        let formatters: Vec<ArrayFormatter> = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("formatter"))
-            .collect();
-        for row in 0..batch.num_rows() {
-            let cells: Vec<String> = formatters
-                .iter()
-                .map(|f| f.value(row).try_to_string().expect("format value"))
-                .collect();
-            rows.push(cells.join(" | "));
-        }
-    }
-    rows
-}
-
 /// What one engine answered to one query.
 struct Answer {
     schema: Vec<String>,
@@ -624,7 +600,7 @@ async fn answer(emu: &Emulator, engine: &QueryEngine, case: &Case) -> Answer {
         .map(|(op, n)| (op.clone(), n - before.get(op).copied().unwrap_or(0)))
         .filter(|(_, n)| *n > 0)
         .collect();
-    let mut rows = rows_of(&batches);
+    let mut rows = common::rows_as_text(&batches);
     if !case.ordered {
         rows.sort();
     }
@@ -744,5 +720,97 @@ async fn pushdown_never_changes_an_answer_and_never_adds_calls() {
         total_with < total_without,
         "pushdown made {total_with} calls, no pushdown {total_without}"
     );
+    emu.shutdown().await;
+}
+
+/// Random predicates (status, times, names and ARNs combined with AND, OR
+/// and NOT) built from the emulator's own values: the answer with pushdown
+/// is the answer without, and costs no more calls. A failure prints the
+/// query, so it can be added to the corpus above.
+#[tokio::test]
+async fn random_predicates_answer_the_same_with_and_without_pushdown() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, TestRunner};
+
+    const CASES: usize = 48;
+    let emu = Emulator::start(emulator_config(JOBS), ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("emulator starts");
+    let client = emulator_client(&emu.endpoint_url(), "us-east-1");
+    let source = Arc::new(SageMakerSource::new(client, 16, quick_retries(8)));
+    let with = QueryEngine::new(Arc::clone(&source), TableOptions::default()).expect("engine");
+    let without = QueryEngine::new(
+        Arc::clone(&source),
+        TableOptions {
+            filter_pushdown: false,
+            ..TableOptions::default()
+        },
+    )
+    .expect("engine");
+
+    let jobs = jobs_of(&emu);
+    let mut atoms = Vec::new();
+    let statuses = sagemaker_flight::table::pushdown::STATUSES
+        .iter()
+        .chain(&["NOPE"]);
+    for status in statuses {
+        atoms.push(format!("compilation_job_status = '{status}'"));
+        atoms.push(format!("compilation_job_status <> '{status}'"));
+    }
+    atoms.push("compilation_job_status IN ('FAILED', 'STOPPED')".into());
+    atoms.push("compilation_job_status IN ('COMPLETED', 'NOPE', 'STARTING')".into());
+    for job in jobs.iter().step_by(JOBS / 8) {
+        for op in [">=", ">", "<", "<=", "="] {
+            atoms.push(format!("creation_time {op} {}", ts(job.created)));
+            atoms.push(format!("last_modified_time {op} {}", ts(job.modified)));
+        }
+        atoms.push(format!("creation_time > {}", ts(job.created - 1_000_000)));
+        atoms.push(format!("creation_time < {}", ts(job.created + 1)));
+        atoms.push(format!("compilation_job_name = '{}'", job.name));
+        atoms.push(format!("compilation_job_arn = '{}'", job.arn));
+        let fragment: String = job.name.chars().skip(2).take(4).collect();
+        atoms.push(format!("compilation_job_name LIKE '%{fragment}%'"));
+    }
+    let leaf = proptest::sample::select(atoms);
+    let predicate = leaf.prop_recursive(3, 12, 2, |inner| {
+        proptest::prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} AND {b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} OR {b})")),
+            inner.prop_map(|a| format!("NOT ({a})")),
+        ]
+    });
+    let mut runner = TestRunner::new(Config {
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let mut failures = Vec::new();
+    for _ in 0..CASES {
+        let predicate = predicate
+            .new_tree(&mut runner)
+            .expect("a predicate")
+            .current();
+        let case = Case {
+            sql: format!("SELECT compilation_job_name FROM {T} WHERE {predicate}"),
+            ordered: false,
+            expect: None,
+        };
+        let pushed = answer(&emu, &with, &case).await;
+        let plain = answer(&emu, &without, &case).await;
+        if pushed.rows != plain.rows {
+            failures.push(format!(
+                "answers differ: {} rows with pushdown, {} without\n    {}",
+                pushed.rows.len(),
+                plain.rows.len(),
+                case.sql
+            ));
+        }
+        if pushed.total_calls() > plain.total_calls() {
+            failures.push(format!(
+                "pushdown made more calls: {:?} vs {:?}\n    {}",
+                pushed.calls, plain.calls, case.sql
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
     emu.shutdown().await;
 }

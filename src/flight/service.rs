@@ -25,7 +25,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::flight::cap_message;
 use crate::flight::sql::SqlService;
-use crate::flight::ticket::{Statement, is_flight_sql_command};
+use crate::flight::ticket::{Statement, check_flight_sql_command, is_flight_sql_command};
 use crate::table::schema::{TABLE_NAME, is_table_path};
 
 /// gRPC streams of this service.
@@ -73,6 +73,24 @@ impl FlightServer {
     /// The service answering Flight SQL through `sql`.
     pub fn new(sql: SqlService) -> Self {
         FlightServer { sql }
+    }
+
+    /// The service with authentication (`None`: none): Handshake checks
+    /// credentials; [`crate::server::serve`] guards every other RPC.
+    pub fn with_auth(self, auth: Option<crate::auth::Authenticator>) -> Self {
+        FlightServer {
+            sql: self.sql.with_auth(auth),
+        }
+    }
+
+    /// The authenticator, if authentication is configured.
+    pub fn authenticator(&self) -> Option<&crate::auth::Authenticator> {
+        self.sql.authenticator()
+    }
+
+    /// What admits, times and cancels query streams ([`crate::limits`]).
+    pub fn governor(&self) -> &crate::limits::QueryGovernor {
+        self.sql.governor()
     }
 
     fn statement_of(&self, target: Target) -> Option<Statement> {
@@ -127,7 +145,10 @@ impl FlightService for FlightServer {
                     .await?;
                 Ok(Response::new(info))
             }
-            None => FlightService::get_flight_info(&self.sql, request).await,
+            None => {
+                check_flight_sql_command(&request.get_ref().cmd)?;
+                FlightService::get_flight_info(&self.sql, request).await
+            }
         }
     }
 
@@ -166,6 +187,7 @@ impl FlightService for FlightServer {
         &self,
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
+        check_flight_sql_command(&request.get_ref().ticket)?;
         FlightService::do_get(&self.sql, request).await
     }
 

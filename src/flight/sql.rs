@@ -37,16 +37,22 @@ use arrow_flight::{
 use datafusion::common::ParamValues;
 use futures::stream::{self, Stream, StreamExt, TryStreamExt};
 use prost::Message;
+use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::auth::Authenticator;
 use crate::flight::cap_message;
 use crate::flight::ticket::Statement;
+use crate::limits::{Limits, QueryGovernor};
 use crate::query::{
     PlannedQuery, QueryEngine, QueryError, parameters_of_batch, status_of_datafusion,
 };
 use crate::table::schema::table_schema;
 
 type BoxedStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// The header carrying credentials, both ways.
+const AUTHORIZATION: &str = "authorization";
 
 /// Largest FlightData message the encoder produces.
 const MAX_FLIGHT_DATA_BYTES: usize = 4 * 1024 * 1024;
@@ -63,6 +69,10 @@ pub struct SqlService {
     /// The FlightData of the table's current snapshot, encoded once for
     /// every whole-table read while it is fresh.
     encoded_snapshot: Arc<Mutex<Option<EncodedSnapshot>>>,
+    /// Checks Handshake credentials; `None`: anyone may call.
+    auth: Option<Authenticator>,
+    /// Admits, times and cancels query streams (`limits.rs`).
+    governor: QueryGovernor,
 }
 
 /// A snapshot's batches encoded as the FlightData a whole-table DoGet sends.
@@ -118,7 +128,32 @@ impl SqlService {
             sql_info: Arc::new(sql_info()?),
             bound: Arc::default(),
             encoded_snapshot: Arc::default(),
+            auth: None,
+            governor: QueryGovernor::new(&Limits::default()),
         })
+    }
+
+    /// The service with query streams admitted, timed and cancelled by
+    /// `governor`.
+    pub fn with_governor(self, governor: QueryGovernor) -> SqlService {
+        SqlService { governor, ..self }
+    }
+
+    /// What admits, times and cancels query streams.
+    pub fn governor(&self) -> &QueryGovernor {
+        &self.governor
+    }
+
+    /// The service with Handshake checking credentials with `auth` (`None`:
+    /// any Handshake succeeds). The other RPCs are guarded by
+    /// [`crate::auth::RequireAuth`] around the gRPC service.
+    pub fn with_auth(self, auth: Option<Authenticator>) -> SqlService {
+        SqlService { auth, ..self }
+    }
+
+    /// The authenticator, if authentication is configured.
+    pub fn authenticator(&self) -> Option<&Authenticator> {
+        self.auth.as_ref()
     }
 
     /// A prepared handle as the client sent it, with the parameters last
@@ -205,8 +240,20 @@ impl SqlService {
         Ok(Some(messages))
     }
 
-    /// Runs a statement and streams its batches as FlightData.
+    /// Runs a statement and streams its batches as FlightData, within the
+    /// limits: refused when too many run, stopped at the query timeout or
+    /// when the shutdown grace is over, and its work aborted when the
+    /// stream is dropped.
     pub async fn statement_stream(
+        &self,
+        statement: &Statement,
+    ) -> Result<BoxedStream<FlightData>, Status> {
+        let admission = self.governor.admit()?;
+        let stream = self.ungoverned_stream(statement).await?;
+        Ok(admission.run(stream))
+    }
+
+    async fn ungoverned_stream(
         &self,
         statement: &Statement,
     ) -> Result<BoxedStream<FlightData>, Status> {
@@ -519,14 +566,33 @@ impl FlightSqlService for SqlService {
 
     async fn do_handshake(
         &self,
-        _request: Request<Streaming<HandshakeRequest>>,
+        request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<BoxedStream<HandshakeResponse>>, Status> {
-        // No authentication is configured: any handshake succeeds.
+        let Some(auth) = &self.auth else {
+            // No authentication is configured: any handshake succeeds.
+            let response = HandshakeResponse {
+                protocol_version: 0,
+                payload: Default::default(),
+            };
+            return Ok(Response::new(stream::iter([Ok(response)]).boxed()));
+        };
+        // Basic credentials (or a valid bearer token) in the header; the
+        // token goes back in the header, as Flight SQL clients expect, and
+        // in the payload.
+        let authorization = request
+            .metadata()
+            .get(AUTHORIZATION)
+            .map(|value| value.as_bytes());
+        let token = auth.handshake(authorization)?;
+        let header = MetadataValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| Status::internal("an issued token is not a valid header value"))?;
         let response = HandshakeResponse {
             protocol_version: 0,
-            payload: Default::default(),
+            payload: token.into_bytes().into(),
         };
-        Ok(Response::new(stream::iter([Ok(response)]).boxed()))
+        let mut response = Response::new(stream::iter([Ok(response)]).boxed());
+        response.metadata_mut().insert(AUTHORIZATION, header);
+        Ok(response)
     }
 
     async fn do_get_fallback(

@@ -68,6 +68,23 @@ impl Statement {
     }
 }
 
+/// Refuses, as INVALID_ARGUMENT, a Flight SQL command or ticket whose
+/// message does not decode. (arrow-flight's dispatch would call it an
+/// internal error, but the fault is the client's.)
+pub fn check_flight_sql_command(bytes: &[u8]) -> Result<(), Status> {
+    let any = Any::decode(bytes).map_err(|e| {
+        Status::invalid_argument(format!("malformed Flight SQL command or ticket: {e}"))
+    })?;
+    let type_url = any.type_url.clone();
+    arrow_flight::sql::Command::try_from(any)
+        .map(|_| ())
+        .map_err(|e| {
+            Status::invalid_argument(crate::flight::cap_message(format!(
+                "malformed Flight SQL message {type_url:?}: {e}"
+            )))
+        })
+}
+
 /// Whether `bytes` are a protobuf `Any` holding a Flight SQL command.
 pub fn is_flight_sql_command(bytes: &[u8]) -> bool {
     Any::decode(bytes).is_ok_and(|any| {
@@ -104,5 +121,14 @@ mod tests {
             assert_eq!(status.code(), tonic::Code::InvalidArgument, "{bytes:?}");
         }
         assert!(!is_flight_sql_command(b"SELECT 1"));
+        let broken = Any {
+            type_url: "type.googleapis.com/arrow.flight.protocol.sql.TicketStatementQuery".into(),
+            value: vec![0x0a, 0xff, 0xff].into(),
+        };
+        for bytes in [broken.encode_to_vec(), b"\xff\xff".to_vec()] {
+            let status = check_flight_sql_command(&bytes).expect_err("malformed");
+            assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        }
+        assert!(check_flight_sql_command(&Statement::new("SELECT 1").to_ticket().ticket).is_ok());
     }
 }

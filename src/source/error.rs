@@ -137,7 +137,7 @@ fn classify(code: Option<&str>, status: Option<u16>) -> SourceErrorKind {
 
 /// The error and its sources on one line: the SDK's top-level Display alone
 /// says only "dispatch failure".
-fn describe_chain(error: &dyn std::error::Error) -> String {
+pub fn describe_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -40,7 +40,7 @@ use cache::JobCache;
 use gate::OperationGate;
 
 pub use client::{AwsOptions, emulator_client, sagemaker_client};
-pub use error::{SourceError, SourceErrorKind};
+pub use error::{SourceError, SourceErrorKind, describe_chain};
 pub use record::{JobRecord, JobSummary, account_id_from_arn};
 pub use retry::RetryPolicy;
 

@@ -81,6 +81,29 @@ impl TestServer {
         options: TableOptions,
         build: impl FnOnce(aws_sdk_sagemaker::Client) -> SageMakerSource,
     ) -> TestServer {
+        Self::launch(
+            config,
+            build,
+            |source| sagemaker_flight::server::flight_service(source, options),
+            None,
+        )
+        .await
+    }
+
+    /// The emulator, the source `build` makes from a client of it, the
+    /// service `service` makes over the source, served in the background
+    /// (with TLS when `tls` is given).
+    async fn launch(
+        config: EmulatorConfig,
+        build: impl FnOnce(aws_sdk_sagemaker::Client) -> SageMakerSource,
+        service: impl FnOnce(
+            Arc<SageMakerSource>,
+        ) -> Result<
+            sagemaker_flight::flight::FlightServer,
+            sagemaker_flight::server::ServeError,
+        >,
+        tls: Option<sagemaker_flight::auth::TlsConfig>,
+    ) -> TestServer {
         let emulator = Emulator::start(config, ([127, 0, 0, 1], 0).into())
             .await
             .expect("emulator starts");
@@ -89,9 +112,9 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (shutdown, on_shutdown) = oneshot::channel::<()>();
-        let service = sagemaker_flight::server::flight_service(source, options).expect("service");
+        let service = service(source).expect("service");
         let task = tokio::spawn(async move {
-            sagemaker_flight::server::serve(listener, service, async {
+            sagemaker_flight::server::serve_with_tls(listener, service, tls.as_ref(), async {
                 let _ = on_shutdown.await;
             })
             .await
@@ -183,4 +206,53 @@ pub fn tags_at(batch: &RecordBatch, row: usize) -> Vec<(String, String)> {
 /// Epoch seconds (as the emulator sends them) to microseconds.
 pub fn seconds_to_micros(seconds: f64) -> i64 {
     (seconds * 1_000_000.0).round() as i64
+}
+
+impl TestServer {
+    /// Starts an emulator with `config` and a server on it that checks
+    /// credentials with `auth` (`None`: anyone may call) and, with `tls`,
+    /// speaks TLS (tests/access.rs).
+    pub async fn start_with_access(
+        config: EmulatorConfig,
+        auth: Option<sagemaker_flight::auth::Authenticator>,
+        tls: Option<sagemaker_flight::auth::TlsConfig>,
+    ) -> TestServer {
+        Self::launch(
+            config,
+            |client| SageMakerSource::new(client, 8, quick_retries(8)),
+            |source| {
+                Ok(
+                    sagemaker_flight::server::flight_service(source, TableOptions::default())?
+                        .with_auth(auth),
+                )
+            },
+            tls,
+        )
+        .await
+    }
+}
+
+/// Each row as text, columns joined by ` | `, strings quoted, NULL spelled
+/// out, in the order of `batches`.
+pub fn rows_as_text(batches: &[RecordBatch]) -> Vec<String> {
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let options = FormatOptions::default()
+        .with_null("NULL")
+        .with_quoted_strings(true);
+    let mut rows = Vec::new();
+    for batch in batches {
+        let formatters: Vec<ArrayFormatter> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("formatter"))
+            .collect();
+        for row in 0..batch.num_rows() {
+            let cells: Vec<String> = formatters
+                .iter()
+                .map(|f| f.value(row).try_to_string().expect("format value"))
+                .collect();
+            rows.push(cells.join(" | "));
+        }
+    }
+    rows
 }
