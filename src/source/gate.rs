@@ -8,7 +8,8 @@
 //! [`RateController`] that looks at every whole second of calls:
 //!
 //! - **Unpaced** (the start): calls go as fast as the concurrency allows.
-//!   A second with throttled calls starts a probe: the gate paces calls at
+//!   A second with several throttled calls starts a probe (a throttle or
+//!   two is only retried): the gate paces calls at
 //!   half the success rate it just measured. Under a rate limit that success
 //!   rate is the limit plus whatever burst the limiter allowed, so half of
 //!   it is at or under the limit, and the throttling stops.
@@ -57,6 +58,13 @@ const COOL_DOWN_SECONDS: u64 = 10;
 const GIVE_UP_AFTER: u32 = 5;
 /// ...counting only seconds with at least this share of calls throttled.
 const GIVE_UP_SHARE: f64 = 0.15;
+/// A second starts a probe only with at least this many throttled calls: a
+/// few refusals among few calls say nothing about a limit (and the
+/// success rate of a quiet second would set the pace far too low).
+const MIN_THROTTLES_TO_PROBE: u32 = 5;
+/// A probe second with fewer calls than this decides nothing: the gate
+/// keeps probing.
+const MIN_PROBE_ATTEMPTS: u32 = 10;
 /// Pacing also ends when throttles cut the pace below this share of the
 /// rate it started at.
 const PACED_FLOOR_SHARE: f64 = 0.5;
@@ -162,7 +170,7 @@ impl RateController {
         let share = stats.throttled_share();
         match self.mode {
             Mode::Unpaced { ignore_until } => {
-                if stats.throttled > 0 && second >= ignore_until {
+                if stats.throttled >= MIN_THROTTLES_TO_PROBE && second >= ignore_until {
                     self.rate = Some((stats.successes() * PROBE_SHARE).max(MIN_RATE));
                     self.mode = Mode::Probing {
                         share_before: share,
@@ -170,7 +178,9 @@ impl RateController {
                 }
             }
             Mode::Probing { share_before } => {
-                if share <= share_before * PROBE_IMPROVEMENT {
+                if stats.attempts < MIN_PROBE_ATTEMPTS {
+                    // Too few calls to tell; probe on.
+                } else if share <= share_before * PROBE_IMPROVEMENT {
                     self.mode = Mode::Paced {
                         throttled_in_a_row: 0,
                         found_limit: stats.throttled > 0,
@@ -563,6 +573,19 @@ mod tests {
             controller.on_second(s, second(50, 10));
         }
         assert_eq!(controller.rate(), None);
+    }
+
+    #[test]
+    fn sporadic_throttles_among_few_calls_do_not_pace_and_quiet_probes_decide_nothing() {
+        let mut controller = RateController::default();
+        controller.on_second(0, second(20, 2));
+        assert_eq!(controller.rate(), None, "two refusals: retried, not paced");
+        controller.on_second(1, second(200, 60));
+        assert_eq!(controller.rate(), Some(70.0), "a probe");
+        controller.on_second(2, second(3, 0));
+        assert_eq!(controller.rate(), Some(70.0), "three calls decide nothing");
+        controller.on_second(3, second(70, 0));
+        assert!(controller.rate().is_some(), "confirmed by a real second");
     }
 
     #[test]
