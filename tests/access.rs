@@ -694,9 +694,21 @@ async fn the_binary_takes_credentials_and_tls_from_flags_files_and_the_environme
             "--tls-key",
             &key_arg,
         ],
-        &[("SAGEMAKER_FLIGHT_AUTH_TOKENS", "env-token-1, env-token-2")],
+        &[
+            ("SAGEMAKER_FLIGHT_AUTH_TOKENS", "env-token-1, env-token-2"),
+            // Everything our code logs, and the libraries' debug logs: no
+            // secret may appear in them.
+            ("RUST_LOG", "sagemaker_flight=trace,debug"),
+        ],
     )
     .await;
+    // Read the log as it comes, so a full pipe never blocks the server.
+    let mut stderr = child.stderr.take().expect("stderr");
+    let log = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
     let port = url
         .strip_prefix("grpc+tls://127.0.0.1:")
         .unwrap_or_else(|| panic!("a TLS URL: {url}"));
@@ -731,7 +743,27 @@ async fn the_binary_takes_credentials_and_tls_from_flags_files_and_the_environme
             .expect("header");
         assert_eq!(read_table(&mut client).await.expect("read"), 30, "{token}");
     }
+    let mut wrong = FlightClient::new(channel.clone());
+    wrong
+        .add_header("authorization", "Bearer not-a-valid-token-xyzzy")
+        .expect("header");
+    assert!(read_table(&mut wrong).await.is_err());
     let _ = child.start_kill();
     let _ = bounded(child.wait()).await;
+    let log = bounded(log).await.expect("log reader");
+    assert!(
+        log.contains("DEBUG") || log.contains("TRACE"),
+        "debug logging was on: {log}"
+    );
+    for secret in [
+        PASSWORD,
+        STATIC_TOKEN,
+        "env-token-1",
+        "env-token-2",
+        issued.as_str(),
+        "not-a-valid-token-xyzzy",
+    ] {
+        assert!(!log.contains(secret), "a secret is in the log: {secret}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -732,7 +732,11 @@ async fn random_predicates_answer_the_same_with_and_without_pushdown() {
     use proptest::strategy::{Strategy, ValueTree};
     use proptest::test_runner::{Config, TestRunner};
 
-    const CASES: usize = 48;
+    // More for a longer run: PROPTEST_CASES=N.
+    let cases: usize = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(48);
     let emu = Emulator::start(emulator_config(JOBS), ([127, 0, 0, 1], 0).into())
         .await
         .expect("emulator starts");
@@ -784,7 +788,7 @@ async fn random_predicates_answer_the_same_with_and_without_pushdown() {
         ..Config::default()
     });
     let mut failures = Vec::new();
-    for _ in 0..CASES {
+    for _ in 0..cases {
         let predicate = predicate
             .new_tree(&mut runner)
             .expect("a predicate")

@@ -16,7 +16,7 @@ use common::{TestServer, emulator_config, quick_retries};
 use futures::TryStreamExt;
 use proptest::prelude::*;
 use prost::Message;
-use sagemaker_flight::flight::ticket::Statement;
+use sagemaker_flight::flight::ticket::{Statement, check_flight_sql_command};
 use sagemaker_flight::source::SageMakerSource;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -64,6 +64,14 @@ fn row_lines(batches: &[RecordBatch]) -> Vec<String> {
     let mut lines = common::rows_as_text(batches);
     lines.sort();
     lines
+}
+
+/// Random cases per property: `default`, or `PROPTEST_CASES` for a longer run.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Whether an answer is the right one.
@@ -297,7 +305,11 @@ async fn bad_requests_get_precise_statuses_and_the_server_keeps_serving() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: cases(512),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     /// Any bytes as a statement handle: decoded or refused, never a panic;
     /// a refusal is INVALID_ARGUMENT.
@@ -305,6 +317,28 @@ proptest! {
     fn statement_handles_of_any_bytes_decode_or_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
         if let Err(status) = Statement::decode_handle(&bytes) {
             prop_assert_eq!(status.code(), Code::InvalidArgument);
+        }
+    }
+
+    /// Any bytes as a Flight SQL command or ticket, bare or wrapped in an
+    /// `Any` of a Flight SQL type: accepted or INVALID_ARGUMENT, never a panic.
+    #[test]
+    fn flight_sql_commands_of_any_bytes_decode_or_are_refused(
+        bytes in proptest::collection::vec(any::<u8>(), 0..256),
+        type_name in proptest::sample::select(vec![
+            "TicketStatementQuery", "CommandStatementQuery", "CommandPreparedStatementQuery",
+            "CommandGetTables", "CommandGetDbSchemas", "CommandGetSqlInfo", "NoSuchCommand",
+        ]),
+    ) {
+        let wrapped = arrow_flight::sql::Any {
+            type_url: format!("type.googleapis.com/arrow.flight.protocol.sql.{type_name}"),
+            value: bytes.clone().into(),
+        }
+        .encode_to_vec();
+        for candidate in [bytes, wrapped] {
+            if let Err(status) = check_flight_sql_command(&candidate) {
+                prop_assert_eq!(status.code(), Code::InvalidArgument);
+            }
         }
     }
 
@@ -388,7 +422,7 @@ async fn arbitrary_sql_is_planned_or_refused_never_a_panic() {
     ]);
     let strategy = prop::collection::vec(words, 0..24).prop_map(|w| w.join(" "));
     let mut runner = TestRunner::deterministic();
-    for _ in 0..400 {
+    for _ in 0..cases(400) {
         let sql = strategy.new_tree(&mut runner).expect("value").current();
         if let Err(error) = engine.plan(&sql, None).await {
             let status = tonic::Status::from(error);
@@ -531,20 +565,22 @@ async fn thirty_two_clients_with_faults_all_get_right_answers() {
                         }
                         Err(status) => Err(format!("{sql}: {status:?}")),
                     };
-                    outcomes.push((began.elapsed(), outcome));
+                    outcomes.push((began.elapsed(), sql.clone(), outcome));
                 }
                 outcomes
             })
         })
         .collect();
     let mut latencies = Vec::new();
+    let mut slowest = Vec::new();
     let mut failures = Vec::new();
     for client in clients {
-        let outcomes = tokio::time::timeout(Duration::from_secs(240), client)
+        let outcomes = tokio::time::timeout(Duration::from_secs(480), client)
             .await
-            .expect("load test within 4 minutes")
+            .expect("load test within 8 minutes")
             .expect("client task");
-        for (latency, outcome) in outcomes {
+        for (latency, sql, outcome) in outcomes {
+            slowest.push((latency, sql));
             latencies.push(latency);
             if let Err(failure) = outcome {
                 failures.push(failure);
@@ -582,6 +618,10 @@ async fn thirty_two_clients_with_faults_all_get_right_answers() {
         stats.operations.values().map(|o| o.dropped).sum::<u64>(),
         stats.operations.values().map(|o| o.slowed).sum::<u64>(),
     );
+    slowest.sort();
+    for (latency, sql) in slowest.iter().rev().take(3) {
+        eprintln!("load: slowest {} ms: {sql}", latency.as_millis());
+    }
     assert!(failures.is_empty(), "{failures:#?}");
     assert_eq!(latencies.len(), CLIENTS * queries.len());
     assert!(peak_rss_mib < 2048, "memory bounded: {peak_rss_mib} MiB");
