@@ -364,6 +364,18 @@ impl Setup {
     }
 }
 
+/// How a scenario's row is compared with a peer's.
+struct PeerComparison {
+    scenario: &'static str,
+    /// The peer's name in notes ("boto3").
+    peer: &'static str,
+    goal: &'static str,
+    /// The ratio's name in the short target text ("peer/us").
+    ratio_name: &'static str,
+    /// The least peer wall / our wall that meets the target.
+    minimum: f64,
+}
+
 /// What `serve --help` of this build offers.
 struct ServerFlags {
     cache_ttl: bool,
@@ -658,40 +670,73 @@ impl Bench {
             .select_all_on(&emulator, "S1", &setup, self.options.runs)
             .await?;
         self.bound_target(&mut row, 1.25);
-        let ours = row.wall().unwrap_or(f64::NAN);
-        let goal = "boto3 peer wall / our wall >= 5";
-        match self.boto3_peer(&emulator, &setup).await {
+        let peer = self.boto3_peer(&emulator, &setup).await;
+        self.compare_with_peer(
+            row,
+            peer,
+            PeerComparison {
+                scenario: "S1",
+                peer: "boto3",
+                goal: "boto3 peer wall / our wall >= 5",
+                ratio_name: "peer/us",
+                minimum: 5.0,
+            },
+            |peer_wall, ratio| {
+                format!(
+                    "boto3 peer ({BOTO3_WORKERS} workers) {}, peer/us {}",
+                    secs(peer_wall),
+                    fmt_ratio(ratio)
+                )
+            },
+        );
+        Ok(())
+    }
+
+    /// Adds to `ours` the target "peer wall / our wall >= minimum" (not
+    /// measured when the peer did not run), with `describe(peer wall,
+    /// ratio)` as a note, then records both rows.
+    fn compare_with_peer(
+        &mut self,
+        mut ours: Row,
+        peer: Res<Row>,
+        how: PeerComparison,
+        describe: impl FnOnce(f64, f64) -> String,
+    ) {
+        let PeerComparison {
+            scenario,
+            peer: name,
+            goal,
+            ratio_name,
+            minimum,
+        } = how;
+        match peer {
             Ok(peer) => {
                 let peer_wall = peer.wall().unwrap_or(f64::NAN);
-                let ratio = peer_wall / ours;
-                row.extra.push(format!(
-                    "boto3 peer ({BOTO3_WORKERS} workers) {}, peer/us {ratio:.2}",
-                    secs(peer_wall)
-                ));
-                row.targets.push(Target::new(
-                    "S1",
+                let ratio = peer_wall / ours.wall().unwrap_or(f64::NAN);
+                ours.extra.push(describe(peer_wall, ratio));
+                ours.targets.push(Target::new(
+                    scenario,
                     goal,
-                    format!("{ratio:.2}"),
-                    format!("peer/us {ratio:.2} >= 5"),
-                    Some(ratio >= 5.0),
+                    fmt_ratio(ratio),
+                    format!("{ratio_name} {} >= {minimum}", fmt_ratio(ratio)),
+                    Some(ratio >= minimum),
                 ));
-                self.rows.push(row);
+                self.rows.push(ours);
                 self.rows.push(peer);
             }
             Err(why) => {
-                println!("  S1: no boto3 peer: {why}");
-                row.extra.push(format!("boto3 peer skipped: {why}"));
-                row.targets.push(Target::new(
-                    "S1",
+                println!("  {scenario}: no {name} peer: {why}");
+                ours.extra.push(format!("{name} peer skipped: {why}"));
+                ours.targets.push(Target::new(
+                    scenario,
                     goal,
                     "no peer".into(),
-                    "peer/us >= 5".into(),
+                    format!("{ratio_name} >= {minimum}"),
                     None,
                 ));
-                self.rows.push(row);
+                self.rows.push(ours);
             }
         }
-        Ok(())
     }
 
     /// The boto3 peer against `emulator`, `--runs` times.
@@ -934,7 +979,7 @@ impl Bench {
             path: self.workdir.0.join("s5.arrow"),
             writer: None,
         };
-        let (mut ours, cold) = {
+        let (ours, cold) = {
             let emulator = self.emulator(&setup).await?;
             let (mut server, url) = self.server(&setup, &emulator).await?;
             let cold = self
@@ -1008,33 +1053,18 @@ impl Bench {
                 .await
                 .map_err(|e| format!("the pyarrow peer failed: {e}")),
         };
-        match peer {
-            Ok(peer) => {
-                let ratio = peer.wall().unwrap_or(f64::NAN) / ours.wall().unwrap_or(f64::NAN);
-                ours.extra.push(format!("pyarrow/us {}", fmt_ratio(ratio)));
-                ours.targets.push(Target::new(
-                    "S5",
-                    goal,
-                    fmt_ratio(ratio),
-                    format!("pyarrow/us {} >= 1", fmt_ratio(ratio)),
-                    Some(ratio >= 1.0),
-                ));
-                self.rows.push(ours);
-                self.rows.push(peer);
-            }
-            Err(why) => {
-                println!("  S5: no pyarrow peer: {why}");
-                ours.extra.push(format!("pyarrow peer skipped: {why}"));
-                ours.targets.push(Target::new(
-                    "S5",
-                    goal,
-                    "no peer".into(),
-                    "pyarrow/us >= 1".into(),
-                    None,
-                ));
-                self.rows.push(ours);
-            }
-        }
+        self.compare_with_peer(
+            ours,
+            peer,
+            PeerComparison {
+                scenario: "S5",
+                peer: "pyarrow",
+                goal,
+                ratio_name: "pyarrow/us",
+                minimum: 1.0,
+            },
+            |_, ratio| format!("pyarrow/us {}", fmt_ratio(ratio)),
+        );
         Ok(())
     }
 

@@ -56,13 +56,7 @@ fn authenticator() -> Authenticator {
 }
 
 async fn plain_channel(server: &TestServer) -> Channel {
-    bounded(
-        Channel::from_shared(format!("http://{}", server.address))
-            .expect("uri")
-            .connect(),
-    )
-    .await
-    .expect("connect")
+    bounded(server.channel()).await
 }
 
 fn table_descriptor() -> FlightDescriptor {

@@ -628,8 +628,9 @@ fn only_in(a: &[String], b: &[String]) -> Vec<String> {
     only
 }
 
-#[tokio::test]
-async fn pushdown_never_changes_an_answer_and_never_adds_calls() {
+/// The emulator of `JOBS` jobs, and two engines over one source of it:
+/// with filter pushdown and without.
+async fn emulator_and_engines() -> (Emulator, QueryEngine, QueryEngine) {
     let emu = Emulator::start(emulator_config(JOBS), ([127, 0, 0, 1], 0).into())
         .await
         .expect("emulator starts");
@@ -638,13 +639,19 @@ async fn pushdown_never_changes_an_answer_and_never_adds_calls() {
     let with = QueryEngine::new(Arc::clone(&source), TableOptions::default())
         .expect("engine with pushdown");
     let without = QueryEngine::new(
-        Arc::clone(&source),
+        source,
         TableOptions {
             filter_pushdown: false,
             ..TableOptions::default()
         },
     )
     .expect("engine without pushdown");
+    (emu, with, without)
+}
+
+#[tokio::test]
+async fn pushdown_never_changes_an_answer_and_never_adds_calls() {
+    let (emu, with, without) = emulator_and_engines().await;
 
     let jobs = jobs_of(&emu);
     assert_eq!(jobs.len(), JOBS);
@@ -732,25 +739,8 @@ async fn random_predicates_answer_the_same_with_and_without_pushdown() {
     use proptest::strategy::{Strategy, ValueTree};
     use proptest::test_runner::{Config, TestRunner};
 
-    // More for a longer run: PROPTEST_CASES=N.
-    let cases: usize = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(48);
-    let emu = Emulator::start(emulator_config(JOBS), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("emulator starts");
-    let client = emulator_client(&emu.endpoint_url(), "us-east-1");
-    let source = Arc::new(SageMakerSource::new(client, 16, quick_retries(8)));
-    let with = QueryEngine::new(Arc::clone(&source), TableOptions::default()).expect("engine");
-    let without = QueryEngine::new(
-        Arc::clone(&source),
-        TableOptions {
-            filter_pushdown: false,
-            ..TableOptions::default()
-        },
-    )
-    .expect("engine");
+    let cases = common::proptest_cases(48);
+    let (emu, with, without) = emulator_and_engines().await;
 
     let jobs = jobs_of(&emu);
     let mut atoms = Vec::new();

@@ -19,22 +19,13 @@ use prost::Message;
 use sagemaker_flight::flight::ticket::{Statement, check_flight_sql_command};
 use sagemaker_flight::source::SageMakerSource;
 use tonic::Code;
-use tonic::transport::Channel;
 
 const TABLE: &str = "aws.sagemaker_compilation_job";
-
-async fn channel(server: &TestServer) -> Channel {
-    Channel::from_shared(format!("http://{}", server.address))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect")
-}
 
 /// Runs `sql` through Flight SQL (GetFlightInfo, then DoGet of each
 /// endpoint); the error is the gRPC status the server answered.
 async fn query(server: &TestServer, sql: &str) -> Result<Vec<RecordBatch>, tonic::Status> {
-    let mut client = FlightSqlServiceClient::new(channel(server).await);
+    let mut client = FlightSqlServiceClient::new(server.channel().await);
     let info = client.execute(sql.to_owned(), None).await.map_err(status)?;
     let mut batches = Vec::new();
     for endpoint in info.endpoint {
@@ -64,14 +55,6 @@ fn row_lines(batches: &[RecordBatch]) -> Vec<String> {
     let mut lines = common::rows_as_text(batches);
     lines.sort();
     lines
-}
-
-/// Random cases per property: `default`, or `PROPTEST_CASES` for a longer run.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// Whether an answer is the right one.
@@ -221,7 +204,7 @@ async fn sql_cannot_touch_files_other_sources_or_settings() {
 #[tokio::test]
 async fn bad_requests_get_precise_statuses_and_the_server_keeps_serving() {
     let server = TestServer::start(emulator_config(20), 4).await;
-    let mut flight = FlightServiceClient::new(channel(&server).await)
+    let mut flight = FlightServiceClient::new(server.channel().await)
         .max_encoding_message_size(usize::MAX)
         .max_decoding_message_size(usize::MAX);
 
@@ -266,7 +249,7 @@ async fn bad_requests_get_precise_statuses_and_the_server_keeps_serving() {
     }
 
     // A parameter of the wrong type.
-    let mut sql = FlightSqlServiceClient::new(channel(&server).await);
+    let mut sql = FlightSqlServiceClient::new(server.channel().await);
     let mut prepared = sql
         .prepare(
             format!("SELECT compilation_job_name FROM {TABLE} WHERE creation_time > $1"),
@@ -306,7 +289,7 @@ async fn bad_requests_get_precise_statuses_and_the_server_keeps_serving() {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: cases(512),
+        cases: common::proptest_cases(512) as u32,
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
@@ -422,7 +405,7 @@ async fn arbitrary_sql_is_planned_or_refused_never_a_panic() {
     ]);
     let strategy = prop::collection::vec(words, 0..24).prop_map(|w| w.join(" "));
     let mut runner = TestRunner::deterministic();
-    for _ in 0..cases(400) {
+    for _ in 0..common::proptest_cases(400) {
         let sql = strategy.new_tree(&mut runner).expect("value").current();
         if let Err(error) = engine.plan(&sql, None).await {
             let status = tonic::Status::from(error);

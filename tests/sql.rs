@@ -20,12 +20,7 @@ use tonic::transport::Channel;
 const TABLE: &str = "aws.sagemaker_compilation_job";
 
 async fn sql_client(server: &TestServer) -> FlightSqlServiceClient<Channel> {
-    let channel = Channel::from_shared(format!("http://{}", server.address))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    FlightSqlServiceClient::new(channel)
+    FlightSqlServiceClient::new(server.channel().await)
 }
 
 /// Reads every endpoint of `info`.

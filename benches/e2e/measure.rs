@@ -2,6 +2,8 @@
 //! and the Flight and Flight SQL reads the scenarios time.
 
 use super::*;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::error::FlightError;
 
 /// SageMaker calls of one run, from the emulator's stats.
 #[derive(Clone, Debug, Default)]
@@ -75,7 +77,29 @@ pub(super) struct Tally<'a> {
     pub(super) sink: Option<&'a mut IpcSink>,
 }
 
-impl Tally<'_> {
+impl<'a> Tally<'a> {
+    /// Starts the clock; batches go to `sink` too, if given.
+    pub(super) fn start(sink: Option<&'a mut IpcSink>) -> Self {
+        Tally {
+            started: Instant::now(),
+            first: None,
+            rows: 0,
+            sink,
+        }
+    }
+
+    /// Takes in every batch of one DoGet stream.
+    pub(super) async fn read(
+        &mut self,
+        stream: Result<FlightRecordBatchStream, FlightError>,
+    ) -> Res<()> {
+        let mut stream = stream.map_err(|e| format!("do_get: {e}"))?;
+        while let Some(batch) = stream.next().await {
+            self.batch(&batch.map_err(|e| format!("stream: {e}"))?)?;
+        }
+        Ok(())
+    }
+
     pub(super) fn batch(&mut self, batch: &RecordBatch) -> Res<()> {
         self.first
             .get_or_insert_with(|| self.started.elapsed().as_secs_f64());
@@ -141,25 +165,14 @@ pub(super) async fn flight_service(url: &str) -> Res<FlightServiceClient<Channel
 /// A Flight SQL query: `execute()`, then DoGet of every endpoint.
 pub(super) async fn sql_query(url: &str, sql: &str) -> Res<Sample> {
     let mut client = FlightSqlServiceClient::new_from_inner(flight_service(url).await?);
-    let mut tally = Tally {
-        started: Instant::now(),
-        first: None,
-        rows: 0,
-        sink: None,
-    };
+    let mut tally = Tally::start(None);
     let info = client
         .execute(sql.to_owned(), None)
         .await
         .map_err(|e| format!("execute: {e}"))?;
     for endpoint in info.endpoint {
         let ticket = endpoint.ticket.ok_or("an endpoint without a ticket")?;
-        let mut stream = client
-            .do_get(ticket)
-            .await
-            .map_err(|e| format!("do_get: {e}"))?;
-        while let Some(batch) = stream.next().await {
-            tally.batch(&batch.map_err(|e| format!("stream: {e}"))?)?;
-        }
+        tally.read(client.do_get(ticket).await).await?;
     }
     Ok(tally.finish())
 }
@@ -168,25 +181,14 @@ pub(super) async fn sql_query(url: &str, sql: &str) -> Res<Sample> {
 /// DoGet of every endpoint's ticket.
 pub(super) async fn flight_scan(url: &str, sink: Option<&mut IpcSink>) -> Res<Sample> {
     let mut client = FlightClient::new_from_inner(flight_service(url).await?);
-    let mut tally = Tally {
-        started: Instant::now(),
-        first: None,
-        rows: 0,
-        sink,
-    };
+    let mut tally = Tally::start(sink);
     let info: FlightInfo = client
         .get_flight_info(FlightDescriptor::new_path(vec![TABLE.into()]))
         .await
         .map_err(|e| format!("get_flight_info: {e}"))?;
     for endpoint in info.endpoint {
         let ticket = endpoint.ticket.ok_or("an endpoint without a ticket")?;
-        let mut stream = client
-            .do_get(ticket)
-            .await
-            .map_err(|e| format!("do_get: {e}"))?;
-        while let Some(batch) = stream.next().await {
-            tally.batch(&batch.map_err(|e| format!("stream: {e}"))?)?;
-        }
+        tally.read(client.do_get(ticket).await).await?;
     }
     Ok(tally.finish())
 }

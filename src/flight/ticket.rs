@@ -14,6 +14,9 @@ pub mod proto {
 
 pub use proto::Statement;
 
+/// [`Statement::whole_table`]'s SQL, before the table name.
+const WHOLE_TABLE_PREFIX: &str = "SELECT * FROM ";
+
 impl Statement {
     /// A statement without parameters.
     pub fn new(sql: impl Into<String>) -> Statement {
@@ -28,14 +31,15 @@ impl Statement {
     /// and column.
     pub fn whole_table() -> Statement {
         Statement::new(format!(
-            "SELECT * FROM {}",
+            "{WHOLE_TABLE_PREFIX}{}",
             crate::table::schema::TABLE_NAME
         ))
     }
 
     /// Whether this is [`Statement::whole_table`] (whichever handle it came in).
     pub fn is_whole_table(&self) -> bool {
-        self.parameters.is_empty() && self.sql == Statement::whole_table().sql
+        self.parameters.is_empty()
+            && self.sql.strip_prefix(WHOLE_TABLE_PREFIX) == Some(crate::table::schema::TABLE_NAME)
     }
 
     /// A prepared statement's handle: the SQL and an id of its own.
@@ -112,6 +116,8 @@ mod tests {
             statement
         );
         assert!(is_flight_sql_command(&ticket.ticket));
+        assert!(Statement::whole_table().is_whole_table());
+        assert!(!statement.is_whole_table());
     }
 
     #[test]

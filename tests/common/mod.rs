@@ -130,12 +130,16 @@ impl TestServer {
 
     /// A plain Flight client connected to the server.
     pub async fn client(&self) -> FlightClient {
-        let channel = Channel::from_shared(format!("http://{}", self.address))
+        FlightClient::new(self.channel().await)
+    }
+
+    /// A gRPC channel to the server, for any client type.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.address))
             .expect("uri")
             .connect()
             .await
-            .expect("connect");
-        FlightClient::new(channel)
+            .expect("connect")
     }
 
     /// Stops the server and the emulator.
@@ -255,4 +259,13 @@ pub fn rows_as_text(batches: &[RecordBatch]) -> Vec<String> {
         }
     }
     rows
+}
+
+/// Random cases per property test: `default`, or `PROPTEST_CASES` for a
+/// longer run.
+pub fn proptest_cases(default: usize) -> usize {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
