@@ -23,9 +23,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the Flight server.
-    Serve(ServeArgs),
+    // Boxed: the server's options outweigh the other commands' by far.
+    Serve(Box<ServeArgs>),
     /// Run the SageMaker emulator (an HTTP server speaking SageMaker's JSON protocol).
     Emulator(EmulatorArgs),
+    /// Run a SQL query against a Flight SQL server and print the rows.
+    Query(crate::query_cli::QueryArgs),
 }
 
 /// Options of `sagemaker-flight serve`.
@@ -65,8 +68,12 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
 
+    /// Other instances sharing the partitions.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+
     /// Calls of each SageMaker operation (Describe, ListTags, List) in
-    /// flight at once, across all queries.
+    /// flight at once, across all queries, per account and region.
     #[arg(long, env = "SAGEMAKER_FLIGHT_CONCURRENCY", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
@@ -114,6 +121,10 @@ pub struct ServeArgs {
     /// Query limits and shutdown.
     #[command(flatten)]
     pub limits: LimitArgs,
+
+    /// Operations: the config file, metrics, logs (`src/settings.rs`).
+    #[command(flatten)]
+    pub operations: crate::settings::OperationArgs,
 }
 
 /// Limits on queries, and the shutdown grace (see `src/limits.rs`).
@@ -158,12 +169,28 @@ impl LimitArgs {
     }
 }
 
-/// The AWS account and region to read.
+/// The AWS accounts and regions to read.
 #[derive(Debug, Args)]
 pub struct AwsArgs {
-    /// AWS region (default: from the environment or profile).
-    #[arg(long, env = "AWS_REGION", conflicts_with = "demo")]
-    pub region: Option<String>,
+    /// Region to read; repeat it (or separate with commas) to read several,
+    /// or give `all` for every region each account has enabled. Each
+    /// (account, region) is a partition of the table, with its own rate
+    /// limiting. Default: the region of the environment (AWS_REGION) or
+    /// profile.
+    #[arg(
+        long = "region",
+        env = "SAGEMAKER_FLIGHT_REGION",
+        value_delimiter = ',',
+        conflicts_with = "demo"
+    )]
+    pub regions: Vec<String>,
+
+    /// TOML file of more accounts to read, each through a role to assume
+    /// (`[[account]]` with `role_arn`, optional `external_id` and
+    /// `regions`), and whether to read the default credentials' own
+    /// account too (`default_account`, default true). See the README.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_ACCOUNTS_FILE", conflicts_with = "demo")]
+    pub accounts_file: Option<PathBuf>,
 
     /// Named profile from the shared AWS config files.
     #[arg(long, env = "AWS_PROFILE", conflicts_with = "demo")]
@@ -178,10 +205,51 @@ impl AwsArgs {
     /// The source's view of these options.
     pub fn options(&self) -> AwsOptions {
         AwsOptions {
-            region: self.region.clone(),
+            // The base configuration's region; each partition sets its own.
+            region: self
+                .regions
+                .iter()
+                .find(|region| *region != crate::source::accounts::ALL_REGIONS)
+                .cloned(),
             profile: self.profile.clone(),
             endpoint_url: self.endpoint_url.clone(),
         }
+    }
+}
+
+/// A fleet of instances sharing the partitions (see `src/flight/fleet.rs`).
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// This instance's address as clients and the other instances reach it
+    /// (host:port, or a grpc:// or grpc+tls:// URI). A query split into one
+    /// endpoint per partition names it in the endpoints this instance owns.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_ADVERTISE")]
+    pub advertise: Option<String>,
+
+    /// Another instance configured with the same accounts and regions
+    /// (host:port or URI, as its --advertise); repeat it, or separate with
+    /// commas. The partitions' endpoints are spread over this instance and
+    /// its peers, so clients read each partition from the instance that
+    /// owns it.
+    #[arg(
+        long = "peer",
+        env = "SAGEMAKER_FLIGHT_PEERS",
+        value_delimiter = ',',
+        requires = "advertise"
+    )]
+    pub peers: Vec<String>,
+}
+
+impl FleetArgs {
+    /// The fleet these options describe (`tls`: locations are
+    /// `grpc+tls://`); no --advertise: this instance alone.
+    pub fn fleet(&self, tls: bool) -> Result<crate::flight::Fleet, String> {
+        let Some(own) = &self.advertise else {
+            return Ok(crate::flight::Fleet::default());
+        };
+        let location = |address: &String| crate::flight::fleet::location_of_address(address, tls);
+        let peers = self.peers.iter().map(location).collect::<Result<_, _>>()?;
+        Ok(crate::flight::Fleet::new(location(own)?, peers))
     }
 }
 
@@ -296,6 +364,21 @@ pub struct EmulatorArgs {
     /// (default: now). Pin it for byte-identical jobs across runs.
     #[arg(long)]
     pub anchor: Option<u64>,
+
+    /// Another (account, region) partition with its own jobs, as
+    /// ACCOUNT:REGION or ACCOUNT:REGION:JOBS (default: --jobs); repeatable.
+    /// With any, the emulator is multi-tenant: each SageMaker call is served
+    /// by the partition of its signer (the account of keys from AssumeRole,
+    /// else --account-id; the region of the SigV4 credential scope), and
+    /// --account-id/--region is one partition among them.
+    #[arg(long = "partition", value_name = "ACCOUNT:REGION[:JOBS]")]
+    pub partitions: Vec<crate::emulator::EmulatorPartition>,
+
+    /// A role that STS AssumeRole grants, as ROLE_ARN (arn:aws:iam::ACCOUNT:role/NAME)
+    /// or ROLE_ARN,EXTERNAL_ID to require that external id; repeatable. The
+    /// credentials it issues act in ACCOUNT.
+    #[arg(long = "role", value_name = "ROLE_ARN[,EXTERNAL_ID]")]
+    pub roles: Vec<crate::emulator::EmulatorRole>,
 }
 
 impl EmulatorArgs {
@@ -315,6 +398,8 @@ impl EmulatorArgs {
             anchor: self
                 .anchor
                 .map(|secs| std::time::UNIX_EPOCH + Duration::from_secs(secs)),
+            partitions: self.partitions.clone(),
+            roles: self.roles.clone(),
         }
     }
 }

@@ -20,11 +20,21 @@
 //! - [`query`]: the DataFusion session, read-only, and SQL errors mapped
 //!   to gRPC statuses.
 //! - [`source`]: the SageMaker client, listing, concurrent describes, tags,
-//!   retries with backoff, and errors mapped to gRPC statuses.
+//!   retries with backoff, and errors mapped to gRPC statuses;
+//!   [`source::accounts`] finds the (account, region) partitions (STS,
+//!   assumed roles, the Account API) and [`source::Partitions`] holds them,
+//!   each with its own source.
 //! - [`flight`]: the gRPC service: plain Arrow Flight and Flight SQL on one
-//!   port, and the protobuf tickets (`proto/ticket.proto`).
+//!   port, the protobuf tickets (`proto/ticket.proto`), and
+//!   [`flight::fleet`], which spreads the partitions' endpoints over the
+//!   instances of a fleet.
+//! - Operations: [`settings`] (the `--config` TOML file under flags and
+//!   environment), [`metrics`] (Prometheus, `--metrics-listen`) and
+//!   [`telemetry`] (the log, text or JSON, and one span per query).
 //! - [`emulator`]: a SageMaker emulator speaking AWS JSON 1.1, for the demo,
 //!   the tests and the benchmarks.
+//! - [`query_cli`]: `sagemaker-flight query`, a Flight SQL client that
+//!   prints a statement's rows as a table, CSV, JSON lines or Parquet.
 
 #![warn(missing_docs)]
 
@@ -35,7 +45,11 @@ pub mod emulator;
 pub mod flight;
 pub mod health;
 pub mod limits;
+pub mod metrics;
 pub mod query;
+pub mod query_cli;
 pub mod server;
+pub mod settings;
 pub mod source;
 pub mod table;
+pub mod telemetry;

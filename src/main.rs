@@ -1,23 +1,42 @@
 //! `sagemaker-flight`: the command line. Parsing and start-up only; the work
 //! is in the library.
 
-use clap::Parser;
-use sagemaker_flight::config::{Cli, Command};
+use sagemaker_flight::config::Command;
+use sagemaker_flight::settings::{self, SettingsError};
+use sagemaker_flight::telemetry::{self, LogFormat};
 use sagemaker_flight::{emulator, server};
-use tracing_subscriber::EnvFilter;
+
+/// Exit status of a bad command line or config file, as clap's.
+const USAGE_ERROR: u8 = 2;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+    // Flags > environment > config file > defaults (`settings.rs`).
+    let cli = match settings::parse_cli() {
+        Ok(cli) => cli,
+        Err(SettingsError::Cli(error)) => error.exit(),
+        Err(error) => {
+            eprintln!("sagemaker-flight: {error}");
+            return std::process::ExitCode::from(USAGE_ERROR);
+        }
+    };
+    let (log_format, log_filter) = match &cli.command {
+        Command::Serve(args) => (
+            args.operations.log_format,
+            args.operations.log_level.as_deref(),
+        ),
+        _ => (LogFormat::Text, None),
+    };
+    if let Err(error) = telemetry::init_logging(log_format, log_filter) {
+        eprintln!("sagemaker-flight: {error}");
+        return std::process::ExitCode::from(USAGE_ERROR);
+    }
     let result = match cli.command {
-        Command::Serve(args) => server::run(args, shutdown_signal()).await,
+        Command::Serve(args) => server::run(*args, shutdown_signal()).await,
         Command::Emulator(args) => run_emulator(args).await,
+        Command::Query(args) => sagemaker_flight::query_cli::run(args)
+            .await
+            .map_err(Into::into),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DataFusionError, ParamValues, ScalarValue};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableScan, lit};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
@@ -22,7 +23,7 @@ use tonic::{Code, Status};
 
 use crate::flight::cap_message;
 use crate::limits::Limits;
-use crate::source::SageMakerSource;
+use crate::source::{PartitionKey, Partitions};
 use crate::table::ScanError;
 use crate::table::provider::{CompilationJobTable, TableOptions};
 use crate::table::schema::{TABLE_SCHEMA, TABLE_UNQUALIFIED};
@@ -120,6 +121,10 @@ impl PlannedQuery {
 #[derive(Clone)]
 pub struct QueryEngine {
     context: SessionContext,
+    /// The table, for the partitions a query calls.
+    table: Arc<CompilationJobTable>,
+    /// Whether filters reach the API (and so prune partitions).
+    filter_pushdown: bool,
     /// The table's snapshot (`table/snapshot.rs`), for whole-table reads.
     snapshots: Arc<SnapshotStore>,
 }
@@ -135,10 +140,10 @@ impl QueryEngine {
     /// `sagemaker_compilation_job`: `aws` is the default schema), under the
     /// default [`Limits`].
     pub fn new(
-        source: Arc<SageMakerSource>,
+        partitions: impl Into<Partitions>,
         options: TableOptions,
     ) -> Result<QueryEngine, QueryError> {
-        Self::with_limits(source, options, &Limits::default())
+        Self::with_limits(partitions, options, &Limits::default())
     }
 
     /// As [`QueryEngine::new`], with `limits.memory_limit` on the memory
@@ -146,7 +151,7 @@ impl QueryEngine {
     /// together: a query that needs more fails with RESOURCE_EXHAUSTED.
     /// Nothing spills to disk.
     pub fn with_limits(
-        source: Arc<SageMakerSource>,
+        partitions: impl Into<Partitions>,
         options: TableOptions,
         limits: &Limits,
     ) -> Result<QueryEngine, QueryError> {
@@ -160,14 +165,27 @@ impl QueryEngine {
         if let Some(bytes) = limits.memory_limit {
             runtime = runtime.with_memory_limit(bytes, 1.0);
         }
-        let context = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
-        let table = CompilationJobTable::new(source, options);
+        let mut context = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+        // json_get_str(output_config, 'TargetDevice') and the rest of
+        // datafusion-functions-json on the JSON text columns (none reads files).
+        datafusion_functions_json::register_all(&mut context)?;
+        let table = Arc::new(CompilationJobTable::new(partitions, options));
         let snapshots = table.snapshots();
         context.register_table(
             format!("{TABLE_SCHEMA}.{TABLE_UNQUALIFIED}").as_str(),
-            Arc::new(table),
+            Arc::clone(&table) as _,
         )?;
-        Ok(QueryEngine { context, snapshots })
+        Ok(QueryEngine {
+            context,
+            table,
+            filter_pushdown: options.filter_pushdown,
+            snapshots,
+        })
+    }
+
+    /// Every (account, region) partition the table reads.
+    pub fn partitions(&self) -> &Partitions {
+        self.table.partitions()
     }
 
     /// The rows of every column of the table's snapshot, if one is fresh:
@@ -240,17 +258,43 @@ impl QueryEngine {
         Ok(frame.logical_plan().clone())
     }
 
+    /// The logical plan of `sql` with `parameters` bound (none: `None`).
+    pub async fn bound_plan(
+        &self,
+        sql: &str,
+        parameters: Option<ParamValues>,
+    ) -> Result<LogicalPlan, QueryError> {
+        let plan = self.logical_plan(sql).await?;
+        match parameters {
+            Some(parameters) => plan
+                .with_param_values(parameters)
+                .map_err(|e| QueryError::Parameters(e.find_root().to_string())),
+            None => Ok(plan),
+        }
+    }
+
     /// Plans `sql` with `parameters` bound (none: `None`), ready to run.
     pub async fn plan(
         &self,
         sql: &str,
         parameters: Option<ParamValues>,
     ) -> Result<PlannedQuery, QueryError> {
-        let mut plan = self.logical_plan(sql).await?;
-        if let Some(parameters) = parameters {
-            plan = plan
-                .with_param_values(parameters)
-                .map_err(|e| QueryError::Parameters(e.find_root().to_string()))?;
+        self.plan_in(sql, parameters, None).await
+    }
+
+    /// As [`QueryEngine::plan`], reading only the partition `scope` (if
+    /// given): the rows of that account and region, as if the query had
+    /// said so in its WHERE clause (which is also how the scan learns to
+    /// call no other partition).
+    pub async fn plan_in(
+        &self,
+        sql: &str,
+        parameters: Option<ParamValues>,
+        scope: Option<&PartitionKey>,
+    ) -> Result<PlannedQuery, QueryError> {
+        let mut plan = self.bound_plan(sql, parameters).await?;
+        if let Some(key) = scope {
+            plan = restrict_to_partition(plan, key)?;
         }
         let state = self.context.state();
         let plan = state.create_physical_plan(&plan).await?;
@@ -258,6 +302,32 @@ impl QueryEngine {
             plan,
             context: state.task_ctx(),
         })
+    }
+
+    /// The partitions `plan` (with its parameters bound) can be read in,
+    /// one independent stream each whose union is the answer, or `None`
+    /// if it cannot be split: only a scan of the table with filters and
+    /// projections can (no aggregate, sort, limit, join, ...). Partitions
+    /// its filters rule out are left out (none left: an empty list).
+    pub fn split(&self, plan: &LogicalPlan) -> Result<Option<Vec<PartitionKey>>, QueryError> {
+        if !self.filter_pushdown || self.table.partitions().all().len() < 2 {
+            return Ok(None);
+        }
+        let optimized = self.context.state().optimize(plan)?;
+        let Some(scan) = splittable_scan(&optimized) else {
+            return Ok(None);
+        };
+        let api = crate::table::pushdown::ApiFilter::from_filters(&scan.filters);
+        if api.matches_nothing() {
+            return Ok(Some(Vec::new()));
+        }
+        Ok(Some(
+            self.table
+                .partitions_for(&api)
+                .into_iter()
+                .map(|partition| partition.key.clone())
+                .collect(),
+        ))
     }
 
     /// The parameters a statement expects, in placeholder order ($1, $2,
@@ -280,6 +350,84 @@ impl QueryEngine {
             .collect();
         Ok(Schema::new(fields))
     }
+}
+
+/// Whether `scan` reads our table (not, say, an information_schema table).
+fn is_table_scan(scan: &TableScan) -> bool {
+    scan.table_name.table() == TABLE_UNQUALIFIED
+        && scan
+            .table_name
+            .schema()
+            .is_none_or(|schema| schema == TABLE_SCHEMA)
+}
+
+/// The scan of the table under `plan`, if `plan` is nothing but that scan,
+/// filtered and projected row by row: then the union of its answers over
+/// the partitions is its answer over the table.
+fn splittable_scan(plan: &LogicalPlan) -> Option<&TableScan> {
+    let row_by_row = |exprs: &[Expr]| {
+        !exprs.iter().any(|expr| {
+            expr.exists(|e| {
+                Ok(matches!(
+                    e,
+                    Expr::ScalarSubquery(_) | Expr::InSubquery(_) | Expr::Exists(_)
+                ))
+            })
+            .unwrap_or(true)
+        })
+    };
+    match plan {
+        LogicalPlan::Projection(projection) if row_by_row(&projection.expr) => {
+            splittable_scan(&projection.input)
+        }
+        LogicalPlan::Filter(filter) if row_by_row(std::slice::from_ref(&filter.predicate)) => {
+            splittable_scan(&filter.input)
+        }
+        LogicalPlan::SubqueryAlias(alias) => splittable_scan(&alias.input),
+        LogicalPlan::TableScan(scan) if is_table_scan(scan) && scan.fetch.is_none() => Some(scan),
+        _ => None,
+    }
+}
+
+/// `plan` with every scan of the table filtered to the rows of partition
+/// `key`: its account and the region in its ARNs. Pushed down, that filter
+/// is also what keeps the scan from calling any other partition.
+fn restrict_to_partition(plan: LogicalPlan, key: &PartitionKey) -> Result<LogicalPlan, QueryError> {
+    let restricted = plan.transform_up(|node| {
+        let LogicalPlan::TableScan(scan) = &node else {
+            return Ok(Transformed::no(node));
+        };
+        if !is_table_scan(scan) {
+            return Ok(Transformed::no(node));
+        }
+        let column = |name: &str| {
+            Expr::Column(datafusion::common::Column::new(
+                Some(scan.table_name.clone()),
+                name,
+            ))
+        };
+        let mut conditions = Vec::new();
+        if let Some(account) = &key.account_id {
+            conditions.push(
+                column(crate::table::schema::Column::AccountId.name()).eq(lit(account.as_str())),
+            );
+        }
+        if let Some(region) = &key.region {
+            let arn_region = datafusion::functions::string::expr_fn::split_part(
+                column(crate::table::schema::Column::CompilationJobArn.name()),
+                lit(":"),
+                lit(4_i64),
+            );
+            conditions.push(arn_region.eq(lit(region.as_str())));
+        }
+        let Some(predicate) = conditions.into_iter().reduce(Expr::and) else {
+            return Ok(Transformed::no(node));
+        };
+        Ok(Transformed::yes(
+            LogicalPlanBuilder::from(node).filter(predicate)?.build()?,
+        ))
+    })?;
+    Ok(restricted.data)
 }
 
 /// The parameter values in the first (and only) row of `batch`, one per

@@ -16,7 +16,10 @@ use crate::flight::{FlightServer, SqlService};
 use crate::health::Health;
 use crate::limits::{Limits, QueryGovernor, serve_with_grace};
 use crate::query::QueryEngine;
-use crate::source::{SageMakerSource, emulator_client, sagemaker_client};
+use crate::source::accounts::{AccountsFile, PartitionClient, partition_clients};
+use crate::source::{
+    Partition, PartitionKey, Partitions, SageMakerSource, emulator_client, sdk_config,
+};
 use crate::table::TableOptions;
 
 /// Largest gRPC message accepted or sent. tonic's default of 4 MiB is too
@@ -32,7 +35,7 @@ const DEMO_SEED: u64 = 7;
 /// The Flight service over `source`: SQL engine, Flight SQL, plain Flight,
 /// under the default [`Limits`].
 pub fn flight_service(
-    source: Arc<SageMakerSource>,
+    source: impl Into<Partitions>,
     options: TableOptions,
 ) -> Result<FlightServer, ServeError> {
     flight_service_with_limits(source, options, &Limits::default())
@@ -40,7 +43,7 @@ pub fn flight_service(
 
 /// As [`flight_service`], under `limits` (`limits.rs`).
 pub fn flight_service_with_limits(
-    source: Arc<SageMakerSource>,
+    source: impl Into<Partitions>,
     options: TableOptions,
     limits: &Limits,
 ) -> Result<FlightServer, ServeError> {
@@ -72,7 +75,8 @@ pub async fn serve_with_tls(
     let flight = FlightServiceServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let flight = RequireAuth::new(flight, auth);
+    // Counted outside authentication, so refused calls count too.
+    let flight = crate::metrics::CountGrpcRequests::new(RequireAuth::new(flight, auth));
     // Small gRPC messages must not wait for Nagle's algorithm and the peer's
     // delayed ACK (about 40 ms per exchange). tonic sets TCP_NODELAY only on
     // sockets it accepts itself, so set it here.
@@ -129,11 +133,14 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let access = Access::from_args(&args.access, |name| std::env::var(name).ok())?;
     access.check_listener(args.listen)?;
+    // Prometheus metrics on their own port, until `run` returns.
+    let _metrics = crate::metrics::listen(args.operations.metrics_listen).await?;
     if !access.authenticates() {
         tracing::info!("no authentication configured: anyone who can connect may read");
     }
+    let fleet = args.fleet.fleet(access.tls.is_some())?;
     let mut demo_emulator = None;
-    let client = if args.demo {
+    let clients = if args.demo {
         let config = EmulatorConfig {
             jobs: args.demo_jobs,
             seed: DEMO_SEED,
@@ -148,18 +155,42 @@ pub async fn run(
         );
         let client = emulator_client(&emulator.endpoint_url(), "us-east-1");
         demo_emulator = Some(emulator);
-        client
+        vec![PartitionClient {
+            key: PartitionKey::default(),
+            client,
+        }]
     } else {
-        sagemaker_client(&args.aws.options()).await
+        let accounts = match &args.aws.accounts_file {
+            Some(path) => Some(AccountsFile::load(path)?),
+            None => None,
+        };
+        let base = sdk_config(&args.aws.options()).await;
+        partition_clients(&base, &args.aws.regions, accounts.as_ref()).await?
     };
-    let source = Arc::new(
-        SageMakerSource::new(client, args.concurrency as usize, args.retry_policy())
-            .with_list_windows(args.list_windows as usize)
-            .with_cache(
-                std::time::Duration::from_secs(args.cache_ttl),
-                args.cache_max_jobs,
-            ),
+    // Each partition has its own gates and cache: SageMaker's limits are
+    // per account and region.
+    let partitions = Partitions::new(
+        clients
+            .into_iter()
+            .map(|partition| Partition {
+                key: partition.key,
+                source: Arc::new(
+                    SageMakerSource::new(
+                        partition.client,
+                        args.concurrency as usize,
+                        args.retry_policy(),
+                    )
+                    .with_list_windows(args.list_windows as usize)
+                    .with_cache(
+                        std::time::Duration::from_secs(args.cache_ttl),
+                        args.cache_max_jobs,
+                    ),
+                ),
+            })
+            .collect(),
     );
+    let names: Vec<_> = partitions.all().iter().map(|p| p.key.to_string()).collect();
+    tracing::info!(partitions = %names.join(", "), fleet = ?fleet.members(), "reading");
     let options = TableOptions {
         filter_pushdown: !args.no_filter_pushdown,
         snapshot_ttl: std::time::Duration::from_secs(args.snapshot_ttl),
@@ -167,8 +198,9 @@ pub async fn run(
         ..TableOptions::default()
     };
     let limits = args.limits.limits();
-    let service = flight_service_with_limits(source, options, &limits)?
-        .with_auth(access.auth.authenticator());
+    let service = flight_service_with_limits(partitions, options, &limits)?
+        .with_auth(access.auth.authenticator())
+        .with_fleet(fleet);
     let governor = service.governor().clone();
     let listener = TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;

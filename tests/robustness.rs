@@ -329,7 +329,12 @@ proptest! {
     #[test]
     fn statement_handles_round_trip(sql in "\\PC{1,200}", parameters in proptest::collection::vec(any::<u8>(), 0..64)) {
         prop_assume!(!sql.trim().is_empty());
-        let statement = Statement { sql, parameters, prepared_id: 7 };
+        let statement = Statement {
+            sql,
+            parameters,
+            prepared_id: 7,
+            partition: None,
+        };
         let decoded = Statement::decode_handle(&prost::Message::encode_to_vec(&statement));
         prop_assert_eq!(decoded.expect("decodes"), statement);
     }

@@ -72,7 +72,7 @@ pub(crate) fn dispatch(
 
 /// An empty body counts as `{}`; anything that is not the expected JSON
 /// object (bad syntax, wrong member types) is a `SerializationException`.
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {

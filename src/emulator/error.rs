@@ -2,7 +2,9 @@
 //!
 //! An error is an HTTP status plus a body `{"__type": "<Code>", "message":
 //! "..."}`, with the code repeated in the `x-amzn-ErrorType` header; the AWS
-//! SDKs read either to pick the modeled error variant.
+//! SDKs read either to pick the modeled error variant. The Account API
+//! (restJson1) answers the same body as `application/json`; STS (the query
+//! protocol) answers the same error as XML ([`ApiError::into_xml_response`]).
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +21,7 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -80,11 +82,70 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST)
+    }
+
+    /// The error as a restJson1 service (the Account API) answers it: the
+    /// JSON 1.1 body and header, content type `application/json`.
+    pub(crate) fn into_rest_json_response(self) -> Response {
+        let mut resp = self.into_response();
+        resp.headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/json"));
+        resp
+    }
+
+    /// The error as the query protocol (STS) answers it:
+    /// `<ErrorResponse><Error><Type>Sender|Receiver</Type><Code/><Message/>
+    /// </Error><RequestId/></ErrorResponse>`, as `text/xml`.
+    pub(crate) fn into_xml_response(self, request_id: &str) -> Response {
+        let fault = if self.status >= 500 {
+            "Receiver"
+        } else {
+            "Sender"
+        };
+        let body = format!(
+            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n  <Error>\n    <Type>{fault}</Type>\n    <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{}</RequestId>\n</ErrorResponse>\n",
+            self.code,
+            xml_escape(&self.message),
+            xml_escape(request_id),
+        );
+        xml_response(self.status_code(), body, request_id)
+    }
+}
+
+/// A `text/xml` answer with its request id header, as STS sends them.
+pub(crate) fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {
+    let mut resp = (status, body).into_response();
+    let headers = resp.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static("text/xml"));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    resp
+}
+
+/// Text made safe for an XML element's content.
+pub(crate) fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "__type": self.code, "message": self.message }).to_string();
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
-        let mut resp = (status, body).into_response();
+        let mut resp = (self.status_code(), body).into_response();
         let headers = resp.headers_mut();
         headers.insert("content-type", HeaderValue::from_static(AMZ_JSON));
         headers.insert("x-amzn-errortype", HeaderValue::from_static(self.code));

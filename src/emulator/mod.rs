@@ -9,7 +9,76 @@
 //! (`sagemaker-2017-07-24`): PascalCase members, timestamps as epoch seconds
 //! with millisecond precision (e.g. `1700000000.123`).
 //!
-//! # Operations
+//! It also answers the few STS and Account API calls a multi-account
+//! reader makes (below), on the same port: point every client's
+//! `endpoint_url` at it.
+//!
+//! # Accounts, regions and routing
+//!
+//! Without [`EmulatorConfig::partitions`] (the default) the emulator is
+//! single-tenant: one catalog, of `account_id` in `region`, serves every
+//! SageMaker call whatever signs it.
+//!
+//! With partitions it is multi-tenant: each (account, region) partition has
+//! its own jobs, stats, rate limits and faults, and the default
+//! `(account_id, region)` is always one of them. A SageMaker call goes to
+//! its signer's partition: the region of the SigV4 credential scope
+//! (`Credential=AKID/20261129/us-west-2/sagemaker/aws4_request`), the
+//! account of the access key id. Keys that AssumeRole issued are `EMU` +
+//! the 12-digit account + a serial; every other key (the static `emulator`
+//! key of `source::emulator_client`, `test`, ...) and unsigned calls belong
+//! to `account_id`, and an unsigned call or a scope without a plausible
+//! region to `region`. Signatures are never checked. A partition that was
+//! not configured is created empty on its first call, so it answers as an
+//! AWS account with no jobs there (empty lists, Describe
+//! `ResourceNotFound`) and keeps what is created in it.
+//!
+//! Jobs are generated per partition: the default one from `seed` (so its
+//! jobs are those of a single-tenant emulator with the same config), the
+//! others from `seed` mixed with their account and region, so that names
+//! differ too; ARNs carry the partition's region and account.
+//! [`Emulator::partition`] gives a partition's [`EmulatorState`] (its
+//! knobs, hooks and stats); [`Emulator::state`] is the default partition's.
+//!
+//! # STS (query protocol)
+//!
+//! `POST /` with `Content-Type: application/x-www-form-urlencoded` and no
+//! `X-Amz-Target`, body `Action=...&Version=2011-06-15&...`; XML back
+//! (`text/xml`, `x-amzn-RequestId`), errors as `<ErrorResponse><Error>
+//! <Type>Sender</Type><Code/><Message/></Error><RequestId/>
+//! </ErrorResponse>`.
+//!
+//! * `AssumeRole`: for a role of [`EmulatorConfig::roles`] whose required
+//!   external id (if any) matches `ExternalId`, credentials of the role's
+//!   account (the ARN's 5th field) that expire in `DurationSeconds`
+//!   (900..=43200, default 3600), and the `AssumedRoleUser`
+//!   (`arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`). The session token
+//!   carries the role and session. An unknown role, or a missing or wrong
+//!   external id, is HTTP 403 `AccessDenied`; a missing or malformed
+//!   member is 400 `ValidationError`.
+//! * `GetCallerIdentity`: `Account`, `Arn` and `UserId` of the signer: the
+//!   assumed role's session when the call carries its session token, else
+//!   `arn:aws:iam::ACCOUNT:user/emulator`.
+//!
+//! Another action is 400 `InvalidAction`; a body that does not decode is
+//! 400 `MalformedQueryString`. STS calls have no latency and no faults.
+//!
+//! # Account API (restJson1)
+//!
+//! * `ListRegions`: `POST /listRegions`, JSON `{"AccountId",
+//!   "RegionOptStatusContains", "MaxResults" (1..=50, default 50),
+//!   "NextToken"}`, answers `{"Regions": [{"RegionName",
+//!   "RegionOptStatus"}], "NextToken"}` sorted by name. The regions of the
+//!   account's configured partitions (single-tenant: `region`, for every
+//!   account) are `ENABLED_BY_DEFAULT`; a few opt-in regions that no
+//!   partition enables are `DISABLED`. The account is `AccountId`, else
+//!   the signer's. Errors are JSON 1.1's (as `application/json`). No
+//!   latency, no faults.
+//!
+//! STS and Account calls are counted in [`IdentityStats`]
+//! ([`Emulator::identity_stats`]), not in any partition's [`Stats`].
+//!
+//! # SageMaker operations
 //!
 //! * `ListCompilationJobs`: filters, sort and pagination (below).
 //! * `DescribeCompilationJob`: every member the job has. `FailureReason`
@@ -63,8 +132,9 @@
 //!
 //! # Generated data
 //!
-//! [`EmulatorConfig::jobs`] jobs are generated deterministically from
-//! `seed`, `anchor`, `region` and `account_id` with the emulator's own
+//! [`EmulatorConfig::jobs`] jobs (or a partition's own count) are generated
+//! deterministically from the partition's seed (above), `anchor`, region
+//! and account with the emulator's own
 //! SplitMix64 PRNG (stable across crate versions): unique valid names
 //! (some capitalised), all six statuses when there are at least 6 jobs
 //! (mostly COMPLETED), realistic failure reasons, start/end times consistent
@@ -76,54 +146,71 @@
 //! 0..=6 tags; at least one job (`jobs >= 10`), two (`jobs >= 100`), has
 //! 51..=80 tags so that ListTags pages.
 //!
-//! # Knobs, in the order they apply to every call
+//! # Knobs, in the order they apply to every SageMaker call
 //!
-//! 1. The call is counted and enters "in flight" (per operation and total).
-//! 2. `latency` is slept (with probability `slow_rate`, 10 x `latency` +
+//! Each partition has its own knobs, starting from the config's.
+//!
+//! 1. The call is routed to its partition (above).
+//! 2. The call is counted and enters "in flight" (per operation and total).
+//! 3. `latency` is slept (with probability `slow_rate`, 10 x `latency` +
 //!    100 ms: a slow call).
-//! 3. `rate_limit` (calls/s per operation, a token bucket with burst
+//! 4. `rate_limit` (calls/s per operation, a token bucket with burst
 //!    `max(1, rate)`): an empty bucket answers `ThrottlingException`.
-//! 4. `throttle_rate`: probability of an injected `ThrottlingException`.
-//! 5. `error_rate`: probability of an injected 5xx.
-//! 6. `drop_rate`: probability that the connection is dropped without an
+//! 5. `throttle_rate`: probability of an injected `ThrottlingException`.
+//! 6. `error_rate`: probability of an injected 5xx.
+//! 7. `drop_rate`: probability that the connection is dropped without an
 //!    answer (the client sees the response end early).
-//! 7. The operation runs; the call leaves "in flight" when answered (or
+//! 8. The operation runs; the call leaves "in flight" when answered (or
 //!    when the client goes away).
 //!
 //! `throttle_rate`, `error_rate`, `slow_rate`, `drop_rate` and `latency`
 //! can change at run time ([`EmulatorState::set_faults`],
 //! [`EmulatorState::set_disruptions`], [`EmulatorState::set_latency`]).
 //!
-//! A request whose `X-Amz-Target` is missing or names another operation is
-//! answered `UnknownOperationException` at once: no latency, no faults, and
-//! it is not counted (so the stats map holds only the six operations).
+//! A `POST /` that is not an STS call and whose `X-Amz-Target` is missing
+//! or names another operation is answered `UnknownOperationException` at
+//! once: no routing, no latency, no faults, and it is not counted (so the
+//! stats map holds only the six operations).
 //!
 //! # Test endpoints
 //!
-//! * `GET /_emulator/stats`: [`Stats`] as JSON.
-//! * `POST /_emulator/reset`: zero counters and peaks; answers the new stats.
-//! * `POST /_emulator/vanish` with `{"name": "..."}`: the job stays in
-//!   ListCompilationJobs but Describe/ListTags/AddTags/Delete answer
-//!   `ResourceNotFound`, modelling a job deleted between list and describe
-//!   (404 if there is no such job).
+//! `?account=..&region=..` names a partition (either defaults to the
+//! default partition's); a partition that does not exist is 404.
+//!
+//! * `GET /_emulator/stats[?account=..&region=..]`: the partition's
+//!   [`Stats`] as JSON.
+//! * `POST /_emulator/reset[?account=..&region=..]`: zero counters and
+//!   peaks of the named partition, or without a query of every partition
+//!   and of [`IdentityStats`]; answers the partition's new stats.
+//! * `POST /_emulator/vanish[?account=..&region=..]` with `{"name":
+//!   "..."}`: the job stays in ListCompilationJobs but
+//!   Describe/ListTags/AddTags/Delete answer `ResourceNotFound`, modelling
+//!   a job deleted between list and describe (404 if there is no such job).
+//! * `GET /_emulator/identity-stats`: [`IdentityStats`] as JSON.
 //!
 //! # Layout
 //!
-//! `mod.rs` server and routing; `api.rs` dispatch, list/describe/delete/tag
-//! operations; `create.rs` CreateCompilationJob; `paging.rs` tokens;
-//! `validate.rs` service-model constraints; `shapes.rs` wire shapes;
-//! `data.rs` and `catalog.rs` generation; `limits.rs` stats, token buckets
-//! and faults; `state.rs` the shared state; `error.rs` error answers.
+//! `mod.rs` server and routing; `tenancy.rs` callers, partitions, roles;
+//! `api.rs` dispatch, list/describe/delete/tag operations; `create.rs`
+//! CreateCompilationJob; `sts.rs` STS; `account.rs` ListRegions;
+//! `paging.rs` tokens; `form.rs` form decoding; `validate.rs`
+//! service-model constraints; `shapes.rs` wire shapes; `data.rs` and
+//! `catalog.rs` generation; `limits.rs` stats, token buckets and faults;
+//! `state.rs` a partition's state; `error.rs` error answers.
 
+mod account;
 mod api;
 mod catalog;
 mod create;
 mod data;
 mod error;
+mod form;
 mod limits;
 mod paging;
 mod shapes;
 mod state;
+mod sts;
+mod tenancy;
 mod validate;
 
 use std::future::Future;
@@ -134,7 +221,7 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -144,10 +231,12 @@ use tokio::task::JoinHandle;
 
 pub use limits::{OperationStats, Stats};
 pub use state::{EmulatedJob, EmulatorState};
+pub use tenancy::{EmulatorPartition, EmulatorRole, IdentityStats};
 
 use api::Operation;
 use error::{AMZ_JSON, ApiError};
 use limits::Verdict;
+use tenancy::Tenancy;
 
 /// How to build and run an emulator.
 #[derive(Clone, Debug)]
@@ -169,13 +258,23 @@ pub struct EmulatorConfig {
     /// Calls per second allowed per operation (token bucket, burst
     /// `max(1, rate)`); `None` means unlimited.
     pub rate_limit: Option<f64>,
-    /// Region in generated ARNs and URIs (default `us-east-1`).
+    /// Region of the default partition: in its generated ARNs and URIs
+    /// (default `us-east-1`).
     pub region: String,
-    /// Account in generated ARNs (default `123456789012`).
+    /// Account of the default partition, and of every access key that
+    /// AssumeRole did not issue (default `123456789012`).
     pub account_id: String,
     /// Generated times lie in the year before this instant; `None` means
     /// the time of start. Set it for byte-identical data across runs.
     pub anchor: Option<SystemTime>,
+    /// (account, region) partitions besides the default
+    /// `(account_id, region)`. Empty (the default): single-tenant, every
+    /// SageMaker call is served by the one partition whoever signs it.
+    /// Non-empty: each call is served by its signer's partition (see the
+    /// module docs).
+    pub partitions: Vec<EmulatorPartition>,
+    /// Roles that STS AssumeRole grants; an unknown role is `AccessDenied`.
+    pub roles: Vec<EmulatorRole>,
 }
 
 impl Default for EmulatorConfig {
@@ -192,6 +291,8 @@ impl Default for EmulatorConfig {
             region: "us-east-1".to_string(),
             account_id: "123456789012".to_string(),
             anchor: None,
+            partitions: Vec::new(),
+            roles: Vec::new(),
         }
     }
 }
@@ -201,26 +302,27 @@ impl Default for EmulatorConfig {
 #[derive(Debug)]
 pub struct Emulator {
     addr: SocketAddr,
-    state: Arc<EmulatorState>,
+    tenancy: Arc<Tenancy>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<io::Result<()>>,
 }
 
 impl Emulator {
-    /// Binds `listen` (e.g. `127.0.0.1:0`) and serves in a spawned tokio task.
+    /// Binds `listen` (e.g. `127.0.0.1:0`) and serves in a spawned tokio
+    /// task. An invalid partition or role is an `InvalidInput` error.
     pub async fn start(config: EmulatorConfig, listen: SocketAddr) -> io::Result<Emulator> {
+        let tenancy = Arc::new(tenancy(&config)?);
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(EmulatorState::new(&config));
         let (stop, stopped) = oneshot::channel::<()>();
         // `stopped` also resolves when the sender is dropped with the handle.
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let task = tokio::spawn(run(listener, Arc::clone(&state), shutdown));
+        let task = tokio::spawn(run(listener, Arc::clone(&tenancy), shutdown));
         Ok(Emulator {
             addr,
-            state,
+            tenancy,
             stop,
             task,
         })
@@ -242,9 +344,23 @@ impl Emulator {
         format!("http://{}", SocketAddr::new(ip, self.addr.port()))
     }
 
-    /// The shared state: jobs, stats, knobs and test hooks.
+    /// The shared state of the default partition `(account_id, region)`:
+    /// jobs, stats, knobs and test hooks. Single-tenant, it serves every
+    /// call.
     pub fn state(&self) -> &Arc<EmulatorState> {
-        &self.state
+        &self.tenancy.default
+    }
+
+    /// The state of the (account, region) partition: a configured one, or
+    /// one a call created (multi-tenant only); `None` if neither. Its
+    /// knobs (`set_faults`, `set_latency`, ...) and stats are its own.
+    pub fn partition(&self, account_id: &str, region: &str) -> Option<Arc<EmulatorState>> {
+        self.tenancy.partition(account_id, region)
+    }
+
+    /// Counters of the STS and Account API calls.
+    pub fn identity_stats(&self) -> IdentityStats {
+        self.tenancy.identity_stats()
     }
 
     /// Stops accepting connections, lets in-flight calls finish, and waits
@@ -266,38 +382,70 @@ pub async fn serve_until(
     listen: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let tenancy = Arc::new(tenancy(&config)?);
     let listener = TcpListener::bind(listen).await?;
     tracing::info!(
         addr = %listener.local_addr()?,
         jobs = config.jobs,
+        partitions = config.partitions.len() + 1,
         "SageMaker emulator listening"
     );
-    run(listener, Arc::new(EmulatorState::new(&config)), shutdown).await
+    run(listener, tenancy, shutdown).await
+}
+
+fn tenancy(config: &EmulatorConfig) -> io::Result<Tenancy> {
+    Tenancy::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
 }
 
 async fn run(
     listener: TcpListener,
-    state: Arc<EmulatorState>,
+    tenancy: Arc<Tenancy>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let app = Router::new()
-        .route("/", post(api_call))
+        .route("/", post(root_call))
+        .route("/listRegions", post(list_regions))
         .route("/_emulator/stats", get(get_stats))
         .route("/_emulator/reset", post(reset_stats))
         .route("/_emulator/vanish", post(vanish))
-        .with_state(state);
+        .route("/_emulator/identity-stats", get(get_identity_stats))
+        .with_state(tenancy);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
 
-/// One SageMaker API call: account, sleep, decide, answer (see the module
-/// docs for the order).
-async fn api_call(
-    State(state): State<Arc<EmulatorState>>,
+/// `POST /`: STS's query protocol has no `X-Amz-Target` and a form body;
+/// anything else is SageMaker's JSON protocol.
+async fn root_call(
+    State(tenancy): State<Arc<Tenancy>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let is_form = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if is_form && !headers.contains_key("x-amz-target") {
+        let caller = tenancy.caller(&headers);
+        return sts::answer(&tenancy, &caller, &body, SystemTime::now());
+    }
+    sagemaker_call(&tenancy, &headers, &body).await
+}
+
+/// `POST /listRegions`: the Account API.
+async fn list_regions(
+    State(tenancy): State<Arc<Tenancy>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let caller = tenancy.caller(&headers);
+    account::answer(&tenancy, &caller, &body)
+}
+
+/// One SageMaker API call: route to the partition, count, sleep, decide,
+/// answer (see the module docs for the order).
+async fn sagemaker_call(tenancy: &Tenancy, headers: &HeaderMap, body: &[u8]) -> Response {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -308,6 +456,7 @@ async fn api_call(
     else {
         return ApiError::unknown_operation(target).into_response();
     };
+    let state = tenancy.route(headers);
     // Leaves "in flight" on drop, even if the client disconnects mid-sleep.
     let _in_flight = state.limits.begin(op.name());
     let delay = state.limits.delay(op.name());
@@ -320,7 +469,7 @@ async fn api_call(
         Verdict::Drop => return dropped_connection(),
         Verdict::Proceed => {
             let now = state::to_millis(SystemTime::now());
-            api::dispatch(&state, op, &body, now)
+            api::dispatch(&state, op, body, now)
         }
     };
     match result {
@@ -355,13 +504,60 @@ fn dropped_connection() -> Response {
     resp
 }
 
-async fn get_stats(State(state): State<Arc<EmulatorState>>) -> Response {
+/// The partition a test endpoint's `?account=..&region=..` names (either
+/// defaults to the default partition's), else the status and message to
+/// answer.
+fn named_partition(
+    tenancy: &Tenancy,
+    query: Option<&str>,
+) -> Result<Arc<EmulatorState>, (StatusCode, String)> {
+    let pairs = form::decode(query.unwrap_or_default().as_bytes())
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("bad query: {e}")))?;
+    let (default_account, default_region) = tenancy.default_key();
+    let account = form::value(&pairs, "account").unwrap_or(default_account);
+    let region = form::value(&pairs, "region").unwrap_or(default_region);
+    tenancy.partition(account, region).ok_or_else(|| {
+        (
+            StatusCode::NOT_FOUND,
+            format!("no partition {account}:{region}"),
+        )
+    })
+}
+
+fn test_endpoint_error((status, message): (StatusCode, String)) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "message": message })),
+    )
+        .into_response()
+}
+
+/// `GET /_emulator/stats[?account=..&region=..]`: a partition's stats.
+async fn get_stats(State(tenancy): State<Arc<Tenancy>>, RawQuery(query): RawQuery) -> Response {
+    match named_partition(&tenancy, query.as_deref()) {
+        Ok(state) => axum::Json(state.stats()).into_response(),
+        Err(e) => test_endpoint_error(e),
+    }
+}
+
+/// `POST /_emulator/reset`: every partition's and the identity counters;
+/// with `?account=..&region=..`, only that partition's. Answers the
+/// (default or named) partition's new stats.
+async fn reset_stats(State(tenancy): State<Arc<Tenancy>>, RawQuery(query): RawQuery) -> Response {
+    let state = match named_partition(&tenancy, query.as_deref()) {
+        Ok(state) => state,
+        Err(e) => return test_endpoint_error(e),
+    };
+    if query.as_deref().unwrap_or_default().is_empty() {
+        tenancy.reset_all_stats();
+    } else {
+        state.reset_stats();
+    }
     axum::Json(state.stats()).into_response()
 }
 
-async fn reset_stats(State(state): State<Arc<EmulatorState>>) -> Response {
-    state.reset_stats();
-    axum::Json(state.stats()).into_response()
+async fn get_identity_stats(State(tenancy): State<Arc<Tenancy>>) -> Response {
+    axum::Json(tenancy.identity_stats()).into_response()
 }
 
 #[derive(serde::Deserialize)]
@@ -369,16 +565,21 @@ struct VanishRequest {
     name: String,
 }
 
-async fn vanish(State(state): State<Arc<EmulatorState>>, body: Bytes) -> Response {
+/// `POST /_emulator/vanish[?account=..&region=..]` with `{"name": ".."}`.
+async fn vanish(
+    State(tenancy): State<Arc<Tenancy>>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let state = match named_partition(&tenancy, query.as_deref()) {
+        Ok(state) => state,
+        Err(e) => return test_endpoint_error(e),
+    };
     let req: VanishRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
             let msg = format!("expected {{\"name\": \"...\"}}: {e}");
-            return (
-                StatusCode::BAD_REQUEST,
-                axum::Json(serde_json::json!({ "message": msg })),
-            )
-                .into_response();
+            return test_endpoint_error((StatusCode::BAD_REQUEST, msg));
         }
     };
     let found = state.vanish(&req.name);

@@ -54,16 +54,17 @@ pub(crate) fn to_millis(t: SystemTime) -> Millis {
 }
 
 impl EmulatorState {
-    /// Generates the configured jobs and sets up knobs and statistics.
-    pub(crate) fn new(config: &EmulatorConfig) -> Self {
+    /// Generates the jobs of one (account, region) partition and sets up
+    /// its knobs (from `config`) and statistics.
+    pub(crate) fn new(
+        config: &EmulatorConfig,
+        account_id: &str,
+        region: &str,
+        jobs: usize,
+        seed: u64,
+    ) -> Self {
         let anchor = to_millis(config.anchor.unwrap_or_else(SystemTime::now));
-        let generated = data::generate(
-            config.jobs,
-            config.seed,
-            anchor,
-            &config.region,
-            &config.account_id,
-        );
+        let generated = data::generate(jobs, seed, anchor, region, account_id);
         let jobs = generated
             .into_iter()
             .map(|(record, tags)| {
@@ -78,12 +79,12 @@ impl EmulatorState {
             .collect();
         let ops: Vec<&'static str> = Operation::ALL.iter().map(|o| o.name()).collect();
         EmulatorState {
-            region: config.region.clone(),
-            account_id: config.account_id.clone(),
+            region: region.to_string(),
+            account_id: account_id.to_string(),
             jobs: Mutex::new(jobs),
             limits: Limits::new(
                 &ops,
-                config.seed,
+                seed,
                 Knobs {
                     latency: config.latency,
                     throttle_rate: config.throttle_rate,
@@ -94,6 +95,16 @@ impl EmulatorState {
                 config.rate_limit,
             ),
         }
+    }
+
+    /// The account of this partition's ARNs.
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    /// The region of this partition's ARNs.
+    pub fn region(&self) -> &str {
+        &self.region
     }
 
     /// Snapshot of every job, sorted by name (byte order), vanished jobs

@@ -1,10 +1,12 @@
 //! The Arrow Flight face of the server: the service, its tickets, and the
 //! rules for what goes back to a client in a status.
 
+pub mod fleet;
 pub mod service;
 pub mod sql;
 pub mod ticket;
 
+pub use fleet::Fleet;
 pub use service::FlightServer;
 pub use sql::SqlService;
 

@@ -83,6 +83,13 @@ impl FlightServer {
         }
     }
 
+    /// The service with the partitions' endpoints spread over `fleet`.
+    pub fn with_fleet(self, fleet: crate::flight::Fleet) -> Self {
+        FlightServer {
+            sql: self.sql.with_fleet(fleet),
+        }
+    }
+
     /// The authenticator, if authentication is configured.
     pub fn authenticator(&self) -> Option<&crate::auth::Authenticator> {
         self.sql.authenticator()

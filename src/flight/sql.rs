@@ -42,6 +42,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::Authenticator;
 use crate::flight::cap_message;
+use crate::flight::fleet::Fleet;
 use crate::flight::ticket::Statement;
 use crate::limits::{Limits, QueryGovernor};
 use crate::query::{
@@ -73,6 +74,8 @@ pub struct SqlService {
     auth: Option<Authenticator>,
     /// Admits, times and cancels query streams (`limits.rs`).
     governor: QueryGovernor,
+    /// Which instance each partition's endpoint names.
+    fleet: Fleet,
 }
 
 /// A snapshot's batches encoded as the FlightData a whole-table DoGet sends.
@@ -130,6 +133,7 @@ impl SqlService {
             encoded_snapshot: Arc::default(),
             auth: None,
             governor: QueryGovernor::new(&Limits::default()),
+            fleet: Fleet::default(),
         })
     }
 
@@ -149,6 +153,16 @@ impl SqlService {
     /// [`crate::auth::RequireAuth`] around the gRPC service.
     pub fn with_auth(self, auth: Option<Authenticator>) -> SqlService {
         SqlService { auth, ..self }
+    }
+
+    /// The service naming, in each partition's endpoint, the member of
+    /// `fleet` that owns it (`fleet.rs`).
+    pub fn with_fleet(self, fleet: Fleet) -> SqlService {
+        let keys = self.engine.partitions().all().iter().map(|p| &p.key);
+        SqlService {
+            fleet: fleet.assign(keys),
+            ..self
+        }
     }
 
     /// The authenticator, if authentication is configured.
@@ -172,28 +186,78 @@ impl SqlService {
         Ok(statement)
     }
 
-    /// Plans a statement with its bound parameters.
+    /// Plans a statement with its bound parameters, over its partition if
+    /// its ticket names one. A partition this server does not read is
+    /// FAILED_PRECONDITION: the ticket came from an instance configured
+    /// with other accounts or regions.
     async fn plan(&self, statement: &Statement) -> Result<PlannedQuery, Status> {
         let parameters = decode_parameters(&statement.parameters)?;
-        Ok(self.engine.plan(&statement.sql, parameters).await?)
+        let scope = statement.partition_key();
+        if let Some(key) = &scope
+            && self.engine.partitions().get(key).is_none()
+        {
+            return Err(Status::failed_precondition(cap_message(format!(
+                "this server does not read partition {key}; the instances of a fleet must be configured with the same accounts and regions"
+            ))));
+        }
+        Ok(self
+            .engine
+            .plan_in(&statement.sql, parameters, scope.as_ref())
+            .await?)
     }
 
     /// The FlightInfo of a statement: the exact schema DoGet will stream,
-    /// and one endpoint on this server whose ticket carries the statement.
+    /// and its endpoints ([`SqlService::endpoints`]).
     pub async fn statement_flight_info(
         &self,
         statement: &Statement,
         descriptor: FlightDescriptor,
     ) -> Result<FlightInfo, Status> {
         let planned = self.plan(statement).await?;
-        let info = FlightInfo::new()
+        let mut info = FlightInfo::new()
             .try_with_schema(&planned.schema())
             .map_err(|e| Status::internal(format!("encoding the schema failed: {e}")))?
-            .with_endpoint(FlightEndpoint::new().with_ticket(statement.to_ticket()))
             .with_descriptor(descriptor)
             .with_total_records(-1)
             .with_total_bytes(-1);
+        for endpoint in self.endpoints(statement).await? {
+            info = info.with_endpoint(endpoint);
+        }
         Ok(info)
+    }
+
+    /// Where a statement is read. A scan of the table (filters and
+    /// projections only) over several (account, region) partitions gets one
+    /// endpoint per partition its filters leave, each ticket restricted to
+    /// its partition and located at the fleet member that owns it, so a
+    /// client can read them in parallel, from several instances. Anything
+    /// else (aggregates, sorts, limits, one partition) is one endpoint
+    /// whose ticket carries the statement as it is.
+    async fn endpoints(&self, statement: &Statement) -> Result<Vec<FlightEndpoint>, Status> {
+        let split = if statement.partition.is_some() {
+            None
+        } else {
+            let parameters = decode_parameters(&statement.parameters)?;
+            let plan = self.engine.bound_plan(&statement.sql, parameters).await?;
+            self.engine.split(&plan)?
+        };
+        let endpoint = |statement: &Statement, owner: Option<&str>| {
+            let endpoint = FlightEndpoint::new().with_ticket(statement.to_ticket());
+            match owner {
+                Some(location) => endpoint.with_location(location),
+                None => endpoint,
+            }
+        };
+        Ok(match split.as_deref() {
+            Some(keys) if keys.len() > 1 => keys
+                .iter()
+                .map(|key| endpoint(&statement.in_partition(key), self.fleet.owner_of(key)))
+                .collect(),
+            // One partition left: the statement calls no other, so it is
+            // read where that partition is.
+            Some([key]) => vec![endpoint(statement, self.fleet.owner_of(key))],
+            _ => vec![endpoint(statement, None)],
+        })
     }
 
     /// The result schema of a statement.
@@ -244,13 +308,29 @@ impl SqlService {
     /// limits: refused when too many run, stopped at the query timeout or
     /// when the shutdown grace is over, and its work aborted when the
     /// stream is dropped.
+    ///
+    /// The query has a `query` span, and its stream is counted in the
+    /// metrics (`telemetry.rs`, `metrics.rs`).
     pub async fn statement_stream(
         &self,
         statement: &Statement,
     ) -> Result<BoxedStream<FlightData>, Status> {
-        let admission = self.governor.admit()?;
-        let stream = self.ungoverned_stream(statement).await?;
-        Ok(admission.run(stream))
+        let telemetry = crate::telemetry::QueryTelemetry::start(&statement.sql);
+        let started = async {
+            let admission = self.governor.admit()?;
+            let stream = self.ungoverned_stream(statement).await?;
+            // The governor polls the stream in a task of its own: the
+            // query's work there stays in the query's span.
+            Ok::<_, Status>(admission.run(telemetry.in_span(stream)))
+        };
+        let started = tracing::Instrument::instrument(started, telemetry.span().clone()).await;
+        match started {
+            Ok(stream) => Ok(telemetry.watch(stream)),
+            Err(status) => {
+                telemetry.failed(&status);
+                Err(status)
+            }
+        }
     }
 
     async fn ungoverned_stream(
@@ -339,7 +419,10 @@ fn batch_stream(
     let stream = FlightDataEncoderBuilder::new()
         .with_schema(schema)
         .build(stream::iter([Ok(batch)]))
-        .map_err(Status::from);
+        .map_err(Status::from)
+        .inspect_ok(|data| {
+            crate::metrics::flight_data_sent(data);
+        });
     Ok(Response::new(stream.boxed()))
 }
 

@@ -6,6 +6,8 @@ use arrow_flight::sql::{Any, ProstMessageExt, TicketStatementQuery};
 use prost::Message;
 use tonic::Status;
 
+use crate::source::PartitionKey;
+
 /// The generated protobuf types of `proto/ticket.proto`.
 #[allow(missing_docs, clippy::all)]
 pub mod proto {
@@ -24,6 +26,7 @@ impl Statement {
             sql: sql.into(),
             parameters: Vec::new(),
             prepared_id: 0,
+            partition: None,
         }
     }
 
@@ -39,6 +42,7 @@ impl Statement {
     /// Whether this is [`Statement::whole_table`] (whichever handle it came in).
     pub fn is_whole_table(&self) -> bool {
         self.parameters.is_empty()
+            && self.partition.is_none()
             && self.sql.strip_prefix(WHOLE_TABLE_PREFIX) == Some(crate::table::schema::TABLE_NAME)
     }
 
@@ -48,6 +52,26 @@ impl Statement {
             prepared_id: fastrand::u64(1..),
             ..Statement::new(sql)
         }
+    }
+
+    /// This statement over `key` only.
+    pub fn in_partition(&self, key: &PartitionKey) -> Statement {
+        Statement {
+            partition: Some(proto::Partition {
+                account_id: key.account_id.clone().unwrap_or_default(),
+                region: key.region.clone().unwrap_or_default(),
+            }),
+            ..self.clone()
+        }
+    }
+
+    /// The partition this statement is restricted to, if any.
+    pub fn partition_key(&self) -> Option<PartitionKey> {
+        let known = |field: &str| (!field.is_empty()).then(|| field.to_owned());
+        self.partition.as_ref().map(|partition| PartitionKey {
+            account_id: known(&partition.account_id),
+            region: known(&partition.region),
+        })
     }
 
     /// The DoGet ticket that runs this statement.
@@ -107,6 +131,7 @@ mod tests {
             sql: "SELECT 1".into(),
             parameters: vec![1, 2, 3],
             prepared_id: 9,
+            partition: None,
         };
         let ticket = statement.to_ticket();
         let any = Any::decode(&*ticket.ticket).expect("an Any");
@@ -118,6 +143,14 @@ mod tests {
         assert!(is_flight_sql_command(&ticket.ticket));
         assert!(Statement::whole_table().is_whole_table());
         assert!(!statement.is_whole_table());
+        let key = PartitionKey::new("111122223333", "eu-west-1");
+        let split = Statement::whole_table().in_partition(&key);
+        assert!(!split.is_whole_table());
+        let any = Any::decode(&*split.to_ticket().ticket).expect("an Any");
+        let inner: TicketStatementQuery = any.unpack().expect("unpack").expect("a ticket");
+        let decoded = Statement::decode_handle(&inner.statement_handle).expect("ok");
+        assert_eq!(decoded.partition_key(), Some(key));
+        assert_eq!(Statement::whole_table().partition_key(), None);
     }
 
     #[test]

@@ -64,6 +64,12 @@ impl JobCache {
 
     /// The cached Describe answer for a listed job, if it is still valid.
     pub fn describe(&self, summary: &JobSummary) -> Option<DescribeCompilationJobOutput> {
+        let found = self.valid_describe(summary);
+        crate::metrics::cache_lookup("describe", found.is_some());
+        found
+    }
+
+    fn valid_describe(&self, summary: &JobSummary) -> Option<DescribeCompilationJobOutput> {
         let entries = self.lock();
         let (described, at) = entries.by_arn.get(&summary.arn)?.describe.as_ref()?;
         let status = described.compilation_job_status().map(|s| s.as_str());
@@ -76,6 +82,12 @@ impl JobCache {
 
     /// The cached tags of `arn`, if younger than the TTL.
     pub fn tags(&self, arn: &str) -> Option<Vec<(String, String)>> {
+        let found = self.valid_tags(arn);
+        crate::metrics::cache_lookup("tags", found.is_some());
+        found
+    }
+
+    fn valid_tags(&self, arn: &str) -> Option<Vec<(String, String)>> {
         let entries = self.lock();
         let (tags, at) = entries.by_arn.get(arn)?.tags.as_ref()?;
         (at.elapsed() < self.ttl).then(|| tags.clone())

@@ -29,6 +29,13 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A client on the standard credential chain (environment, profile, SSO,
 /// web identity, container and instance metadata).
 pub async fn sagemaker_client(options: &AwsOptions) -> Client {
+    Client::new(&sdk_config(options).await)
+}
+
+/// The AWS configuration of `options` on the standard credential chain,
+/// with our retries and timeouts: every client (SageMaker, STS, Account)
+/// starts from it.
+pub async fn sdk_config(options: &AwsOptions) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         // Retries are ours (source::retry), where they can be counted and sized.
         .retry_config(RetryConfig::disabled())
@@ -46,7 +53,7 @@ pub async fn sagemaker_client(options: &AwsOptions) -> Client {
     if let Some(endpoint) = &options.endpoint_url {
         loader = loader.endpoint_url(endpoint);
     }
-    Client::new(&loader.load().await)
+    loader.load().await
 }
 
 /// A client for an emulator at `endpoint_url`, with fixed credentials: the
@@ -55,13 +62,7 @@ pub fn emulator_client(endpoint_url: &str, region: &str) -> Client {
     let config = aws_sdk_sagemaker::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region.to_owned()))
-        .credentials_provider(Credentials::new(
-            "emulator",
-            "emulator",
-            None,
-            None,
-            "sagemaker-flight-emulator",
-        ))
+        .credentials_provider(emulator_credentials())
         .endpoint_url(endpoint_url)
         .retry_config(RetryConfig::disabled())
         .timeout_config(
@@ -71,4 +72,33 @@ pub fn emulator_client(endpoint_url: &str, region: &str) -> Client {
         )
         .build();
     Client::from_conf(config)
+}
+
+/// The AWS configuration of [`emulator_client`], from which every client
+/// of an emulator of many accounts is made (STS, Account, SageMaker in
+/// each region).
+pub async fn emulator_sdk_config(endpoint_url: &str, region: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(emulator_credentials())
+        .endpoint_url(endpoint_url)
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// The emulator's default account's credentials (it checks no signature).
+fn emulator_credentials() -> Credentials {
+    Credentials::new(
+        "emulator",
+        "emulator",
+        None,
+        None,
+        "sagemaker-flight-emulator",
+    )
 }

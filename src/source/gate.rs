@@ -265,7 +265,7 @@ struct Pace {
 /// One operation's gate. See the module doc.
 #[derive(Debug)]
 pub struct OperationGate {
-    /// The operation, for logs.
+    /// The operation, for logs and metrics.
     name: &'static str,
     permits: Semaphore,
     started: Instant,
@@ -371,6 +371,8 @@ impl OperationGate {
                 self.wait_for_slot().await;
                 call().await
             };
+            crate::metrics::sagemaker_call(self.name, &result);
+            crate::telemetry::count_query_call(self.name);
             match result {
                 Ok(value) => {
                     self.record(false);
@@ -390,6 +392,7 @@ impl OperationGate {
                         return Err(error);
                     }
                     let retry_number = failures + throttles;
+                    crate::metrics::sagemaker_retry(self.name);
                     tracing::debug!(%error, retry_number, "retrying SageMaker call");
                     let mut wait = retry.backoff(retry_number);
                     if throttled && !self.ignores_throttles() {

@@ -13,11 +13,13 @@
 //! the jobs that exist, and a row built from a stale summary would be a job
 //! that no longer exists.
 
+pub mod accounts;
 mod budget;
 mod cache;
 mod client;
 mod error;
 mod gate;
+mod partition;
 mod record;
 mod retry;
 
@@ -39,8 +41,9 @@ use budget::{Budget, Budgeted};
 use cache::JobCache;
 use gate::OperationGate;
 
-pub use client::{AwsOptions, emulator_client, sagemaker_client};
+pub use client::{AwsOptions, emulator_client, emulator_sdk_config, sagemaker_client, sdk_config};
 pub use error::{SourceError, SourceErrorKind, describe_chain};
+pub use partition::{Partition, PartitionKey, Partitions};
 pub use record::{JobRecord, JobSummary, account_id_from_arn};
 pub use retry::RetryPolicy;
 
@@ -189,8 +192,10 @@ impl SageMakerSource {
             // creation-time windows listed in parallel (`list_everything`).
             None => {
                 let (pages_tx, pages_rx) = mpsc::channel(LIST_PAGES_AHEAD * self.list_windows);
-                let lister =
-                    tokio::spawn(Arc::clone(self).list_everything(request.list.clone(), pages_tx));
+                // In the caller's span: its calls count against the query.
+                let lister = tokio::spawn(tracing::Instrument::in_current_span(
+                    Arc::clone(self).list_everything(request.list.clone(), pages_tx),
+                ));
                 (
                     ReceiverStream::new(pages_rx).boxed(),
                     Some(AbortOnDrop(lister)),

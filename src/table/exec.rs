@@ -1,6 +1,8 @@
 //! The physical scan: which SageMaker calls a query makes, and the streams
-//! that make them. One partition per listing (a status `IN (...)` lists each
-//! status in parallel), or one partition of direct lookups by name.
+//! that make them. One DataFusion partition per listing (a status `IN (...)`
+//! lists each status in parallel), or one partition of direct lookups by
+//! name; each merges the streams of every (account, region) the query
+//! calls, which run side by side.
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,7 +21,7 @@ use datafusion::physical_plan::{
 };
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use crate::source::{ListParams, SageMakerSource, ScanRequest};
+use crate::source::{ListParams, Partition, PartitionKey, ScanRequest};
 use crate::table::batches::{BatchSizing, record_batches};
 use crate::table::pushdown::ApiFilter;
 use crate::table::schema::{Column, ColumnSource};
@@ -174,7 +176,9 @@ impl fmt::Display for ListParams {
 /// Streams the table's rows from SageMaker as the plan says.
 #[derive(Debug)]
 pub struct SageMakerScanExec {
-    source: Arc<SageMakerSource>,
+    /// The (account, region) partitions the query calls, each with its own
+    /// source and gates.
+    partitions: Vec<Partition>,
     plan: ScanPlan,
     /// The projected columns, in output order.
     columns: Vec<Column>,
@@ -187,9 +191,10 @@ pub struct SageMakerScanExec {
 }
 
 impl SageMakerScanExec {
-    /// A scan producing `columns` (whose schema is `schema`) by `plan`.
+    /// A scan of `partitions` producing `columns` (whose schema is `schema`)
+    /// by `plan`.
     pub fn new(
-        source: Arc<SageMakerSource>,
+        partitions: Vec<Partition>,
         plan: ScanPlan,
         columns: Vec<Column>,
         schema: SchemaRef,
@@ -203,7 +208,7 @@ impl SageMakerScanExec {
             Boundedness::Bounded,
         ));
         SageMakerScanExec {
-            source,
+            partitions,
             plan,
             columns,
             schema,
@@ -236,6 +241,15 @@ impl DisplayAs for SageMakerScanExec {
         }
         if let Some(limit) = self.plan.limit {
             write!(f, ", limit={limit}")?;
+        }
+        // A server of one unnamed partition has nothing to say here.
+        if self
+            .partitions
+            .iter()
+            .any(|p| p.key != PartitionKey::default())
+        {
+            let keys: Vec<_> = self.partitions.iter().map(|p| p.key.to_string()).collect();
+            write!(f, ", partitions=[{}]", keys.join(", "))?;
         }
         if self.snapshot_to.is_some() {
             write!(f, ", keeps_snapshot")?;
@@ -283,15 +297,32 @@ impl ExecutionPlan for SageMakerScanExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
+        // Each source's calls run side by side: a slow or throttled region
+        // delays only its own rows.
         let records = if let Some(names) = &self.plan.lookups {
-            self.source.lookup(names.clone(), self.plan.tags)
+            stream::select_all(
+                self.partitions
+                    .iter()
+                    .map(|partition| partition.source.lookup(names.clone(), self.plan.tags)),
+            )
+            .boxed()
         } else if let Some(listing) = self.plan.listings.get(partition) {
-            self.source.scan(ScanRequest {
+            let request = ScanRequest {
                 list: listing.clone(),
                 describe: self.plan.describe,
                 tags: self.plan.tags,
                 limit: self.plan.limit,
-            })
+            };
+            let scans = self
+                .partitions
+                .iter()
+                .map(|partition| partition.source.scan(request.clone()));
+            let records = stream::select_all(scans);
+            // LIMIT rows in all: each source stops at it, and so does the union.
+            match self.plan.limit {
+                Some(limit) => records.take(limit).boxed(),
+                None => records.boxed(),
+            }
         } else {
             // No listing: the filters match no job.
             stream::empty().boxed()

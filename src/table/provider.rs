@@ -13,7 +13,7 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::source::SageMakerSource;
+use crate::source::{Partition, Partitions};
 use crate::table::batches::BatchSizing;
 use crate::table::exec::{SageMakerScanExec, ScanPlan};
 use crate::table::pushdown::{ApiFilter, pushdown_support};
@@ -47,25 +47,38 @@ impl Default for TableOptions {
     }
 }
 
-/// The table, reading from one SageMaker source.
+/// The table: the union of its partitions (accounts and regions).
 #[derive(Debug)]
 pub struct CompilationJobTable {
-    source: Arc<SageMakerSource>,
+    partitions: Partitions,
     options: TableOptions,
     snapshots: Arc<SnapshotStore>,
 }
 
 impl CompilationJobTable {
-    /// The table over `source`.
-    pub fn new(source: Arc<SageMakerSource>, options: TableOptions) -> Self {
+    /// The table over `partitions` (or one source, of unknown account and
+    /// region).
+    pub fn new(partitions: impl Into<Partitions>, options: TableOptions) -> Self {
         CompilationJobTable {
-            source,
+            partitions: partitions.into(),
             options,
             snapshots: Arc::new(SnapshotStore::new(
                 options.snapshot_ttl,
                 options.snapshot_max_rows,
             )),
         }
+    }
+
+    /// Every partition the table reads.
+    pub fn partitions(&self) -> &Partitions {
+        &self.partitions
+    }
+
+    /// The partitions a query with the filters `api` calls: those that may
+    /// hold its accounts and regions.
+    pub fn partitions_for(&self, api: &ApiFilter) -> Vec<&Partition> {
+        self.partitions
+            .matching(api.accounts.as_ref(), api.regions.as_ref())
     }
 
     /// Where the table keeps its snapshot.
@@ -139,8 +152,9 @@ impl TableProvider for CompilationJobTable {
         let snapshot_to =
             (self.snapshots.enabled() && columns == ALL_COLUMNS && plan.reads_everything())
                 .then(|| Arc::clone(&self.snapshots));
+        let partitions = self.partitions_for(&api).into_iter().cloned().collect();
         Ok(Arc::new(SageMakerScanExec::new(
-            Arc::clone(&self.source),
+            partitions,
             plan,
             columns,
             schema,

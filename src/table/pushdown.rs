@@ -14,6 +14,9 @@
 //! | `creation_time` / `last_modified_time` `<`, `<=`, `>`, `>=`, `=`, `BETWEEN` | `CreationTimeAfter/Before`, `LastModifiedTimeAfter/Before` |
 //! | `compilation_job_name = 'x'`, `IN (...)`; `compilation_job_arn`, `_key` likewise | `DescribeCompilationJob` per name, no listing |
 //! | `compilation_job_name LIKE '%abc%'` | `NameContains` (the longest literal run of name characters) |
+//! | `account_id = 'x'`, `IN (...)`; `split_part(compilation_job_arn, ':', 5)` likewise | only that account's partitions are called |
+//! | `split_part(compilation_job_arn, ':', 4) = 'eu-west-1'`, `IN (...)`; `compilation_job_arn LIKE 'arn:aws:sagemaker:eu-west-1:%'`, `starts_with(...)` | only that region's partitions are called |
+//! | an ARN (`=`, `IN`) | its own partition only, besides the Describe by name |
 
 use std::collections::BTreeSet;
 
@@ -50,6 +53,12 @@ pub struct ApiFilter {
     pub modified_before: Option<i64>,
     /// NameContains.
     pub name_contains: Option<String>,
+    /// Accounts whose jobs may match: the partitions of other accounts are
+    /// not called.
+    pub accounts: Option<BTreeSet<String>>,
+    /// Regions whose jobs may match: the partitions of other regions are
+    /// not called.
+    pub regions: Option<BTreeSet<String>>,
 }
 
 impl ApiFilter {
@@ -71,6 +80,8 @@ impl ApiFilter {
         };
         self.statuses.as_ref().is_some_and(BTreeSet::is_empty)
             || self.names.as_ref().is_some_and(BTreeSet::is_empty)
+            || self.accounts.as_ref().is_some_and(BTreeSet::is_empty)
+            || self.regions.as_ref().is_some_and(BTreeSet::is_empty)
             || empty_range(self.creation_after, self.creation_before)
             || empty_range(self.modified_after, self.modified_before)
     }
@@ -98,6 +109,16 @@ impl ApiFilter {
                 op: Operator::Or,
                 right,
             }) => Self::of_expr(left)?.union(Self::of_expr(right)?),
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::Eq,
+                right,
+            }) if arn_part_of(left).is_some() || arn_part_of(right).is_some() => {
+                match (arn_part_of(left), literal_of(right)) {
+                    (Some(part), Some(value)) => part.one_of(&[value])?,
+                    _ => arn_part_of(right)?.one_of(&[literal_of(left)?])?,
+                }
+            }
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
                 match (
                     column_of(left),
@@ -117,7 +138,10 @@ impl ApiFilter {
             }) => {
                 let values: Vec<&ScalarValue> =
                     list.iter().map(literal_of).collect::<Option<_>>()?;
-                Self::one_of(column_of(expr)?, &values)?
+                match arn_part_of(expr) {
+                    Some(part) => part.one_of(&values)?,
+                    None => Self::one_of(column_of(expr)?, &values)?,
+                }
             }
             Expr::Between(Between {
                 expr,
@@ -140,6 +164,26 @@ impl ApiFilter {
                 name_contains: Some(name_contains_of_like(string_of(literal_of(pattern)?)?)?),
                 ..ApiFilter::default()
             },
+            // `compilation_job_arn LIKE 'arn:aws:sagemaker:eu-west-1:%'`
+            Expr::Like(Like {
+                negated: false,
+                expr,
+                pattern,
+                escape_char: None,
+                case_insensitive: false,
+            }) if is_arn_column(expr) => {
+                let pattern = string_of(literal_of(pattern)?)?;
+                let prefix = &pattern[..pattern.find(['%', '_']).unwrap_or(pattern.len())];
+                Self::of_arn_prefix(prefix)?
+            }
+            // `starts_with(compilation_job_arn, 'arn:aws:sagemaker:eu-west-1:')`
+            Expr::ScalarFunction(function)
+                if function.name() == "starts_with"
+                    && function.args.len() == 2
+                    && is_arn_column(&function.args[0]) =>
+            {
+                Self::of_arn_prefix(string_of(literal_of(&function.args[1])?)?)?
+            }
             _ => return None,
         };
         // Every status allowed is no constraint: one listing, not six.
@@ -221,16 +265,33 @@ impl ApiFilter {
                 ),
                 ..ApiFilter::default()
             },
-            Column::CompilationJobArn | Column::Key => ApiFilter {
-                names: Some(
-                    strings
-                        .iter()
-                        .filter_map(|arn| name_of_arn(arn))
-                        .map(str::to_owned)
-                        .collect(),
-                ),
-                ..ApiFilter::default()
-            },
+            // An ARN names its job and its partition.
+            Column::CompilationJobArn | Column::Key => {
+                let arns: Vec<&str> = strings
+                    .iter()
+                    .copied()
+                    .filter(|arn| name_of_arn(arn).is_some())
+                    .collect();
+                let fields = |part: ArnPart| {
+                    Some(
+                        arns.iter()
+                            .filter_map(|arn| part.of_arn(arn))
+                            .map(str::to_owned)
+                            .collect(),
+                    )
+                };
+                ApiFilter {
+                    names: Some(
+                        arns.iter()
+                            .filter_map(|arn| name_of_arn(arn))
+                            .map(str::to_owned)
+                            .collect(),
+                    ),
+                    accounts: fields(ArnPart::Account),
+                    regions: fields(ArnPart::Region),
+                    ..ApiFilter::default()
+                }
+            }
             _ => return None,
         };
         Some(api)
@@ -251,6 +312,8 @@ impl ApiFilter {
             modified_before: min_bound(self.modified_before, other.modified_before),
             // The API takes one fragment; either is a valid superset.
             name_contains: self.name_contains.or(other.name_contains),
+            accounts: sets(self.accounts, other.accounts),
+            regions: sets(self.regions, other.regions),
         }
     }
 
@@ -278,8 +341,107 @@ impl ApiFilter {
             name_contains: (self.name_contains == other.name_contains)
                 .then_some(self.name_contains)
                 .flatten(),
+            accounts: sets(self.accounts, other.accounts),
+            regions: sets(self.regions, other.regions),
         }
     }
+}
+
+impl ApiFilter {
+    /// The partition a literal ARN prefix names: its region once the
+    /// prefix has passed the region field, its account once it has passed
+    /// the account field. `None` if it names neither.
+    fn of_arn_prefix(prefix: &str) -> Option<ApiFilter> {
+        let fields: Vec<&str> = prefix.split(':').collect();
+        // A field is known only if the prefix goes on past it (a ':' follows).
+        let complete = |index: usize| {
+            (fields.len() > index + 1 && !fields[index].is_empty() && fields[0] == "arn")
+                .then(|| BTreeSet::from([fields[index].to_owned()]))
+        };
+        let api = ApiFilter {
+            regions: complete(ArnPart::Region.field()),
+            accounts: complete(ArnPart::Account.field()),
+            ..ApiFilter::default()
+        };
+        (api != ApiFilter::default()).then_some(api)
+    }
+}
+
+/// The fields of a job's ARN (`arn:<partition>:sagemaker:<region>:<account>:...`)
+/// that name its table partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ArnPart {
+    Region,
+    Account,
+}
+
+impl ArnPart {
+    /// The field's index in the ARN, split on ':'.
+    fn field(self) -> usize {
+        match self {
+            ArnPart::Region => 3,
+            ArnPart::Account => 4,
+        }
+    }
+
+    /// This field of `arn`, if it is a complete ARN.
+    fn of_arn(self, arn: &str) -> Option<&str> {
+        let fields: Vec<&str> = arn.splitn(6, ':').collect();
+        (fields.len() == 6 && fields[0] == "arn")
+            .then(|| fields[self.field()])
+            .filter(|field| !field.is_empty())
+    }
+
+    /// `part IN (values)`.
+    fn one_of(self, values: &[&ScalarValue]) -> Option<ApiFilter> {
+        let values = Some(
+            values
+                .iter()
+                .map(|value| string_of(value).map(str::to_owned))
+                .collect::<Option<BTreeSet<_>>>()?,
+        );
+        Some(match self {
+            ArnPart::Region => ApiFilter {
+                regions: values,
+                ..ApiFilter::default()
+            },
+            ArnPart::Account => ApiFilter {
+                accounts: values,
+                ..ApiFilter::default()
+            },
+        })
+    }
+}
+
+/// Which partition field `expr` is: the `account_id` column, or
+/// `split_part(compilation_job_arn, ':', 4)` (region) or `..., 5)` (account).
+fn arn_part_of(expr: &Expr) -> Option<ArnPart> {
+    match expr {
+        Expr::Column(_) if column_of(expr) == Some(Column::AccountId) => Some(ArnPart::Account),
+        Expr::ScalarFunction(function)
+            if function.name() == "split_part"
+                && function.args.len() == 3
+                && is_arn_column(&function.args[0])
+                && literal_of(&function.args[1]).and_then(string_of) == Some(":") =>
+        {
+            let index = match literal_of(&function.args[2])? {
+                ScalarValue::Int64(Some(i)) => *i,
+                ScalarValue::Int32(Some(i)) => i64::from(*i),
+                _ => return None,
+            };
+            [ArnPart::Region, ArnPart::Account]
+                .into_iter()
+                .find(|part| part.field() as i64 + 1 == index)
+        }
+        _ => None,
+    }
+}
+
+fn is_arn_column(expr: &Expr) -> bool {
+    matches!(
+        column_of(expr),
+        Some(Column::CompilationJobArn | Column::Key)
+    )
 }
 
 fn max_bound(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -519,5 +681,74 @@ mod tests {
             );
             assert_eq!(ApiFilter::from_filters(&[filter]), ApiFilter::default());
         }
+    }
+
+    fn strings(values: &[&str]) -> Option<BTreeSet<String>> {
+        Some(values.iter().map(|v| v.to_string()).collect())
+    }
+
+    fn arn_part(index: i64) -> Expr {
+        datafusion::functions::string::expr_fn::split_part(
+            col("compilation_job_arn"),
+            lit(":"),
+            lit(index),
+        )
+    }
+
+    #[test]
+    fn account_and_arn_region_filters_name_partitions() {
+        let api = ApiFilter::from_filters(&[
+            col("account_id").eq(lit("111122223333")),
+            arn_part(4).in_list(vec![lit("eu-west-1"), lit("us-east-1")], false),
+        ]);
+        assert_eq!(api.accounts, strings(&["111122223333"]));
+        assert_eq!(api.regions, strings(&["eu-west-1", "us-east-1"]));
+        let api = ApiFilter::from_filters(&[arn_part(5).eq(lit("444455556666"))]);
+        assert_eq!(api.accounts, strings(&["444455556666"]));
+        // Other fields of the ARN name no partition.
+        assert_eq!(
+            pushdown_support(&arn_part(3).eq(lit("sagemaker"))),
+            TableProviderFilterPushDown::Unsupported
+        );
+        // OR of two partitions is both; AND of two different ones is none.
+        let either = ApiFilter::from_filters(&[arn_part(4)
+            .eq(lit("eu-west-1"))
+            .or(arn_part(4).eq(lit("us-east-1")))]);
+        assert_eq!(either.regions, strings(&["eu-west-1", "us-east-1"]));
+        let both = ApiFilter::from_filters(&[
+            col("account_id").eq(lit("1")),
+            col("account_id").eq(lit("2")),
+        ]);
+        assert!(both.matches_nothing());
+    }
+
+    #[test]
+    fn an_arn_or_its_prefix_names_its_partition() {
+        let arn = "arn:aws:sagemaker:eu-west-1:111122223333:compilation-job/job-1";
+        let api = ApiFilter::from_filters(&[col("compilation_job_arn").eq(lit(arn))]);
+        assert_eq!(api.names, strings(&["job-1"]));
+        assert_eq!(api.accounts, strings(&["111122223333"]));
+        assert_eq!(api.regions, strings(&["eu-west-1"]));
+        let like = |pattern: &str| {
+            ApiFilter::from_filters(&[col("compilation_job_arn").like(lit(pattern))])
+        };
+        assert_eq!(
+            like("arn:aws:sagemaker:eu-west-1:%").regions,
+            strings(&["eu-west-1"])
+        );
+        assert_eq!(like("arn:aws:sagemaker:eu-west-1:%").accounts, None);
+        assert_eq!(
+            like("arn:aws:sagemaker:eu-west-1:111122223333:%").accounts,
+            strings(&["111122223333"])
+        );
+        // The region field is not complete: it could be eu-west-1x.
+        assert_eq!(like("arn:aws:sagemaker:eu-west-1%"), ApiFilter::default());
+        assert_eq!(like("arn:aws:sagemaker:eu_west-1:%"), ApiFilter::default());
+        let starts =
+            ApiFilter::from_filters(&[datafusion::functions::string::expr_fn::starts_with(
+                col("_key"),
+                lit("arn:aws:sagemaker:us-west-2:"),
+            )]);
+        assert_eq!(starts.regions, strings(&["us-west-2"]));
     }
 }

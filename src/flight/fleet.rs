@@ -1,0 +1,226 @@
+//! A fleet of instances sharing the partitions of the table through Flight
+//! alone. Every instance is configured with the same accounts and regions,
+//! its own advertised location (`--advertise`) and the others' (`--peer`).
+//! When a query splits into one endpoint per (account, region), each
+//! endpoint's location names the instance that owns the partition, so a
+//! client reading the endpoints in parallel spreads the SageMaker calls,
+//! the CPU and the rate limits over the fleet. Tickets are self-contained:
+//! any instance can serve any ticket, so an owner is a choice, not a
+//! requirement.
+//!
+//! Owners are chosen by rendezvous hashing with a bound on load: in key
+//! order, each partition goes to the member whose hash of (member,
+//! partition) is highest among those that own fewer than their fair share
+//! (the partitions divided by the members, rounded up). Every instance
+//! computes the same owners from the same partitions and members, whatever
+//! order they were given in; shares stay even with few partitions; and a
+//! partition stays with its member for as long as the fleet and the
+//! partitions do, so that member's cache keeps serving it.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
+use crate::source::PartitionKey;
+
+/// The instances partitions are spread over; empty: this one alone, and
+/// endpoints name no location (the server the client asked).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fleet {
+    /// Every member's location (`grpc://host:port`), this one's included,
+    /// sorted and without duplicates.
+    members: Vec<String>,
+    /// The member serving each partition (after [`Fleet::assign`]).
+    owners: BTreeMap<PartitionKey, String>,
+}
+
+impl Fleet {
+    /// A fleet of this instance at `own` and its `peers` (locations as
+    /// [`location_of_address`] makes them).
+    pub fn new(own: String, peers: Vec<String>) -> Fleet {
+        let mut members = peers;
+        members.push(own);
+        members.sort();
+        members.dedup();
+        Fleet {
+            members,
+            owners: BTreeMap::new(),
+        }
+    }
+
+    /// The fleet with an owner for each of `partitions` (see the module's
+    /// doc); a partition it was not given has none.
+    pub fn assign<'a>(mut self, partitions: impl IntoIterator<Item = &'a PartitionKey>) -> Fleet {
+        let mut keys: Vec<&PartitionKey> = partitions.into_iter().collect();
+        keys.sort();
+        keys.dedup();
+        self.owners.clear();
+        if self.members.is_empty() {
+            return self;
+        }
+        let share = keys.len().div_ceil(self.members.len());
+        let mut load = vec![0_usize; self.members.len()];
+        for key in keys {
+            let partition = key.to_string();
+            let chosen = (0..self.members.len())
+                .filter(|&member| load[member] < share)
+                .max_by_key(|&member| score(&self.members[member], &partition));
+            if let Some(member) = chosen {
+                load[member] += 1;
+                self.owners
+                    .insert(key.clone(), self.members[member].clone());
+            }
+        }
+        self
+    }
+
+    /// The location of the member that serves partition `key`; `None` when
+    /// this instance is alone (no location: the same server).
+    pub fn owner_of(&self, key: &PartitionKey) -> Option<&str> {
+        self.owners.get(key).map(String::as_str)
+    }
+
+    /// Every member's location.
+    pub fn members(&self) -> &[String] {
+        &self.members
+    }
+}
+
+/// The rendezvous hash of `member` and `partition`.
+fn score(member: &str, partition: &str) -> u64 {
+    let digest = Sha256::new()
+        .chain_update(member.as_bytes())
+        .chain_update([0])
+        .chain_update(partition.as_bytes())
+        .finalize();
+    let mut score = [0_u8; 8];
+    score.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(score)
+}
+
+/// The Flight location of `address`: `host:port` (or a `grpc://`,
+/// `grpc+tcp://` or `grpc+tls://` URI), with `grpc+tls://` for a TLS
+/// listener. A location a client cannot connect to is an error: a missing
+/// port, or an unspecified host such as 0.0.0.0.
+pub fn location_of_address(address: &str, tls: bool) -> Result<String, String> {
+    let (scheme, rest) = match address.split_once("://") {
+        Some(("grpc" | "grpc+tcp", rest)) => ("grpc", rest),
+        Some(("grpc+tls", rest)) => ("grpc+tls", rest),
+        Some((scheme, _)) => {
+            return Err(format!(
+                "{address:?}: a Flight location is grpc://, grpc+tcp:// or grpc+tls://, not {scheme}://"
+            ));
+        }
+        None if tls => ("grpc+tls", address),
+        None => ("grpc", address),
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{address:?} has no port (host:port)"))?;
+    port.parse::<u16>()
+        .ok()
+        .filter(|port| *port != 0)
+        .ok_or_else(|| format!("{address:?}: {port:?} is not a port"))?;
+    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+    if bare_host.is_empty() || matches!(bare_host, "0.0.0.0" | "::" | "0:0:0:0:0:0:0:0") {
+        return Err(format!(
+            "{address:?}: clients cannot connect to host {host:?}; advertise an address they can reach"
+        ));
+    }
+    Ok(format!("{scheme}://{host}:{port}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(count: usize) -> Vec<PartitionKey> {
+        (0..count)
+            .map(|i| PartitionKey::new(format!("{:012}", 100 + i % 7), format!("region-{i}")))
+            .collect()
+    }
+
+    fn three() -> Fleet {
+        Fleet::new(
+            "grpc://a:1".into(),
+            vec!["grpc://b:2".into(), "grpc://c:3".into()],
+        )
+    }
+
+    #[test]
+    fn every_member_computes_the_same_even_shares() {
+        let partitions = keys(8);
+        let a = three().assign(&partitions);
+        let mut reversed = partitions.clone();
+        reversed.reverse();
+        let c = Fleet::new(
+            "grpc://c:3".into(),
+            vec!["grpc://b:2".into(), "grpc://a:1".into()],
+        )
+        .assign(&reversed);
+        assert_eq!(a, c);
+        for member in a.members() {
+            let owned = partitions
+                .iter()
+                .filter(|k| a.owner_of(k) == Some(member.as_str()))
+                .count();
+            assert!((2..=3).contains(&owned), "{member} owns {owned} of 8");
+        }
+        // Two members, four partitions: two each, whatever the addresses.
+        for port in 1000..1050 {
+            let two = Fleet::new(
+                format!("grpc://h:{port}"),
+                vec![format!("grpc://h:{}", port + 1)],
+            )
+            .assign(&keys(4));
+            for member in two.members() {
+                let owned = keys(4)
+                    .iter()
+                    .filter(|k| two.owner_of(k) == Some(member.as_str()))
+                    .count();
+                assert_eq!(owned, 2, "{member}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_partition_not_assigned_has_no_owner() {
+        let fleet = three().assign(&keys(3));
+        assert!(fleet.owner_of(&keys(4)[3]).is_none());
+        assert!(fleet.owner_of(&keys(3)[0]).is_some());
+    }
+
+    #[test]
+    fn alone_there_is_no_location() {
+        let alone = Fleet::default().assign(&keys(2));
+        assert_eq!(alone.owner_of(&keys(2)[0]), None);
+    }
+
+    #[test]
+    fn locations_are_reachable_uris() {
+        assert_eq!(
+            location_of_address("127.0.0.1:50051", false),
+            Ok("grpc://127.0.0.1:50051".into())
+        );
+        assert_eq!(
+            location_of_address("flight.example:443", true),
+            Ok("grpc+tls://flight.example:443".into())
+        );
+        assert_eq!(
+            location_of_address("grpc+tcp://[::1]:7/", false),
+            Ok("grpc://[::1]:7".into())
+        );
+        for bad in [
+            "0.0.0.0:50051",
+            "[::]:1",
+            "host",
+            "host:0",
+            "host:x",
+            "http://h:1",
+            ":80",
+        ] {
+            assert!(location_of_address(bad, false).is_err(), "{bad}");
+        }
+    }
+}

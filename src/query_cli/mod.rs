@@ -1,0 +1,380 @@
+//! `sagemaker-flight query "SQL"`: a Flight SQL client in the binary.
+//!
+//! It sends the statement (`CommandStatementQuery`) to `--server`, then
+//! reads every endpoint of the FlightInfo it gets back, in order: an
+//! endpoint without a location from the same server, one with locations
+//! from the first of them that accepts a connection (with the same TLS
+//! settings and credentials). The rows go to stdout or `--output` as a
+//! table, CSV, JSON lines or Parquet ([`output`]), with a progress line
+//! on stderr while they arrive ([`progress`]).
+//!
+//! Every failure is one line on stderr and a non-zero exit: the server's
+//! own message for a refused statement, the address for a server that
+//! cannot be reached, a hint at the credential options for
+//! UNAUTHENTICATED.
+
+mod connection;
+mod output;
+mod progress;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::error::FlightError;
+use arrow_flight::{FlightData, FlightEndpoint, FlightInfo};
+use clap::Args;
+use futures::StreamExt;
+use tonic::Code;
+
+pub use connection::{Connection, Connector, Credentials, ServerUrl};
+pub use output::{OutputFormat, Sink};
+pub use progress::Progress;
+
+/// Environment variable holding a bearer token (instead of `--token-file`).
+pub const TOKEN_ENV: &str = "SAGEMAKER_FLIGHT_TOKEN";
+
+/// Environment variable holding the password of `--user`.
+pub const PASSWORD_ENV: &str = "SAGEMAKER_FLIGHT_PASSWORD";
+
+/// Options of `sagemaker-flight query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The SQL statement to run, e.g. "SELECT compilation_job_status,
+    /// count(*) FROM aws.sagemaker_compilation_job GROUP BY 1".
+    pub sql: String,
+
+    /// The Flight SQL server: grpc://HOST:PORT, or grpc+tls://HOST:PORT
+    /// for TLS.
+    #[arg(long, default_value = "grpc://127.0.0.1:50051")]
+    pub server: String,
+
+    /// PEM CA certificate(s) that signed the server's certificate (a
+    /// private CA); without it grpc+tls:// trusts the system's roots.
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
+
+    /// How to write the rows: table (aligned text), csv (with a header),
+    /// jsonl (one JSON object a line) or parquet (needs --output).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+
+    /// Write the rows to this file instead of stdout (required for
+    /// parquet). The file appears only once the whole result is written.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+
+    /// File whose first line is a bearer token (default: the token in the
+    /// environment variable SAGEMAKER_FLIGHT_TOKEN, if set).
+    #[arg(long, conflicts_with = "user")]
+    pub token_file: Option<PathBuf>,
+
+    /// User for Basic authentication, exchanged for a token by a Flight
+    /// SQL Handshake; the password comes from the environment variable
+    /// SAGEMAKER_FLIGHT_PASSWORD.
+    #[arg(long)]
+    pub user: Option<String>,
+
+    /// Seconds to keep retrying until the server answers its health check
+    /// (for scripts and containers started together; 0: try once).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub wait: u64,
+
+    /// Show the progress line (rows and bytes so far) even when stderr is
+    /// not a terminal.
+    #[arg(long, conflicts_with = "quiet")]
+    pub progress: bool,
+
+    /// Never show the progress line.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// Why `query` failed. Each displays as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryCliError {
+    /// Options that do not fit together, or a file they name that cannot
+    /// be read.
+    #[error("{0}")]
+    Usage(String),
+    /// The server, or an endpoint's location, cannot be reached.
+    #[error("cannot connect to {url}: {reason}")]
+    Unreachable {
+        /// The address as given.
+        url: String,
+        /// What went wrong, from the transport.
+        reason: String,
+    },
+    /// The server answered a call with an error status.
+    #[error("{}", refusal_message(call, url, *code, message))]
+    Refused {
+        /// The call: "query", "handshake", "reading the result", ...
+        call: &'static str,
+        /// The server that answered.
+        url: String,
+        /// The gRPC status code.
+        code: Code,
+        /// The server's message.
+        message: String,
+    },
+    /// The answer could not be understood (not a Flight SQL server?).
+    #[error("unexpected answer from {url}: {reason}")]
+    Protocol {
+        /// The server that answered.
+        url: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The rows could not be written.
+    #[error("cannot write the result to {target}: {reason}")]
+    Output {
+        /// stdout or the file.
+        target: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl QueryCliError {
+    /// `status` of `call` to `url` as an error, its message on one line.
+    pub fn refused(call: &'static str, url: &str, status: &tonic::Status) -> QueryCliError {
+        QueryCliError::Refused {
+            call,
+            url: url.to_owned(),
+            code: status.code(),
+            message: one_line(status.message()),
+        }
+    }
+
+    /// The error of reading a decoded Flight stream from `url`.
+    fn of_flight(url: &str, error: FlightError) -> QueryCliError {
+        match error {
+            FlightError::Tonic(status) => {
+                QueryCliError::refused("reading the result", url, &status)
+            }
+            other => QueryCliError::Protocol {
+                url: url.to_owned(),
+                reason: one_line(&other.to_string()),
+            },
+        }
+    }
+}
+
+fn refusal_message(call: &str, url: &str, code: Code, message: &str) -> String {
+    let hint = match code {
+        Code::Unauthenticated => {
+            " (give --token-file, SAGEMAKER_FLIGHT_TOKEN, or --user with SAGEMAKER_FLIGHT_PASSWORD)"
+        }
+        _ => "",
+    };
+    format!(
+        "{call} failed at {url}: {}: {message}{hint}",
+        code_name(code)
+    )
+}
+
+/// The canonical name of a gRPC status code, as servers and docs spell it.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// `text` with its lines joined by spaces, so an error stays one line.
+pub fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// How often the progress line is redrawn: at most five times a second.
+const PROGRESS_REFRESH: Duration = Duration::from_millis(200);
+
+/// Runs `sagemaker-flight query`.
+pub async fn run(args: QueryArgs) -> Result<(), QueryCliError> {
+    // Everything that can be refused without the network is checked first.
+    let destination = output::Destination::of(args.format, args.output.as_deref())?;
+    let credentials =
+        Credentials::from_options(args.token_file.as_deref(), args.user.as_deref(), |name| {
+            std::env::var(name).ok()
+        })?;
+    let server = ServerUrl::parse(&args.server)?;
+    if args.tls_ca.is_some() && !server.is_tls() {
+        return Err(QueryCliError::Usage(format!(
+            "--tls-ca is for TLS servers, and {} is plaintext (use grpc+tls://)",
+            server.as_str()
+        )));
+    }
+    let connector = Connector::new(args.tls_ca.as_deref(), credentials)?;
+    let progress = Progress::new(progress::should_show(args.progress, args.quiet));
+
+    let mut home = connector
+        .connect_when_ready(&server, Duration::from_secs(args.wait))
+        .await?;
+    let info = home.execute(&args.sql).await?;
+    let sink = Sink::open(args.format, destination)?;
+    let mut reader = ResultReader {
+        sink,
+        progress,
+        announced_schema: announced_schema(&info),
+    };
+    let read = reader.read_all(&connector, &mut home, info).await;
+    reader.progress.finish();
+    match read {
+        Ok(()) => reader.sink.finish(reader.announced_schema),
+        Err(error) => {
+            reader.sink.abandon();
+            Err(error)
+        }
+    }
+}
+
+/// The result schema the FlightInfo announces, if it decodes (used when
+/// no endpoint sends a batch, so empty results still get a header).
+fn announced_schema(info: &FlightInfo) -> Option<SchemaRef> {
+    info.clone().try_decode_schema().ok().map(Arc::new)
+}
+
+/// Reads the endpoints of a FlightInfo into a sink.
+struct ResultReader {
+    sink: Sink,
+    progress: Progress,
+    announced_schema: Option<SchemaRef>,
+}
+
+impl ResultReader {
+    /// Every endpoint of `info`, in order; endpoints with a location are
+    /// read from there, through one connection per location.
+    async fn read_all(
+        &mut self,
+        connector: &Connector,
+        home: &mut Connection,
+        info: FlightInfo,
+    ) -> Result<(), QueryCliError> {
+        let mut elsewhere: HashMap<String, Connection> = HashMap::new();
+        let mut ticker = tokio::time::interval_at(
+            tokio::time::Instant::now() + PROGRESS_REFRESH,
+            PROGRESS_REFRESH,
+        );
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let endpoint_count = info.endpoint.len();
+        for (index, endpoint) in info.endpoint.into_iter().enumerate() {
+            let connection = connection_for(connector, home, &mut elsewhere, &endpoint).await?;
+            let url = connection.url().to_owned();
+            let ticket = endpoint.ticket.ok_or_else(|| QueryCliError::Protocol {
+                url: url.clone(),
+                reason: format!("endpoint {} of {endpoint_count} has no ticket", index + 1),
+            })?;
+            let stream = connection.do_get(ticket).await?;
+            self.read_stream(&url, stream, &mut ticker).await?;
+        }
+        Ok(())
+    }
+
+    /// One DoGet stream, counting its bytes on the wire for the progress line.
+    async fn read_stream(
+        &mut self,
+        url: &str,
+        stream: tonic::Streaming<FlightData>,
+        ticker: &mut tokio::time::Interval,
+    ) -> Result<(), QueryCliError> {
+        let wire_bytes = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&wire_bytes);
+        let counted = stream.map(move |message| {
+            let message = message.map_err(|status| FlightError::Tonic(Box::new(status)))?;
+            let size = message.data_header.len() + message.data_body.len();
+            counter.fetch_add(size as u64, Ordering::Relaxed);
+            Ok(message)
+        });
+        let mut batches = FlightRecordBatchStream::new_from_flight_data(counted);
+        let bytes_before = self.progress.bytes();
+        loop {
+            tokio::select! {
+                next = batches.next() => match next {
+                    None => break,
+                    Some(Ok(batch)) => {
+                        self.progress.add_rows(batch.num_rows() as u64);
+                        self.progress
+                            .set_bytes(bytes_before + wire_bytes.load(Ordering::Relaxed));
+                        self.sink.write(&batch)?;
+                    }
+                    Some(Err(error)) => return Err(QueryCliError::of_flight(url, error)),
+                },
+                _ = ticker.tick(), if self.progress.is_shown() => {
+                    self.progress
+                        .set_bytes(bytes_before + wire_bytes.load(Ordering::Relaxed));
+                    self.progress.draw();
+                }
+            }
+        }
+        if self.announced_schema.is_none() {
+            self.announced_schema = batches.schema().cloned();
+        }
+        Ok(())
+    }
+}
+
+/// The connection that serves `endpoint`: `home` when it names no
+/// location (or the home server, or asks to reuse the connection), else
+/// the first of its locations that accepts a connection, kept in
+/// `elsewhere` for the endpoints after it.
+async fn connection_for<'a>(
+    connector: &Connector,
+    home: &'a mut Connection,
+    elsewhere: &'a mut HashMap<String, Connection>,
+    endpoint: &FlightEndpoint,
+) -> Result<&'a mut Connection, QueryCliError> {
+    let mut chosen = None;
+    let mut last_error = None;
+    for location in &endpoint.location {
+        if connection::means_same_server(&location.uri) {
+            return Ok(home);
+        }
+        let url = ServerUrl::parse(&location.uri)?;
+        if url.uri() == home.server().uri() {
+            return Ok(home);
+        }
+        let key = url.uri().to_owned();
+        if elsewhere.contains_key(&key) {
+            chosen = Some(key);
+            break;
+        }
+        match connector.connect(&url).await {
+            Ok(connection) => {
+                elsewhere.insert(key.clone(), connection);
+                chosen = Some(key);
+                break;
+            }
+            Err(error) => last_error = Some(error),
+        }
+    }
+    match (chosen, last_error) {
+        (Some(key), _) => elsewhere
+            .get_mut(&key)
+            .ok_or_else(|| QueryCliError::Usage(format!("lost the connection to {key}"))),
+        (None, Some(error)) => Err(error),
+        (None, None) => Ok(home),
+    }
+}

@@ -1,0 +1,654 @@
+//! What operators rely on, through the binary (a process per test, so the
+//! metrics registry is its own): the config file under environment and
+//! flags, Prometheus metrics on their own port, and the JSON log with one
+//! `query` span per query. Everything on 127.0.0.1.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use arrow_flight::{FlightClient, FlightDescriptor};
+use futures::TryStreamExt;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tonic::transport::Channel;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_sagemaker-flight");
+
+/// How long anything in these tests may take.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A process of the binary, its stderr collected line by line.
+struct Process {
+    child: Child,
+    /// Every line of its stderr so far.
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Process {
+    /// Starts the binary with `args` and `envs`, and reads stdout until a
+    /// line containing each of `markers`; returns what follows each marker.
+    async fn start(
+        args: &[&str],
+        envs: &[(&str, &str)],
+        markers: &[&str],
+    ) -> (Process, Vec<String>) {
+        let mut child = Command::new(BINARY)
+            .args(args)
+            .envs(envs.iter().copied())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn");
+        // Read stderr as it comes, so a full pipe never blocks the process.
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let collected = Arc::clone(&stderr);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                collected.lock().expect("stderr lines").push(line);
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut found = Vec::new();
+        let read = tokio::time::timeout(DEADLINE, async {
+            for marker in markers {
+                loop {
+                    let line = stdout.next_line().await.expect("read stdout");
+                    let Some(line) = line else {
+                        return false;
+                    };
+                    if let Some(rest) = line.split(marker).nth(1) {
+                        found.push(rest.trim().to_owned());
+                        break;
+                    }
+                }
+            }
+            true
+        })
+        .await;
+        let process = Process { child, stderr };
+        if read != Ok(true) {
+            panic!(
+                "{args:?} did not print {markers:?}: {}",
+                process.stderr_text()
+            );
+        }
+        (process, found)
+    }
+
+    fn stderr_text(&self) -> String {
+        self.stderr.lock().expect("stderr lines").join("\n")
+    }
+
+    /// The JSON lines of stderr so far.
+    fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stderr
+            .lock()
+            .expect("stderr lines")
+            .iter()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+            })
+            .collect()
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(DEADLINE, self.child.wait()).await;
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, for at most 5 s.
+async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A minimal HTTP/1.1 GET on loopback: the status line and the body.
+async fn http_get(url: &str) -> (String, String) {
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest.split_once('/').expect("path");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    tokio::time::timeout(DEADLINE, stream.read_to_string(&mut response))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a body");
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    (status, body.to_owned())
+}
+
+/// The samples of a metrics page: series (name and labels, as rendered) to value.
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn sample(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
+    samples.get(series).copied().unwrap_or(0.0)
+}
+
+/// Calls of `operation` the emulator at `endpoint` answered.
+async fn emulator_calls(endpoint: &str, operation: &str) -> f64 {
+    let (_, body) = http_get(&format!("{endpoint}/_emulator/stats")).await;
+    let stats: serde_json::Value = serde_json::from_str(&body).expect("JSON stats");
+    stats["operations"][operation]["calls"]
+        .as_f64()
+        .unwrap_or(0.0)
+}
+
+async fn channel(url: &str) -> Channel {
+    Channel::from_shared(url.replace("grpc://", "http://"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+/// Runs `sql` through Flight SQL; the rows it returned.
+async fn run_sql(url: &str, sql: &str) -> usize {
+    let mut client = FlightSqlServiceClient::new(channel(url).await);
+    let info = client.execute(sql.to_owned(), None).await.expect("execute");
+    let mut rows = 0;
+    for endpoint in info.endpoint {
+        let stream = client
+            .do_get(endpoint.ticket.expect("ticket"))
+            .await
+            .expect("do_get");
+        let batches: Vec<_> = stream.try_collect().await.expect("rows");
+        rows += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+    }
+    rows
+}
+
+/// Rows of the whole table, read with plain Flight.
+async fn table_rows(url: &str) -> usize {
+    let mut client = FlightClient::new(channel(url).await);
+    let info = client
+        .get_flight_info(FlightDescriptor::new_path(vec![
+            "aws.sagemaker_compilation_job".into(),
+        ]))
+        .await
+        .expect("flight info");
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let batches: Vec<_> = client
+        .do_get(ticket)
+        .await
+        .expect("do_get")
+        .try_collect()
+        .await
+        .expect("rows");
+    batches.iter().map(|b| b.num_rows()).sum()
+}
+
+const CREDENTIALS: [(&str, &str); 5] = [
+    ("AWS_ACCESS_KEY_ID", "test"),
+    ("AWS_SECRET_ACCESS_KEY", "test"),
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_CONFIG_FILE", "/nonexistent"),
+    ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+];
+
+/// A query that needs Describe (failure_reason) but not ListTags.
+const DESCRIBING_QUERY: &str =
+    "SELECT compilation_job_name, failure_reason FROM aws.sagemaker_compilation_job";
+
+#[tokio::test]
+async fn metrics_and_the_json_log_count_what_the_queries_did() {
+    let (emulator, found) = Process::start(
+        &[
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--jobs",
+            "150",
+            "--seed",
+            "5",
+        ],
+        &[],
+        &["emulator listening on "],
+    )
+    .await;
+    let endpoint = found[0].clone();
+    let (server, found) = Process::start(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--endpoint-url",
+            &endpoint,
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ],
+        &[&CREDENTIALS[..], &[("RUST_LOG", "info")]].concat(),
+        &[
+            "sagemaker-flight metrics on ",
+            "sagemaker-flight listening on ",
+        ],
+    )
+    .await;
+    let (metrics_url, url) = (found[0].clone(), found[1].clone());
+    assert!(
+        metrics_url.starts_with("http://127.0.0.1:"),
+        "{metrics_url}"
+    );
+    assert!(metrics_url.ends_with("/metrics"), "{metrics_url}");
+
+    let (status, body) = http_get(&metrics_url).await;
+    assert!(status.contains("200"), "{status}");
+    let before = samples(&body);
+    assert_eq!(
+        sample(&before, "sagemaker_flight_rows_sent_total"),
+        0.0,
+        "nothing sent yet"
+    );
+
+    // Twice the same query: the second is answered by the Describe cache.
+    assert_eq!(run_sql(&url, DESCRIBING_QUERY).await, 150);
+    assert_eq!(run_sql(&url, DESCRIBING_QUERY).await, 150);
+    let lists = emulator_calls(&endpoint, "ListCompilationJobs").await;
+    let describes = emulator_calls(&endpoint, "DescribeCompilationJob").await;
+    assert!(lists >= 2.0, "two listings of at least one page each");
+    assert_eq!(describes, 150.0, "the second query described nothing");
+    // A query refused at planning: NOT_FOUND, in the headers.
+    let mut client = FlightSqlServiceClient::new(channel(&url).await);
+    let refused = client
+        .execute("SELECT * FROM no_such_table".to_owned(), None)
+        .await;
+    assert!(refused.is_err());
+
+    let after = eventually("the counters reach what the emulator saw", async || {
+        let (_, body) = http_get(&metrics_url).await;
+        let after = samples(&body);
+        let done = sample(
+            &after,
+            "sagemaker_flight_query_duration_seconds_count{outcome=\"ok\"}",
+        );
+        (done == 2.0).then_some(after)
+    })
+    .await;
+    let calls = |operation: &str| {
+        sample(
+            &after,
+            &format!(
+                "sagemaker_flight_sagemaker_calls_total{{operation=\"{operation}\",outcome=\"ok\"}}"
+            ),
+        )
+    };
+    assert_eq!(calls("ListCompilationJobs"), lists, "{after:#?}");
+    assert_eq!(calls("DescribeCompilationJob"), describes, "{after:#?}");
+    assert_eq!(calls("ListTags"), 0.0);
+    assert_eq!(sample(&after, "sagemaker_flight_rows_sent_total"), 300.0);
+    assert!(sample(&after, "sagemaker_flight_bytes_sent_total") > 0.0);
+    assert_eq!(
+        sample(
+            &after,
+            "sagemaker_flight_cache_misses_total{answer=\"describe\"}"
+        ),
+        150.0
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "sagemaker_flight_cache_hits_total{answer=\"describe\"}"
+        ),
+        150.0
+    );
+    let grpc = |method: &str, code: &str| {
+        sample(
+            &after,
+            &format!("sagemaker_flight_grpc_requests_total{{method=\"{method}\",code=\"{code}\"}}"),
+        )
+    };
+    assert_eq!(grpc("GetFlightInfo", "OK"), 2.0, "{after:#?}");
+    assert_eq!(grpc("DoGet", "OK"), 2.0, "streams count at their trailers");
+    assert_eq!(grpc("GetFlightInfo", "NOT_FOUND"), 1.0);
+    assert_eq!(sample(&after, "sagemaker_flight_queries_running"), 0.0);
+    assert_eq!(
+        sample(&after, "sagemaker_flight_query_first_batch_seconds_count"),
+        2.0
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "sagemaker_flight_sagemaker_retries_total{operation=\"DescribeCompilationJob\"}"
+        ),
+        0.0
+    );
+
+    // The log: JSON lines, one "query finished" per query, in its span,
+    // with the SQL, an id, the rows and the calls that query made.
+    let finished = eventually("both queries are logged", async || {
+        let finished: Vec<serde_json::Value> = server
+            .json_lines()
+            .into_iter()
+            .filter(|line| line["fields"]["message"] == "query finished")
+            .collect();
+        (finished.len() == 2).then_some(finished)
+    })
+    .await;
+    for line in &finished {
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["span"]["name"], "query", "{line}");
+        assert_eq!(line["span"]["sql"], DESCRIBING_QUERY, "{line}");
+        assert_eq!(line["fields"]["rows"], 150, "{line}");
+        assert_eq!(line["fields"]["outcome"], "ok", "{line}");
+        assert_eq!(line["fields"]["tags_calls"], 0, "{line}");
+        assert!(line["fields"]["elapsed_ms"].is_u64(), "{line}");
+    }
+    assert_ne!(
+        finished[0]["span"]["query_id"], finished[1]["span"]["query_id"],
+        "each query has its own id"
+    );
+    let list_calls: u64 = finished
+        .iter()
+        .map(|line| line["fields"]["list_calls"].as_u64().expect("list_calls"))
+        .sum();
+    assert_eq!(
+        list_calls as f64, lists,
+        "every listing counted once, in its query"
+    );
+    assert_eq!(
+        finished[0]["fields"]["describe_calls"], 150,
+        "{}",
+        finished[0]
+    );
+    assert_eq!(
+        finished[1]["fields"]["describe_calls"], 0,
+        "cached: {}",
+        finished[1]
+    );
+
+    server.stop().await;
+    emulator.stop().await;
+}
+
+#[tokio::test]
+async fn throttles_and_retries_are_counted_as_the_emulator_saw_them() {
+    // One call in five throttled, one in twenty a 5xx: every failure is
+    // retried (the budget is ample), and the query still returns every row.
+    let (emulator, found) = Process::start(
+        &[
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--jobs",
+            "120",
+            "--throttle-rate",
+            "0.2",
+            "--error-rate",
+            "0.05",
+        ],
+        &[],
+        &["emulator listening on "],
+    )
+    .await;
+    let endpoint = found[0].clone();
+    let (server, found) = Process::start(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--endpoint-url",
+            &endpoint,
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--max-attempts",
+            "30",
+            "--cache-ttl",
+            "0",
+        ],
+        &CREDENTIALS,
+        &["metrics on ", "listening on "],
+    )
+    .await;
+    let (metrics_url, url) = (found[0].clone(), found[1].clone());
+    assert_eq!(run_sql(&url, DESCRIBING_QUERY).await, 120);
+    let (_, body) = http_get(&format!("{endpoint}/_emulator/stats")).await;
+    let stats: serde_json::Value = serde_json::from_str(&body).expect("JSON stats");
+    let describe = &stats["operations"]["DescribeCompilationJob"];
+    let (throttled, errors) = (
+        describe["throttled"].as_f64().expect("throttled"),
+        describe["server_errors"].as_f64().expect("server_errors"),
+    );
+    assert!(throttled > 0.0, "the emulator throttled: {stats}");
+    let (_, body) = http_get(&metrics_url).await;
+    let metrics = samples(&body);
+    let calls = |outcome: &str| {
+        sample(
+            &metrics,
+            &format!(
+                "sagemaker_flight_sagemaker_calls_total{{operation=\"DescribeCompilationJob\",outcome=\"{outcome}\"}}"
+            ),
+        )
+    };
+    assert_eq!(calls("ok"), 120.0, "{body}");
+    assert_eq!(calls("throttled"), throttled, "{body}");
+    assert_eq!(calls("server_error"), errors, "{body}");
+    assert_eq!(
+        sample(
+            &metrics,
+            "sagemaker_flight_sagemaker_retries_total{operation=\"DescribeCompilationJob\"}"
+        ),
+        throttled + errors,
+        "every failed attempt was retried"
+    );
+    server.stop().await;
+    emulator.stop().await;
+}
+
+#[tokio::test]
+async fn a_stream_the_client_drops_counts_as_cancelled() {
+    // 2000 jobs at 20 ms, 16 at a time: seconds of scan, so the client
+    // drops the stream long before its end.
+    let (server, found) = Process::start(
+        &[
+            "serve",
+            "--demo",
+            "--demo-jobs",
+            "2000",
+            "--demo-latency-ms",
+            "20",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+        &["metrics on ", "listening on "],
+    )
+    .await;
+    let (metrics_url, url) = (found[0].clone(), found[1].clone());
+    let mut client = FlightClient::new(channel(&url).await);
+    let info = client
+        .get_flight_info(FlightDescriptor::new_path(vec![
+            "aws.sagemaker_compilation_job".into(),
+        ]))
+        .await
+        .expect("flight info");
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let mut stream = client.do_get(ticket).await.expect("do_get");
+    let first = stream.try_next().await.expect("a batch").expect("rows");
+    assert!(first.num_rows() < 2000, "the query was still running");
+    drop(stream);
+    drop(client);
+    let metrics = eventually("the dropped stream is counted", async || {
+        let (_, body) = http_get(&metrics_url).await;
+        let metrics = samples(&body);
+        let cancelled = sample(
+            &metrics,
+            "sagemaker_flight_query_duration_seconds_count{outcome=\"cancelled\"}",
+        );
+        (cancelled == 1.0).then_some(metrics)
+    })
+    .await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "sagemaker_flight_grpc_requests_total{method=\"DoGet\",code=\"CANCELLED\"}"
+        ),
+        1.0,
+        "{metrics:#?}"
+    );
+    assert_eq!(sample(&metrics, "sagemaker_flight_queries_running"), 0.0);
+    server.stop().await;
+}
+
+/// A config file for `serve --demo`, removed on drop.
+struct ConfigFile(PathBuf);
+
+impl ConfigFile {
+    fn new(name: &str, text: &str) -> ConfigFile {
+        let path = std::env::temp_dir().join(format!(
+            "sagemaker-flight-operations-{}-{name}.toml",
+            std::process::id()
+        ));
+        std::fs::write(&path, text).expect("write the config file");
+        ConfigFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 path")
+    }
+}
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn flags_override_the_environment_which_overrides_the_config_file() {
+    // Everything from the file; the demo's size tells which source won.
+    let file = ConfigFile::new(
+        "precedence",
+        "demo = true\ndemo-jobs = 5\ndemo-latency-ms = 0\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let config = ["serve", "--config", file.path()];
+    let with_flag = ["serve", "--config", file.path(), "--demo-jobs", "9"];
+    for (args, envs, expected) in [
+        (&config[..], &[][..], 5),
+        (&config[..], &[("SAGEMAKER_FLIGHT_DEMO_JOBS", "7")][..], 7),
+        (
+            &with_flag[..],
+            &[("SAGEMAKER_FLIGHT_DEMO_JOBS", "7")][..],
+            9,
+        ),
+    ] {
+        let (server, found) = Process::start(args, envs, &["listening on "]).await;
+        assert_eq!(table_rows(&found[0]).await, expected, "{args:?} {envs:?}");
+        server.stop().await;
+    }
+    // The file may also come from the environment.
+    let (server, found) = Process::start(
+        &["serve"],
+        &[("SAGEMAKER_FLIGHT_CONFIG", file.path())],
+        &["listening on "],
+    )
+    .await;
+    assert_eq!(table_rows(&found[0]).await, 5);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_config_file_stops_the_start_with_a_message_naming_key_and_file() {
+    for (name, text, expected) in [
+        (
+            "unknown",
+            "demo = true\nconcurency = 4\n",
+            "unknown key `concurency`",
+        ),
+        (
+            "typed",
+            "demo = true\nconcurrency = \"lots\"\n",
+            "key `concurrency`",
+        ),
+        (
+            "secret",
+            "auth-basic-password = \"hunter2\"\n",
+            "would put a secret in the file",
+        ),
+    ] {
+        let file = ConfigFile::new(name, text);
+        let output = tokio::time::timeout(
+            DEADLINE,
+            Command::new(BINARY)
+                .args(["serve", "--config", file.path()])
+                .output(),
+        )
+        .await
+        .expect("exits in time")
+        .expect("run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(expected), "{name}: {stderr}");
+        assert!(stderr.contains(file.path()), "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        assert!(
+            !stderr.contains("hunter2"),
+            "{name}: the secret is not echoed"
+        );
+    }
+    // A bad value in the environment is an error even when the file has a
+    // good one: the environment is above the file.
+    let file = ConfigFile::new("env", "demo = true\ndemo-jobs = 5\n");
+    let output = tokio::time::timeout(
+        DEADLINE,
+        Command::new(BINARY)
+            .args(["serve", "--config", file.path()])
+            .env("SAGEMAKER_FLIGHT_DEMO_JOBS", "five")
+            .output(),
+    )
+    .await
+    .expect("exits in time")
+    .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("invalid value 'five'"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_help_explains_every_option_and_its_environment_variable() {
+    let output = Command::new(BINARY)
+        .args(["serve", "--help"])
+        .output()
+        .await
+        .expect("run");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "--config <FILE>",
+        "[env: SAGEMAKER_FLIGHT_CONFIG=]",
+        "--metrics-listen <ADDR>",
+        "[env: SAGEMAKER_FLIGHT_METRICS_LISTEN=]",
+        "--log-format <LOG_FORMAT>",
+        "[env: SAGEMAKER_FLIGHT_LOG_FORMAT=]",
+        "--log-level <FILTER>",
+        "[env: SAGEMAKER_FLIGHT_LOG_LEVEL=]",
+    ] {
+        assert!(help.contains(expected), "{expected} missing from:\n{help}");
+    }
+}
