@@ -6,7 +6,8 @@
 //!
 //! - `grpc_requests_total{method, code}`: Flight RPCs by method and final
 //!   gRPC status (a streaming call's status is read from its trailers; a
-//!   call whose client went away before the end counts as `CANCELLED`).
+//!   call whose client went away before the end, before or after its
+//!   response headers, counts as `CANCELLED`).
 //! - `sagemaker_calls_total{operation, outcome}`: every attempt of a
 //!   SageMaker call; `outcome` is `ok`, `throttled`, `server_error`,
 //!   `transport`, `not_found`, `access_denied`, `invalid_request`,
@@ -17,7 +18,8 @@
 //!   cache.
 //! - `rows_sent_total`, `bytes_sent_total`: rows and FlightData bytes
 //!   streamed to clients (queries and catalog metadata).
-//! - `queries_running`: query streams running now.
+//! - `queries_running`: queries running now, from their DoGet (admission
+//!   and planning included) until their stream ends, fails or is dropped.
 //! - `query_duration_seconds{outcome}`: from a query's DoGet to the end of
 //!   its stream; `outcome` is `ok`, `error` or `cancelled`.
 //! - `query_first_batch_seconds`: from a query's DoGet to its first batch.
@@ -166,7 +168,7 @@ impl Metrics {
         );
         registry.register(
             "queries_running",
-            "Query streams running now",
+            "Queries running now, from their DoGet (admission and planning included) to the end of their stream",
             metrics.queries_running.clone(),
         );
         registry.register(
@@ -303,25 +305,7 @@ fn method_of(path: &str) -> &'static str {
 
 /// gRPC's canonical name of `code`, as in the protocol's documentation.
 fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
+    crate::flight::grpc_code_name(code)
 }
 
 /// The `grpc-status` of a header or trailer map, if it has one.
@@ -368,8 +352,14 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let method = method_of(request.uri().path());
         let response = self.inner.call(request);
+        let mut unanswered = Unanswered {
+            method,
+            answered: false,
+        };
         Box::pin(async move {
             let response = response.await?;
+            // From here on the body (or the headers) count the call.
+            unanswered.answer();
             // An error before any message is a trailers-only response: the
             // status is in the headers.
             if let Some(code) = grpc_status(response.headers()) {
@@ -384,6 +374,29 @@ where
             });
             Ok(http::Response::from_parts(parts, body))
         })
+    }
+}
+
+/// Counts a call as `CANCELLED` if its future is dropped before the
+/// response exists (the client cancelled a unary call, or went away).
+struct Unanswered {
+    method: &'static str,
+    answered: bool,
+}
+
+impl Unanswered {
+    /// The response exists. (A method, so the async block captures the
+    /// whole guard, not a copy of its flag.)
+    fn answer(&mut self) {
+        self.answered = true;
+    }
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if !self.answered {
+            grpc_request(self.method, Code::Cancelled);
+        }
     }
 }
 
@@ -541,5 +554,72 @@ mod tests {
         let before = sample(&render(), series);
         sagemaker_call("ListTags", &error);
         assert_eq!(sample(&render(), series) - before, 1.0);
+    }
+
+    /// A Flight service that answers with `grpc-status: 0` in the headers,
+    /// or never when `answers` is false.
+    struct Answers {
+        answers: bool,
+    }
+
+    type AnswerFuture =
+        Pin<Box<dyn Future<Output = Result<http::Response<tonic::body::Body>, Infallible>> + Send>>;
+
+    impl Service<http::Request<()>> for Answers {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = Infallible;
+        type Future = AnswerFuture;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: http::Request<()>) -> AnswerFuture {
+            if !self.answers {
+                return Box::pin(futures::future::pending());
+            }
+            Box::pin(async {
+                let mut response = http::Response::new(tonic::body::Body::empty());
+                response
+                    .headers_mut()
+                    .insert("grpc-status", http::HeaderValue::from_static("0"));
+                Ok(response)
+            })
+        }
+    }
+
+    fn request(method: &str) -> http::Request<()> {
+        http::Request::builder()
+            .uri(format!("{FLIGHT_SERVICE_PREFIX}{method}"))
+            .body(())
+            .expect("a request")
+    }
+
+    #[test]
+    fn a_call_dropped_before_its_response_counts_as_cancelled_once() {
+        // Methods no other test of this process calls through the counter.
+        let cancelled =
+            "sagemaker_flight_grpc_requests_total{method=\"PollFlightInfo\",code=\"CANCELLED\"}";
+        let before = sample(&render(), cancelled);
+        let mut service = CountGrpcRequests::new(Answers { answers: false });
+        let mut call = service.call(request("PollFlightInfo"));
+        let waker = futures::task::noop_waker();
+        assert!(
+            call.as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        drop(call);
+        assert_eq!(sample(&render(), cancelled) - before, 1.0);
+
+        let ok = "sagemaker_flight_grpc_requests_total{method=\"ListActions\",code=\"OK\"}";
+        let cancelled =
+            "sagemaker_flight_grpc_requests_total{method=\"ListActions\",code=\"CANCELLED\"}";
+        let (ok_before, cancelled_before) = (sample(&render(), ok), sample(&render(), cancelled));
+        let mut service = CountGrpcRequests::new(Answers { answers: true });
+        let response = futures::executor::block_on(service.call(request("ListActions")));
+        drop(response);
+        assert_eq!(sample(&render(), ok) - ok_before, 1.0);
+        assert_eq!(sample(&render(), cancelled) - cancelled_before, 0.0);
     }
 }

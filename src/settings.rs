@@ -288,15 +288,20 @@ fn file_error(path: &Path, from_file: &[String], error: &clap::Error) -> Setting
 mod tests {
     use super::*;
     use crate::config::Command;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     /// A config file with `text`, removed on drop.
     struct TempConfig(PathBuf);
 
     impl TempConfig {
+        /// A file of its own, whatever `name`: tests run in parallel, and
+        /// two may pick the same name.
         fn new(name: &str, text: &str) -> TempConfig {
+            static NEXT: AtomicU64 = AtomicU64::new(0);
             let path = std::env::temp_dir().join(format!(
-                "sagemaker-flight-settings-{}-{name}.toml",
-                std::process::id()
+                "sagemaker-flight-settings-{}-{}-{name}.toml",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
             ));
             std::fs::write(&path, text).expect("write the config file");
             TempConfig(path)

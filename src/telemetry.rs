@@ -139,12 +139,19 @@ impl JoinSetTracer for CurrentSpanTracer {
 static TRACER: CurrentSpanTracer = CurrentSpanTracer;
 static INSTALL_TRACER: Once = Once::new();
 
-/// One query's span, call counter and clock.
+/// One query's span, call counter and clock. It is counted in
+/// `queries_running` from [`QueryTelemetry::start`] until it finishes:
+/// at the end of its stream ([`QueryTelemetry::watch`]), when it fails
+/// ([`QueryTelemetry::failed`]), or, if neither happened, when it is dropped
+/// (as `cancelled`: the DoGet went away while the query was admitted or
+/// planned). It finishes exactly once.
 #[derive(Debug)]
 pub struct QueryTelemetry {
     span: Span,
     calls: Arc<QueryCalls>,
     started: Instant,
+    /// Set by the first `finish`: the later ones (and the drop) do nothing.
+    finished: bool,
 }
 
 impl QueryTelemetry {
@@ -180,6 +187,7 @@ impl QueryTelemetry {
             span,
             calls,
             started: Instant::now(),
+            finished: false,
         }
     }
 
@@ -216,14 +224,18 @@ impl QueryTelemetry {
     }
 
     /// The query failed before it streamed anything.
-    pub fn failed(self, status: &Status) {
+    pub fn failed(mut self, status: &Status) {
         self.span.in_scope(|| {
             tracing::info!(code = ?status.code(), message = status.message(), "query failed");
         });
         self.finish("error", 0, None);
     }
 
-    fn finish(&self, outcome: &'static str, rows: u64, first_batch: Option<Duration>) {
+    fn finish(&mut self, outcome: &'static str, rows: u64, first_batch: Option<Duration>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
         let elapsed = self.started.elapsed();
         crate::metrics::query_ended(outcome, elapsed, first_batch);
         let calls = &self.calls;
@@ -256,6 +268,14 @@ impl QueryTelemetry {
     }
 }
 
+impl Drop for QueryTelemetry {
+    fn drop(&mut self) {
+        // Dropped before its stream existed (or before it was watched): the
+        // DoGet was cancelled while the query was admitted or planned.
+        self.finish("cancelled", 0, None);
+    }
+}
+
 /// A stream polled inside a span.
 struct InSpan<S> {
     inner: S,
@@ -285,7 +305,7 @@ struct WatchedQuery {
 
 impl WatchedQuery {
     fn finish(&mut self, outcome: &'static str) {
-        if let Some(telemetry) = self.telemetry.take() {
+        if let Some(mut telemetry) = self.telemetry.take() {
             telemetry.finish(outcome, self.rows, self.first_batch);
         }
     }
@@ -363,7 +383,7 @@ mod tests {
         let subscriber = tracing_subscriber::registry()
             .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink));
         tracing::subscriber::with_default(subscriber, || {
-            let query = QueryTelemetry::start("SELECT 1");
+            let mut query = QueryTelemetry::start("SELECT 1");
             query.span().in_scope(|| {
                 count_query_call("ListTags");
                 tracing::info_span!("inner").in_scope(|| count_query_call("ListTags"));
@@ -372,5 +392,29 @@ mod tests {
             assert_eq!(QueryCalls::get(&query.calls.tags), 2);
             query.finish("ok", 0, None);
         });
+    }
+
+    /// The samples of `series` in the rendered metrics (0 when absent).
+    fn sample(series: &str) -> f64 {
+        crate::metrics::render()
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    #[test]
+    fn a_query_dropped_before_its_stream_finishes_once_as_cancelled() {
+        // The registry is shared by the tests of this process: the count
+        // moves by at least this test's query.
+        let series = "sagemaker_flight_query_duration_seconds_count{outcome=\"cancelled\"}";
+        let before = sample(series);
+        drop(QueryTelemetry::start("SELECT 1"));
+        assert!(sample(series) - before >= 1.0);
+        // Finished once: a later finish, and the drop, return early.
+        let mut query = QueryTelemetry::start("SELECT 2");
+        query.finish("ok", 0, None);
+        assert!(query.finished);
+        query.finish("error", 0, None);
+        drop(query);
     }
 }

@@ -736,9 +736,6 @@ async fn pushdown_never_changes_an_answer_and_never_adds_calls() {
 /// query, so it can be added to the corpus above.
 #[tokio::test]
 async fn random_predicates_answer_the_same_with_and_without_pushdown() {
-    use proptest::strategy::{Strategy, ValueTree};
-    use proptest::test_runner::{Config, TestRunner};
-
     let cases = common::proptest_cases(48);
     let (emu, with, without) = emulator_and_engines().await;
 
@@ -765,24 +762,8 @@ async fn random_predicates_answer_the_same_with_and_without_pushdown() {
         let fragment: String = job.name.chars().skip(2).take(4).collect();
         atoms.push(format!("compilation_job_name LIKE '%{fragment}%'"));
     }
-    let leaf = proptest::sample::select(atoms);
-    let predicate = leaf.prop_recursive(3, 12, 2, |inner| {
-        proptest::prop_oneof![
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} AND {b})")),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} OR {b})")),
-            inner.prop_map(|a| format!("NOT ({a})")),
-        ]
-    });
-    let mut runner = TestRunner::new(Config {
-        failure_persistence: None,
-        ..Config::default()
-    });
     let mut failures = Vec::new();
-    for _ in 0..cases {
-        let predicate = predicate
-            .new_tree(&mut runner)
-            .expect("a predicate")
-            .current();
+    for predicate in common::random_predicates(atoms, cases) {
         let case = Case {
             sql: format!("SELECT compilation_job_name FROM {T} WHERE {predicate}"),
             ordered: false,

@@ -3,6 +3,8 @@
 //! bytes on the wire matter). Every server binds 127.0.0.1:0; loops are
 //! bounded and nothing sleeps to synchronise.
 
+mod common;
+
 use std::collections::{BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,9 +20,9 @@ use aws_sdk_sagemaker::types::{
     CompilationJobStatus, Framework, InputConfig, ListCompilationJobsSortBy, OutputConfig,
     SortOrder, StoppingCondition, Tag, TargetDevice,
 };
+use common::http;
 use sagemaker_flight::emulator::{EmulatedJob, Emulator, EmulatorConfig, Stats};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ANCHOR_SECS: u64 = 1_700_000_000;
 const ALL_STATUSES: [&str; 6] = [
@@ -155,47 +157,6 @@ fn as_set(v: Vec<String>) -> BTreeSet<String> {
 
 fn dt(ms: i64) -> DateTime {
     DateTime::from_millis(ms)
-}
-
-/// A raw HTTP/1.1 exchange with the emulator: (status, headers, body).
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, Vec<(String, String)>, String) {
-    let exchange = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        req.push_str(body);
-        s.write_all(req.as_bytes()).await.expect("write");
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.expect("read");
-        String::from_utf8(buf).expect("utf-8 response")
-    };
-    let text = tokio::time::timeout(Duration::from_secs(10), exchange)
-        .await
-        .expect("HTTP exchange within 10 s");
-    let (head, body) = text.split_once("\r\n\r\n").expect("header end");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    (status, headers, body.to_string())
 }
 
 async fn api(addr: SocketAddr, op: &str, body: &str) -> (u16, Vec<(String, String)>, Value) {

@@ -3,6 +3,8 @@
 //! the real `aws-config` provider, the Account API's ListRegions, and
 //! per-partition faults and stats.
 
+mod common;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,12 +16,12 @@ use aws_sdk_sagemaker::Client;
 use aws_sdk_sagemaker::config::{Credentials, ProvideCredentials};
 use aws_sdk_sagemaker::error::ProvideErrorMetadata;
 use clap::Parser;
+use common::http;
 use sagemaker_flight::config::{Cli, Command};
 use sagemaker_flight::emulator::{
     Emulator, EmulatorConfig, EmulatorPartition, EmulatorRole, EmulatorState, Stats,
 };
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const HOME: &str = "123456789012";
 const OTHER: &str = "210987654321";
@@ -142,44 +144,6 @@ fn partition(emu: &Emulator, account: &str, region: &str) -> std::sync::Arc<Emul
         .unwrap_or_else(|| panic!("partition {account}:{region} exists"))
 }
 
-/// One HTTP/1.1 exchange on loopback: (status, lower-cased headers, body).
-async fn http(
-    emu: &Emulator,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, Vec<(String, String)>, String) {
-    let mut stream = tokio::net::TcpStream::connect(emu.local_addr())
-        .await
-        .expect("connect");
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.expect("read");
-    let text = String::from_utf8(response).expect("UTF-8 answer");
-    let (head, body) = text.split_once("\r\n\r\n").expect("a header end");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    (status, headers, body.to_owned())
-}
-
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
@@ -199,7 +163,7 @@ fn authorization(access_key: &str, region: &str, service: &str) -> String {
 async fn list_regions(emu: &Emulator, access_key: &str, body: Value) -> (u16, Value) {
     let auth = authorization(access_key, "us-east-1", "account");
     let (status, _, text) = http(
-        emu,
+        emu.local_addr(),
         "POST",
         "/listRegions",
         &[
@@ -421,7 +385,7 @@ async fn assume_role_gives_credentials_for_the_roles_account() {
         let auth = authorization(credentials.access_key_id(), "us-east-1", "sts");
         let token = credentials.session_token().expect("token");
         let (status, headers, body) = http(
-            &emu,
+            emu.local_addr(),
             "POST",
             "/",
             &[
@@ -443,7 +407,7 @@ async fn assume_role_gives_credentials_for_the_roles_account() {
         // And the static credentials are the home account's user.
         let auth = authorization("emulator", "us-east-1", "sts");
         let (_, _, body) = http(
-            &emu,
+            emu.local_addr(),
             "POST",
             "/",
             &[
@@ -485,8 +449,7 @@ async fn a_wrong_or_missing_external_id_or_an_unknown_role_is_denied() {
         // The error in STS's XML shape.
         let auth = authorization("emulator", "us-east-1", "sts");
         let role = READER_ROLE.replace(':', "%3A").replace('/', "%2F");
-        let (status, headers, body) = http(
-            &emu,
+        let (status, headers, body) = http(emu.local_addr(),
             "POST",
             "/",
             &[
@@ -516,8 +479,7 @@ async fn a_wrong_or_missing_external_id_or_an_unknown_role_is_denied() {
             ("Action=GetSessionToken&Version=2011-06-15", "InvalidAction"),
             ("Action=AssumeRole&RoleArn=%zz", "MalformedQueryString"),
         ] {
-            let (status, _, body) = http(
-                &emu,
+            let (status, _, body) = http(emu.local_addr(),
                 "POST",
                 "/",
                 &[("Content-Type", "application/x-www-form-urlencoded")],
@@ -632,7 +594,7 @@ async fn faults_and_stats_are_per_partition() {
 
         // The stats endpoint names a partition by query; the default without.
         let (status, _, body) = http(
-            &emu,
+            emu.local_addr(),
             "GET",
             "/_emulator/stats?account=210987654321&region=us-west-2",
             &[],
@@ -642,11 +604,11 @@ async fn faults_and_stats_are_per_partition() {
         assert_eq!(status, 200);
         let over_http: Stats = serde_json::from_str(&body).expect("stats");
         assert_eq!(over_http.operations["ListCompilationJobs"].throttled, 1);
-        let (_, _, body) = http(&emu, "GET", "/_emulator/stats", &[], "").await;
+        let (_, _, body) = http(emu.local_addr(), "GET", "/_emulator/stats", &[], "").await;
         let default: Stats = serde_json::from_str(&body).expect("stats");
         assert_eq!(default.operations["ListCompilationJobs"].throttled, 0);
         let (status, _, _) = http(
-            &emu,
+            emu.local_addr(),
             "GET",
             "/_emulator/stats?account=999999999999&region=us-west-2",
             &[],
@@ -657,7 +619,7 @@ async fn faults_and_stats_are_per_partition() {
 
         // A named reset clears one partition; a bare reset clears them all.
         let (status, _, _) = http(
-            &emu,
+            emu.local_addr(),
             "POST",
             "/_emulator/reset?account=210987654321&region=us-west-2",
             &[],
@@ -672,7 +634,7 @@ async fn faults_and_stats_are_per_partition() {
             0
         );
         assert_eq!(emu.state().stats().calls("ListCompilationJobs"), 1);
-        let (status, _, _) = http(&emu, "POST", "/_emulator/reset", &[], "").await;
+        let (status, _, _) = http(emu.local_addr(), "POST", "/_emulator/reset", &[], "").await;
         assert_eq!(status, 200);
         assert_eq!(emu.state().stats().calls("ListCompilationJobs"), 0);
 
@@ -682,7 +644,7 @@ async fn faults_and_stats_are_per_partition() {
             .expect("a name")
             .to_owned();
         let (status, _, _) = http(
-            &emu,
+            emu.local_addr(),
             "POST",
             "/_emulator/vanish?account=210987654321&region=us-west-2",
             &[],
@@ -699,7 +661,14 @@ async fn faults_and_stats_are_per_partition() {
             .expect_err("vanished");
         assert_eq!(err.code(), Some("ResourceNotFound"));
 
-        let (_, _, body) = http(&emu, "GET", "/_emulator/identity-stats", &[], "").await;
+        let (_, _, body) = http(
+            emu.local_addr(),
+            "GET",
+            "/_emulator/identity-stats",
+            &[],
+            "",
+        )
+        .await;
         let identity: Value = serde_json::from_str(&body).expect("identity stats");
         assert_eq!(identity["access_denied"], 0);
         emu.shutdown().await;

@@ -10,29 +10,11 @@ use std::collections::BTreeMap;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use arrow_flight::error::FlightError;
-use arrow_flight::sql::client::FlightSqlServiceClient;
-use common::{TestServer, emulator_config, string_at};
-use futures::TryStreamExt;
+use common::{TestServer, emulator_config, query, string_at};
 use serde_json::Value;
 
 const TABLE: &str = "aws.sagemaker_compilation_job";
 const JOBS: usize = 300;
-
-/// Runs `sql` and reads every endpoint.
-async fn query(server: &TestServer, sql: &str) -> Result<Vec<RecordBatch>, FlightError> {
-    let mut client = FlightSqlServiceClient::new(server.channel().await);
-    let info = client.execute(sql.to_owned(), None).await?;
-    let mut batches = Vec::new();
-    for endpoint in info.endpoint {
-        let ticket = endpoint.ticket.expect("ticket");
-        let mut stream = client.do_get(ticket).await?;
-        while let Some(batch) = stream.try_next().await? {
-            batches.push(batch);
-        }
-    }
-    Ok(batches)
-}
 
 /// Each job's name and the value its row has in column 1, when the query
 /// selects `compilation_job_name` then one Utf8 column.

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,8 +19,15 @@ use tonic::transport::Channel;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_sagemaker-flight");
 
-/// How long anything in these tests may take.
+/// How long any one step of these tests may take.
 const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Every test finishes in bounded time, whatever the server does.
+async fn bounded<T>(work: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(240), work)
+        .await
+        .expect("the test finishes within 240 s")
+}
 
 /// A process of the binary, its stderr collected line by line.
 struct Process {
@@ -169,6 +177,7 @@ async fn channel(url: &str) -> Channel {
 async fn run_sql(url: &str, sql: &str) -> usize {
     let mut client = FlightSqlServiceClient::new(channel(url).await);
     let info = client.execute(sql.to_owned(), None).await.expect("execute");
+    assert!(!info.endpoint.is_empty(), "no endpoint");
     let mut rows = 0;
     for endpoint in info.endpoint {
         let stream = client
@@ -190,15 +199,19 @@ async fn table_rows(url: &str) -> usize {
         ]))
         .await
         .expect("flight info");
-    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
-    let batches: Vec<_> = client
-        .do_get(ticket)
-        .await
-        .expect("do_get")
-        .try_collect()
-        .await
-        .expect("rows");
-    batches.iter().map(|b| b.num_rows()).sum()
+    assert!(!info.endpoint.is_empty(), "no endpoint");
+    let mut rows = 0;
+    for endpoint in info.endpoint {
+        let batches: Vec<_> = client
+            .do_get(endpoint.ticket.expect("ticket"))
+            .await
+            .expect("do_get")
+            .try_collect()
+            .await
+            .expect("rows");
+        rows += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+    }
+    rows
 }
 
 const CREDENTIALS: [(&str, &str); 5] = [
@@ -213,43 +226,80 @@ const CREDENTIALS: [(&str, &str); 5] = [
 const DESCRIBING_QUERY: &str =
     "SELECT compilation_job_name, failure_reason FROM aws.sagemaker_compilation_job";
 
+/// An emulator and a `serve` reading it, with a metrics listener.
+struct Stack {
+    emulator: Process,
+    /// The emulator's endpoint URL.
+    endpoint: String,
+    server: Process,
+    metrics_url: String,
+    /// The server's Flight URL.
+    url: String,
+}
+
+impl Stack {
+    /// The emulator with `emulator_args` (after its listen address), and
+    /// `serve` reading it with `serve_args` (after its addresses) and
+    /// `envs` besides the credentials.
+    async fn start(emulator_args: &[&str], serve_args: &[&str], envs: &[(&str, &str)]) -> Stack {
+        let args = [&["emulator", "--listen", "127.0.0.1:0"][..], emulator_args].concat();
+        let (emulator, found) = Process::start(&args, &[], &["emulator listening on "]).await;
+        let endpoint = found[0].clone();
+        let args = [
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--endpoint-url",
+                &endpoint,
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ][..],
+            serve_args,
+        ]
+        .concat();
+        let (server, found) = Process::start(
+            &args,
+            &[&CREDENTIALS[..], envs].concat(),
+            &[
+                "sagemaker-flight metrics on ",
+                "sagemaker-flight listening on ",
+            ],
+        )
+        .await;
+        let (metrics_url, url) = (found[0].clone(), found[1].clone());
+        Stack {
+            emulator,
+            endpoint,
+            server,
+            metrics_url,
+            url,
+        }
+    }
+
+    async fn stop(self) {
+        self.server.stop().await;
+        self.emulator.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn metrics_and_the_json_log_count_what_the_queries_did() {
-    let (emulator, found) = Process::start(
-        &[
-            "emulator",
-            "--listen",
-            "127.0.0.1:0",
-            "--jobs",
-            "150",
-            "--seed",
-            "5",
-        ],
-        &[],
-        &["emulator listening on "],
+    bounded(metrics_and_the_json_log_count_what_the_queries_did_body()).await;
+}
+
+async fn metrics_and_the_json_log_count_what_the_queries_did_body() {
+    let stack = Stack::start(
+        &["--jobs", "150", "--seed", "5"],
+        &["--log-format", "json"],
+        &[("RUST_LOG", "info")],
     )
     .await;
-    let endpoint = found[0].clone();
-    let (server, found) = Process::start(
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--endpoint-url",
-            &endpoint,
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-        ],
-        &[&CREDENTIALS[..], &[("RUST_LOG", "info")]].concat(),
-        &[
-            "sagemaker-flight metrics on ",
-            "sagemaker-flight listening on ",
-        ],
-    )
-    .await;
-    let (metrics_url, url) = (found[0].clone(), found[1].clone());
+    let (endpoint, metrics_url, url) = (
+        stack.endpoint.clone(),
+        stack.metrics_url.clone(),
+        stack.url.clone(),
+    );
     assert!(
         metrics_url.starts_with("http://127.0.0.1:"),
         "{metrics_url}"
@@ -341,7 +391,8 @@ async fn metrics_and_the_json_log_count_what_the_queries_did() {
     // The log: JSON lines, one "query finished" per query, in its span,
     // with the SQL, an id, the rows and the calls that query made.
     let finished = eventually("both queries are logged", async || {
-        let finished: Vec<serde_json::Value> = server
+        let finished: Vec<serde_json::Value> = stack
+            .server
             .json_lines()
             .into_iter()
             .filter(|line| line["fields"]["message"] == "query finished")
@@ -381,19 +432,19 @@ async fn metrics_and_the_json_log_count_what_the_queries_did() {
         finished[1]
     );
 
-    server.stop().await;
-    emulator.stop().await;
+    stack.stop().await;
 }
 
 #[tokio::test]
 async fn throttles_and_retries_are_counted_as_the_emulator_saw_them() {
+    bounded(throttles_and_retries_are_counted_as_the_emulator_saw_them_body()).await;
+}
+
+async fn throttles_and_retries_are_counted_as_the_emulator_saw_them_body() {
     // One call in five throttled, one in twenty a 5xx: every failure is
     // retried (the budget is ample), and the query still returns every row.
-    let (emulator, found) = Process::start(
+    let stack = Stack::start(
         &[
-            "emulator",
-            "--listen",
-            "127.0.0.1:0",
             "--jobs",
             "120",
             "--throttle-rate",
@@ -401,30 +452,15 @@ async fn throttles_and_retries_are_counted_as_the_emulator_saw_them() {
             "--error-rate",
             "0.05",
         ],
+        &["--max-attempts", "30", "--cache-ttl", "0"],
         &[],
-        &["emulator listening on "],
     )
     .await;
-    let endpoint = found[0].clone();
-    let (server, found) = Process::start(
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--endpoint-url",
-            &endpoint,
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--max-attempts",
-            "30",
-            "--cache-ttl",
-            "0",
-        ],
-        &CREDENTIALS,
-        &["metrics on ", "listening on "],
-    )
-    .await;
-    let (metrics_url, url) = (found[0].clone(), found[1].clone());
+    let (endpoint, metrics_url, url) = (
+        stack.endpoint.clone(),
+        stack.metrics_url.clone(),
+        stack.url.clone(),
+    );
     assert_eq!(run_sql(&url, DESCRIBING_QUERY).await, 120);
     let (_, body) = http_get(&format!("{endpoint}/_emulator/stats")).await;
     let stats: serde_json::Value = serde_json::from_str(&body).expect("JSON stats");
@@ -455,12 +491,15 @@ async fn throttles_and_retries_are_counted_as_the_emulator_saw_them() {
         throttled + errors,
         "every failed attempt was retried"
     );
-    server.stop().await;
-    emulator.stop().await;
+    stack.stop().await;
 }
 
 #[tokio::test]
 async fn a_stream_the_client_drops_counts_as_cancelled() {
+    bounded(a_stream_the_client_drops_counts_as_cancelled_body()).await;
+}
+
+async fn a_stream_the_client_drops_counts_as_cancelled_body() {
     // 2000 jobs at 20 ms, 16 at a time: seconds of scan, so the client
     // drops the stream long before its end.
     let (server, found) = Process::start(
@@ -488,11 +527,21 @@ async fn a_stream_the_client_drops_counts_as_cancelled() {
         ]))
         .await
         .expect("flight info");
-    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
-    let mut stream = client.do_get(ticket).await.expect("do_get");
-    let first = stream.try_next().await.expect("a batch").expect("rows");
-    assert!(first.num_rows() < 2000, "the query was still running");
-    drop(stream);
+    let endpoints = info.endpoint.len();
+    assert!(endpoints > 0, "no endpoint");
+    for endpoint in info.endpoint {
+        let mut stream = client
+            .do_get(endpoint.ticket.expect("ticket"))
+            .await
+            .expect("do_get");
+        let first = stream.try_next().await.expect("a batch");
+        assert!(first.is_some(), "a first batch");
+        // Another batch after the first: the stream had not ended when
+        // the client dropped it below.
+        let second = stream.try_next().await.expect("a batch");
+        assert!(second.is_some(), "the query was still running");
+        drop(stream);
+    }
     drop(client);
     let metrics = eventually("the dropped stream is counted", async || {
         let (_, body) = http_get(&metrics_url).await;
@@ -501,7 +550,7 @@ async fn a_stream_the_client_drops_counts_as_cancelled() {
             &metrics,
             "sagemaker_flight_query_duration_seconds_count{outcome=\"cancelled\"}",
         );
-        (cancelled == 1.0).then_some(metrics)
+        (cancelled == endpoints as f64).then_some(metrics)
     })
     .await;
     assert_eq!(
@@ -509,7 +558,7 @@ async fn a_stream_the_client_drops_counts_as_cancelled() {
             &metrics,
             "sagemaker_flight_grpc_requests_total{method=\"DoGet\",code=\"CANCELLED\"}"
         ),
-        1.0,
+        endpoints as f64,
         "{metrics:#?}"
     );
     assert_eq!(sample(&metrics, "sagemaker_flight_queries_running"), 0.0);
@@ -520,10 +569,14 @@ async fn a_stream_the_client_drops_counts_as_cancelled() {
 struct ConfigFile(PathBuf);
 
 impl ConfigFile {
+    /// A file of its own, whatever `name`: tests run in parallel, and
+    /// two may pick the same name.
     fn new(name: &str, text: &str) -> ConfigFile {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
         let path = std::env::temp_dir().join(format!(
-            "sagemaker-flight-operations-{}-{name}.toml",
-            std::process::id()
+            "sagemaker-flight-operations-{}-{}-{name}.toml",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::write(&path, text).expect("write the config file");
         ConfigFile(path)
@@ -542,6 +595,10 @@ impl Drop for ConfigFile {
 
 #[tokio::test]
 async fn flags_override_the_environment_which_overrides_the_config_file() {
+    bounded(flags_override_the_environment_which_overrides_the_config_file_body()).await;
+}
+
+async fn flags_override_the_environment_which_overrides_the_config_file_body() {
     // Everything from the file; the demo's size tells which source won.
     let file = ConfigFile::new(
         "precedence",
@@ -575,6 +632,10 @@ async fn flags_override_the_environment_which_overrides_the_config_file() {
 
 #[tokio::test]
 async fn a_bad_config_file_stops_the_start_with_a_message_naming_key_and_file() {
+    bounded(a_bad_config_file_stops_the_start_with_a_message_naming_key_and_file_body()).await;
+}
+
+async fn a_bad_config_file_stops_the_start_with_a_message_naming_key_and_file_body() {
     for (name, text, expected) in [
         (
             "unknown",
@@ -597,6 +658,7 @@ async fn a_bad_config_file_stops_the_start_with_a_message_naming_key_and_file() 
             DEADLINE,
             Command::new(BINARY)
                 .args(["serve", "--config", file.path()])
+                .kill_on_drop(true)
                 .output(),
         )
         .await
@@ -620,6 +682,7 @@ async fn a_bad_config_file_stops_the_start_with_a_message_naming_key_and_file() 
         Command::new(BINARY)
             .args(["serve", "--config", file.path()])
             .env("SAGEMAKER_FLIGHT_DEMO_JOBS", "five")
+            .kill_on_drop(true)
             .output(),
     )
     .await
@@ -632,11 +695,16 @@ async fn a_bad_config_file_stops_the_start_with_a_message_naming_key_and_file() 
 
 #[tokio::test]
 async fn serve_help_explains_every_option_and_its_environment_variable() {
-    let output = Command::new(BINARY)
-        .args(["serve", "--help"])
-        .output()
-        .await
-        .expect("run");
+    let output = tokio::time::timeout(
+        DEADLINE,
+        Command::new(BINARY)
+            .args(["serve", "--help"])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("exits in time")
+    .expect("run");
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
     for expected in [

@@ -79,6 +79,23 @@ async fn partitions_of(emulator: &Emulator, regions: &[&str]) -> Partitions {
     )
 }
 
+/// The emulator of [`tenants`].
+async fn start_tenants() -> Emulator {
+    Emulator::start(tenants(), ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("emulator")
+}
+
+/// One instance, alone, over every partition of `emulator` in [`REGIONS`].
+async fn serve_alone(emulator: &Emulator) -> Instance {
+    Instance::serve(
+        partitions_of(emulator, &REGIONS).await,
+        loopback().await,
+        Fleet::default(),
+    )
+    .await
+}
+
 /// A server in this process.
 struct Instance {
     address: SocketAddr,
@@ -199,9 +216,7 @@ const SUMMARY_SQL: &str = "SELECT account_id, compilation_job_arn, compilation_j
 
 #[tokio::test]
 async fn the_table_is_the_union_of_every_account_and_region() {
-    let emulator = Emulator::start(tenants(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("emulator");
+    let emulator = start_tenants().await;
     let partitions = partitions_of(&emulator, &REGIONS).await;
     let keys: Vec<_> = partitions.all().iter().map(|p| p.key.to_string()).collect();
     assert_eq!(
@@ -272,15 +287,8 @@ async fn the_table_is_the_union_of_every_account_and_region() {
 
 #[tokio::test]
 async fn filters_on_account_and_region_call_only_those_partitions() {
-    let emulator = Emulator::start(tenants(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("emulator");
-    let server = Instance::serve(
-        partitions_of(&emulator, &REGIONS).await,
-        loopback().await,
-        Fleet::default(),
-    )
-    .await;
+    let emulator = start_tenants().await;
+    let server = serve_alone(&emulator).await;
     let mut client = server.client().await;
     let cases: [(&str, &[(&str, &str)]); 5] = [
         (
@@ -329,15 +337,8 @@ async fn filters_on_account_and_region_call_only_those_partitions() {
 
 #[tokio::test]
 async fn a_scan_has_one_endpoint_per_partition_it_calls() {
-    let emulator = Emulator::start(tenants(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("emulator");
-    let server = Instance::serve(
-        partitions_of(&emulator, &REGIONS).await,
-        loopback().await,
-        Fleet::default(),
-    )
-    .await;
+    let emulator = start_tenants().await;
+    let server = serve_alone(&emulator).await;
     let mut client = server.client().await;
     // Each endpoint reads its own partition, and calls no other.
     let info = flight_info(
@@ -398,14 +399,7 @@ async fn a_scan_has_one_endpoint_per_partition_it_calls() {
 async fn two_instances_share_the_partitions_through_endpoint_locations() {
     // Two emulators with the same data: which one is called tells which
     // instance did the work.
-    let emulators = [
-        Emulator::start(tenants(), ([127, 0, 0, 1], 0).into())
-            .await
-            .expect("emulator"),
-        Emulator::start(tenants(), ([127, 0, 0, 1], 0).into())
-            .await
-            .expect("emulator"),
-    ];
+    let emulators = [start_tenants().await, start_tenants().await];
     let listeners = [loopback().await, loopback().await];
     let locations: Vec<String> = listeners
         .iter()
@@ -470,19 +464,12 @@ async fn two_instances_share_the_partitions_through_endpoint_locations() {
 
 #[tokio::test]
 async fn a_slow_region_does_not_hold_back_the_others() {
-    let emulator = Emulator::start(tenants(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("emulator");
+    let emulator = start_tenants().await;
     emulator
         .partition(HOME, "eu-west-1")
         .expect("partition")
         .set_latency(Duration::from_millis(1500));
-    let server = Instance::serve(
-        partitions_of(&emulator, &REGIONS).await,
-        loopback().await,
-        Fleet::default(),
-    )
-    .await;
+    let server = serve_alone(&emulator).await;
     let mut client = server.client().await;
     // One endpoint streaming every partition: an endpoint per partition
     // would read them separately anyway.
@@ -513,9 +500,7 @@ async fn a_slow_region_does_not_hold_back_the_others() {
 
 #[tokio::test]
 async fn all_regions_are_the_ones_each_account_has_enabled() {
-    let emulator = Emulator::start(tenants(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("emulator");
+    let emulator = start_tenants().await;
     let partitions = partitions_of(&emulator, &["all"]).await;
     let keys: Vec<_> = partitions.all().iter().map(|p| p.key.clone()).collect();
     let expected: Vec<_> = [OTHER, HOME]
@@ -532,9 +517,7 @@ async fn all_regions_are_the_ones_each_account_has_enabled() {
 
 #[tokio::test]
 async fn a_role_that_cannot_be_assumed_stops_the_start() {
-    let emulator = Emulator::start(tenants(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("emulator");
+    let emulator = start_tenants().await;
     let base = emulator_sdk_config(&emulator.endpoint_url(), "us-east-1").await;
     let error = partition_clients(
         &base,
@@ -577,13 +560,9 @@ fn total_calls(emulator: &Emulator) -> u64 {
 /// answer and never adds calls.
 #[tokio::test]
 async fn random_partition_predicates_answer_the_same_with_and_without_pruning() {
-    use proptest::strategy::{Strategy, ValueTree};
-    use proptest::test_runner::{Config, TestRunner};
     use sagemaker_flight::query::QueryEngine;
 
-    let emulator = Emulator::start(tenants(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("emulator");
+    let emulator = start_tenants().await;
     let partitions = partitions_of(&emulator, &REGIONS).await;
     let with = QueryEngine::new(partitions.clone(), TableOptions::default()).expect("engine");
     let without = QueryEngine::new(
@@ -626,25 +605,9 @@ async fn random_partition_predicates_answer_the_same_with_and_without_pruning() 
         .as_str()
         .expect("an ARN");
     atoms.push(format!("compilation_job_arn = '{arn}'"));
-    let leaf = proptest::sample::select(atoms);
-    let predicate = leaf.prop_recursive(3, 8, 2, |inner| {
-        proptest::prop_oneof![
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} AND {b})")),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} OR {b})")),
-            inner.prop_map(|a| format!("NOT ({a})")),
-        ]
-    });
-    let mut runner = TestRunner::new(Config {
-        failure_persistence: None,
-        ..Config::default()
-    });
     let mut failures = Vec::new();
     let mut pruned_some = 0;
-    for _ in 0..common::proptest_cases(32) {
-        let predicate = predicate
-            .new_tree(&mut runner)
-            .expect("a predicate")
-            .current();
+    for predicate in common::random_predicates(atoms, common::proptest_cases(32)) {
         let sql = format!("{SUMMARY_SQL} WHERE {predicate}");
         reset_stats(&emulator);
         let pruned = engine_rows(&with, &sql).await;

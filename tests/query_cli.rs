@@ -10,7 +10,7 @@ use std::io::Cursor;
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
@@ -262,7 +262,9 @@ async fn every_jsonl_line_is_an_object_with_every_selected_key() {
     let sql = format!(
         "SELECT compilation_job_name, failure_reason, creation_time, \
                 json_get_str(output_config, 'TargetDevice') AS target_device, \
-                json_get(stopping_condition, 'MaxRuntimeInSeconds') AS max_runtime \
+                json_get(stopping_condition, 'MaxRuntimeInSeconds') AS max_runtime, \
+                json_get(output_config, 'TargetPlatform') AS target_platform, \
+                json_get_json(output_config, 'TargetPlatform') AS platform_json \
          FROM {TABLE}"
     );
     let direct = server.direct(&sql, None).await;
@@ -272,7 +274,9 @@ async fn every_jsonl_line_is_an_object_with_every_selected_key() {
         "creation_time",
         "failure_reason",
         "max_runtime",
+        "platform_json",
         "target_device",
+        "target_platform",
     ];
     let mut by_name = BTreeMap::new();
     for line in stdout.lines() {
@@ -286,7 +290,8 @@ async fn every_jsonl_line_is_an_object_with_every_selected_key() {
     }
     assert_eq!(by_name.len(), 150);
     // Values match the direct read: NULL as null, the union of json_get
-    // as the number it holds.
+    // as the number or the object it holds.
+    let mut platforms = 0;
     for batch in &direct {
         for row in 0..batch.num_rows() {
             let name = common::string_at(batch, "compilation_job_name", row).expect("name");
@@ -296,6 +301,47 @@ async fn every_jsonl_line_is_an_object_with_every_selected_key() {
             let reason = common::string_at(batch, "failure_reason", row);
             assert_eq!(line["failure_reason"].as_str(), reason.as_deref(), "{name}");
             assert!(line["max_runtime"].is_i64(), "{name}: {line:?}");
+            // An object, not a string holding its JSON.
+            match common::string_at(batch, "platform_json", row) {
+                Some(json) => {
+                    let expected: serde_json::Value =
+                        serde_json::from_str(&json).expect("TargetPlatform is JSON");
+                    assert!(expected.is_object(), "{name}: {json}");
+                    assert_eq!(line["target_platform"], expected, "{name}: {line:?}");
+                    platforms += 1;
+                }
+                None => assert!(line["target_platform"].is_null(), "{name}: {line:?}"),
+            }
+        }
+    }
+    assert!(platforms > 0, "the demo has jobs with a TargetPlatform");
+
+    // CSV: the object as its JSON text.
+    let sql = format!(
+        "SELECT json_get(output_config, 'TargetPlatform') AS target_platform, \
+                json_get_json(output_config, 'TargetPlatform') AS platform_json \
+         FROM {TABLE} WHERE json_contains(output_config, 'TargetPlatform')"
+    );
+    let csv = succeeded(&run_query(&server.url, &sql, &["--format", "csv"], &[]).await);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("target_platform", DataType::Utf8, true),
+        Field::new("platform_json", DataType::Utf8, true),
+    ]));
+    let parsed: Vec<RecordBatch> = arrow::csv::ReaderBuilder::new(schema)
+        .with_header(true)
+        .build(Cursor::new(csv.clone()))
+        .expect("csv reader")
+        .collect::<Result<_, _>>()
+        .expect("the output parses as CSV");
+    assert_eq!(row_count(&parsed), platforms, "{csv}");
+    for batch in &parsed {
+        for row in 0..batch.num_rows() {
+            let text = common::string_at(batch, "target_platform", row).expect("a value");
+            let json = common::string_at(batch, "platform_json", row).expect("a value");
+            let got: serde_json::Value = serde_json::from_str(&text).expect("JSON text");
+            let expected: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+            assert!(got.is_object(), "{text}");
+            assert_eq!(got, expected);
         }
     }
     server.stop().await;
@@ -551,20 +597,26 @@ async fn the_progress_line_shows_with_progress_and_not_otherwise() {
 
 #[tokio::test]
 async fn wait_retries_until_a_server_that_starts_later_answers() {
-    // A port that was free a moment ago; the server takes it after the
-    // query started.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("address").port()
-    };
+    // The port is ours until the server takes it; the query's first
+    // attempt meets a connection closed at once, so only a retry can
+    // reach the server.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
     let url = format!("grpc://127.0.0.1:{port}");
     let sql = format!("SELECT count(*) AS n FROM {TABLE}");
-    let started = Instant::now();
     let query = tokio::spawn({
         let url = url.clone();
         let sql = sql.clone();
         async move { run_query(&url, &sql, &["--format", "csv", "--wait", "30"], &[]).await }
     });
+    let (first, _) = tokio::time::timeout(QUERY_TIMEOUT, listener.accept())
+        .await
+        .expect("the query connects in time")
+        .expect("accept");
+    drop(first);
+    drop(listener);
     let listen = format!("127.0.0.1:{port}");
     let mut server = Command::new(BINARY)
         .args(["serve", "--demo", "--demo-jobs", "40", "--listen", &listen])
@@ -575,12 +627,58 @@ async fn wait_retries_until_a_server_that_starts_later_answers() {
         .expect("spawn the server");
     let output = query.await.expect("query task");
     assert_eq!(succeeded(&output), "n\n40\n");
-    assert!(started.elapsed() < QUERY_TIMEOUT);
     server.kill().await.expect("stop the server");
 
     // Nobody comes: the wait ends with a message that says so.
     let line = failure(&run_query(&url, &sql, &["--wait", "1"], &[]).await);
     assert!(line.contains("after waiting 1s"), "{line}");
+}
+
+#[tokio::test]
+async fn a_server_that_accepts_and_never_answers_cannot_hang_the_query() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    // Every connection is accepted and kept open, and nothing is said.
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let plain = format!("grpc://{address}");
+    let tls = format!("grpc+tls://{address}");
+    // run_query bounds each run by QUERY_TIMEOUT.
+    let (waited, handshake, tls_handshake) = tokio::join!(
+        // --wait ends at its deadline, the health check unanswered.
+        run_query(&plain, "SELECT 1", &["--wait", "1"], &[]),
+        // Without --wait, the connect timeout ends the Flight Handshake...
+        run_query(
+            &plain,
+            "SELECT 1",
+            &["--user", "analyst"],
+            &[("SAGEMAKER_FLIGHT_PASSWORD", "pw")],
+        ),
+        // ...and the TLS handshake.
+        run_query(&tls, "SELECT 1", &[], &[]),
+    );
+    let line = failure(&waited);
+    assert!(
+        line.contains(&format!("cannot connect to {plain}")),
+        "{line}"
+    );
+    assert!(line.contains("no answer"), "{line}");
+    assert!(line.contains("after waiting 1s"), "{line}");
+    let line = failure(&handshake);
+    assert!(
+        line.contains(&format!("cannot connect to {plain}")),
+        "{line}"
+    );
+    assert!(line.contains("no answer within 10s"), "{line}");
+    let line = failure(&tls_handshake);
+    assert!(line.contains(&format!("cannot connect to {tls}")), "{line}");
+    silent.abort();
 }
 
 /// A CA (PEM) and a server certificate and key (PEM) for 127.0.0.1 it signed.

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
+use arrow_flight::error::FlightError;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables, SqlInfo};
-use arrow_flight::{FlightInfo, error::FlightError};
-use common::{TestServer, emulator_config, string_at};
+use common::{TestServer, emulator_config, fetch_all, query, string_at};
 use futures::TryStreamExt;
 use sagemaker_flight::emulator::Stats;
 use tonic::Code;
@@ -21,28 +21,6 @@ const TABLE: &str = "aws.sagemaker_compilation_job";
 
 async fn sql_client(server: &TestServer) -> FlightSqlServiceClient<Channel> {
     FlightSqlServiceClient::new(server.channel().await)
-}
-
-/// Reads every endpoint of `info`.
-async fn fetch(
-    client: &mut FlightSqlServiceClient<Channel>,
-    info: FlightInfo,
-) -> Result<Vec<RecordBatch>, FlightError> {
-    let mut batches = Vec::new();
-    for endpoint in info.endpoint {
-        let ticket = endpoint.ticket.expect("ticket");
-        let mut stream = client.do_get(ticket).await?;
-        while let Some(batch) = stream.try_next().await? {
-            batches.push(batch);
-        }
-    }
-    Ok(batches)
-}
-
-async fn query(server: &TestServer, sql: &str) -> Result<Vec<RecordBatch>, FlightError> {
-    let mut client = sql_client(server).await;
-    let info = client.execute(sql.to_owned(), None).await?;
-    fetch(&mut client, info).await
 }
 
 /// The plan text of an `EXPLAIN` statement, every line.
@@ -124,7 +102,7 @@ async fn statements_metadata_and_prepared_statements_through_the_rust_client() {
         .await
         .expect("execute");
     let announced = info.clone().try_decode_schema().expect("schema");
-    let batches = fetch(&mut client, info).await.expect("rows");
+    let batches = fetch_all(&mut client, info).await.expect("rows");
     assert_eq!(rows(&batches), 60);
     for batch in &batches {
         assert_eq!(batch.schema().as_ref(), &announced);
@@ -150,7 +128,7 @@ async fn statements_metadata_and_prepared_statements_through_the_rust_client() {
     .expect("parameter batch");
     prepared.set_parameters(parameter).expect("bind");
     let info = prepared.execute().await.expect("execute prepared");
-    let failed = names(&fetch(&mut client, info).await.expect("rows"));
+    let failed = names(&fetch_all(&mut client, info).await.expect("rows"));
     let mut expected: Vec<_> = emulated(&server)
         .into_iter()
         .filter(|(_, status, _, _)| status == "FAILED")
@@ -163,7 +141,7 @@ async fn statements_metadata_and_prepared_statements_through_the_rust_client() {
 
     // Catalog metadata.
     let info = client.get_catalogs().await.expect("catalogs");
-    let catalogs = fetch(&mut client, info).await.expect("rows");
+    let catalogs = fetch_all(&mut client, info).await.expect("rows");
     let catalog_names = catalogs[0].column(0).as_string::<i32>();
     assert!((0..catalog_names.len()).any(|i| catalog_names.value(i) == "sagemaker"));
     let info = client
@@ -173,7 +151,7 @@ async fn statements_metadata_and_prepared_statements_through_the_rust_client() {
         })
         .await
         .expect("schemas");
-    assert_eq!(rows(&fetch(&mut client, info).await.expect("rows")), 1);
+    assert_eq!(rows(&fetch_all(&mut client, info).await.expect("rows")), 1);
     for include_schema in [false, true] {
         let info = client
             .get_tables(CommandGetTables {
@@ -185,7 +163,7 @@ async fn statements_metadata_and_prepared_statements_through_the_rust_client() {
             })
             .await
             .expect("tables");
-        let tables = fetch(&mut client, info).await.expect("rows");
+        let tables = fetch_all(&mut client, info).await.expect("rows");
         assert_eq!(rows(&tables), 1);
         let table = &tables[0];
         assert_eq!(
@@ -199,7 +177,7 @@ async fn statements_metadata_and_prepared_statements_through_the_rust_client() {
         );
     }
     let info = client.get_table_types().await.expect("table types");
-    assert!(rows(&fetch(&mut client, info).await.expect("rows")) >= 1);
+    assert!(rows(&fetch_all(&mut client, info).await.expect("rows")) >= 1);
     let info = client
         .get_sql_info(vec![
             SqlInfo::FlightSqlServerName,
@@ -207,7 +185,7 @@ async fn statements_metadata_and_prepared_statements_through_the_rust_client() {
         ])
         .await
         .expect("sql info");
-    assert_eq!(rows(&fetch(&mut client, info).await.expect("rows")), 2);
+    assert_eq!(rows(&fetch_all(&mut client, info).await.expect("rows")), 2);
     server.stop().await;
 }
 
@@ -538,7 +516,7 @@ async fn a_client_that_keeps_its_old_handle_after_binding_gets_its_parameters() 
         .await
         .expect("flight info")
         .into_inner();
-    let got = names(&fetch(&mut client, info).await.expect("rows"));
+    let got = names(&fetch_all(&mut client, info).await.expect("rows"));
     let mut expected: Vec<_> = emulated(&server)
         .into_iter()
         .filter(|(_, status, ..)| status == "STOPPED")

@@ -31,7 +31,9 @@
 //! region to `region`. Signatures are never checked. A partition that was
 //! not configured is created empty on its first call, so it answers as an
 //! AWS account with no jobs there (empty lists, Describe
-//! `ResourceNotFound`) and keeps what is created in it.
+//! `ResourceNotFound`) and keeps what is created in it, up to 1,024
+//! partitions in all; past that a new one answers as empty and keeps
+//! nothing, so callers cannot grow the emulator without bound.
 //!
 //! Jobs are generated per partition: the default one from `seed` (so its
 //! jobs are those of a single-tenant emulator with the same config), the

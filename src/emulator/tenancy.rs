@@ -23,6 +23,10 @@ use super::limits::lock;
 use super::paging::{fnv, seal, unseal};
 use super::state::EmulatorState;
 
+/// Most partitions kept, configured ones included; calls for more
+/// (account, region) pairs are answered as empty partitions not kept.
+const MAX_PARTITIONS: usize = 1024;
+
 /// One (account, region) whose SageMaker has its own jobs, stats, rate
 /// limits and faults. CLI form: `ACCOUNT:REGION` or `ACCOUNT:REGION:JOBS`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -374,15 +378,22 @@ impl Tenancy {
         let caller = self.caller(headers);
         let key = (caller.account.clone(), caller.region.clone());
         let mut partitions = lock(&self.partitions);
-        let state = partitions.entry(key).or_insert_with(|| {
-            Arc::new(partition_state(
-                &self.config,
-                &caller.account,
-                &caller.region,
-                0,
-            ))
-        });
-        Arc::clone(state)
+        if let Some(state) = partitions.get(&key) {
+            return Arc::clone(state);
+        }
+        let state = Arc::new(partition_state(
+            &self.config,
+            &caller.account,
+            &caller.region,
+            0,
+        ));
+        // Accounts and regions come from the caller: past the cap a new one
+        // is answered as empty but not kept, so callers cannot grow the
+        // emulator's memory without bound.
+        if partitions.len() < MAX_PARTITIONS {
+            partitions.insert(key, Arc::clone(&state));
+        }
+        state
     }
 
     /// A partition that exists: configured, or created by a call.

@@ -27,6 +27,32 @@ pub fn cap_message(mut message: String) -> String {
     message
 }
 
+/// gRPC's canonical name of `code` (`NOT_FOUND`, `UNAUTHENTICATED`, ...),
+/// as the protocol's documentation and other servers spell it: the
+/// metrics' `code` label and the `query` client's error messages.
+pub fn grpc_code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +64,15 @@ mod tests {
         let capped = cap_message(long);
         assert!(capped.len() <= MAX_STATUS_MESSAGE + 3);
         assert!(capped.ends_with("..."));
+    }
+
+    #[test]
+    fn grpc_codes_have_their_canonical_names() {
+        assert_eq!(grpc_code_name(tonic::Code::Ok), "OK");
+        assert_eq!(grpc_code_name(tonic::Code::NotFound), "NOT_FOUND");
+        assert_eq!(
+            grpc_code_name(tonic::Code::Unauthenticated),
+            "UNAUTHENTICATED"
+        );
     }
 }

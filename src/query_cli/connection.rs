@@ -1,6 +1,11 @@
 //! Connections of `sagemaker-flight query`: server URLs, TLS, credentials
 //! (a bearer token, or Basic credentials exchanged for one by Handshake),
 //! and waiting for a server that is still starting.
+//!
+//! Opening a connection never waits forever on a server that accepts it
+//! and then says nothing: connecting, TLS and the Handshake of Basic
+//! credentials together get [`CONNECT_TIMEOUT`], and with `--wait` every
+//! attempt (its health check included) ends by the wait's deadline.
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,6 +17,7 @@ use arrow_flight::{FlightData, FlightInfo, HandshakeRequest, Ticket};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use futures::TryStreamExt;
+use tokio::time::Instant;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
@@ -22,7 +28,9 @@ use super::{PASSWORD_ENV, QueryCliError, TOKEN_ENV, one_line};
 use crate::auth::Secret;
 use crate::server::MAX_MESSAGE_BYTES;
 
-/// How long a TCP (and TLS) connection may take to open.
+/// How long opening a connection may take without `--wait`: the TCP
+/// connection, the TLS handshake and the Flight Handshake of `--user`
+/// together.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often `--wait` asks again.
@@ -188,16 +196,30 @@ impl Connector {
         })
     }
 
-    /// Connects to `url` and authenticates.
+    /// Connects to `url` and authenticates, giving up after
+    /// [`CONNECT_TIMEOUT`] (a server that accepts the connection but never
+    /// answers the TLS or Flight handshake).
     pub async fn connect(&self, url: &ServerUrl) -> Result<Connection, QueryCliError> {
-        let channel = self.channel(url).await?;
-        self.authenticate(url, channel).await
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        let limit = Some(CONNECT_TIMEOUT);
+        let channel = within(deadline, limit, url, "connecting", self.channel(url)).await?;
+        within(
+            deadline,
+            limit,
+            url,
+            "handshake",
+            self.authenticate(url, channel),
+        )
+        .await
     }
 
     /// As [`Connector::connect`], retrying for up to `wait` until the
     /// server accepts the connection and its health check answers SERVING
     /// (a server without the health service counts as ready once it
-    /// answers at all). A `wait` of zero tries once, without the check.
+    /// answers at all), then authenticating. Everything, each attempt's
+    /// connection, health check and the handshake included, ends by the
+    /// deadline `wait` sets. A `wait` of zero tries once, without the
+    /// check.
     pub async fn connect_when_ready(
         &self,
         url: &ServerUrl,
@@ -206,27 +228,39 @@ impl Connector {
         if wait.is_zero() {
             return self.connect(url).await;
         }
-        let deadline = tokio::time::Instant::now() + wait;
+        let deadline = Instant::now() + wait;
         loop {
-            let attempt = match self.channel(url).await {
-                Ok(channel) => match health_check(url, channel.clone()).await {
-                    Ok(()) => return self.authenticate(url, channel).await,
-                    Err(error) => error,
-                },
-                Err(error) => error,
+            let reason = match self.attempt(url, deadline).await {
+                // Not there yet, or no answer: worth another try.
+                Err(QueryCliError::Unreachable { reason, .. }) => reason,
+                // Ready, or refused (credentials): final.
+                done => return done,
             };
-            if tokio::time::Instant::now() + WAIT_RETRY > deadline {
-                return Err(match attempt {
-                    QueryCliError::Unreachable { url, reason } => QueryCliError::Unreachable {
-                        url,
-                        reason: format!("{reason} (still, after waiting {}s)", wait.as_secs()),
-                    },
-                    other => other,
+            if Instant::now() + WAIT_RETRY > deadline {
+                return Err(QueryCliError::Unreachable {
+                    url: url.as_str().to_owned(),
+                    reason: format!("{reason} (still, after waiting {}s)", wait.as_secs()),
                 });
             }
             // Backing off between attempts, not waiting for an event.
             tokio::time::sleep(WAIT_RETRY).await;
         }
+    }
+
+    /// One attempt of [`Connector::connect_when_ready`]: connecting, the
+    /// health check and, once it says SERVING, authenticating, each ended
+    /// by `deadline`. Every failure but a refusal of the credentials is
+    /// [`QueryCliError::Unreachable`].
+    async fn attempt(
+        &self,
+        url: &ServerUrl,
+        deadline: Instant,
+    ) -> Result<Connection, QueryCliError> {
+        let channel = within(deadline, None, url, "connecting", self.channel(url)).await?;
+        let check = health_check(url, channel.clone());
+        within(deadline, None, url, "health check", check).await?;
+        let authenticated = self.authenticate(url, channel);
+        within(deadline, None, url, "handshake", authenticated).await
     }
 
     async fn channel(&self, url: &ServerUrl) -> Result<Channel, QueryCliError> {
@@ -238,9 +272,11 @@ impl Connector {
             .map_err(|e| unreachable(error_chain(&e)))?
             .connect_timeout(CONNECT_TIMEOUT);
         if url.is_tls() {
+            // tonic's connect timeout covers the TCP connection only.
+            let tls = ClientTlsConfig::new().timeout(CONNECT_TIMEOUT);
             let tls = match &self.tls_ca {
-                Some(ca) => ClientTlsConfig::new().ca_certificate(ca.clone()),
-                None => ClientTlsConfig::new().with_native_roots(),
+                Some(ca) => tls.ca_certificate(ca.clone()),
+                None => tls.with_native_roots(),
             };
             endpoint = endpoint
                 .tls_config(tls)
@@ -273,6 +309,28 @@ impl Connector {
             }
         }
         Ok(connection)
+    }
+}
+
+/// `future`'s result, or an [`QueryCliError::Unreachable`] saying that
+/// `what` got no answer if it is not done by `deadline` (`limit`: the
+/// time it had, for the message).
+async fn within<T>(
+    deadline: Instant,
+    limit: Option<Duration>,
+    url: &ServerUrl,
+    what: &str,
+    future: impl Future<Output = Result<T, QueryCliError>>,
+) -> Result<T, QueryCliError> {
+    match tokio::time::timeout_at(deadline, future).await {
+        Ok(result) => result,
+        Err(_) => Err(QueryCliError::Unreachable {
+            url: url.as_str().to_owned(),
+            reason: match limit {
+                Some(limit) => format!("{what}: no answer within {}s", limit.as_secs()),
+                None => format!("{what}: no answer"),
+            },
+        }),
     }
 }
 

@@ -80,7 +80,10 @@ pub struct QueryArgs {
     pub user: Option<String>,
 
     /// Seconds to keep retrying until the server answers its health check
-    /// (for scripts and containers started together; 0: try once).
+    /// (for scripts and containers started together). It bounds all of
+    /// connecting: each attempt's connection and health check, and the
+    /// --user handshake, end by then. 0: try once, without the health
+    /// check, within the 10 s connect timeout.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub wait: u64,
 
@@ -173,31 +176,8 @@ fn refusal_message(call: &str, url: &str, code: Code, message: &str) -> String {
     };
     format!(
         "{call} failed at {url}: {}: {message}{hint}",
-        code_name(code)
+        crate::flight::grpc_code_name(code)
     )
-}
-
-/// The canonical name of a gRPC status code, as servers and docs spell it.
-pub fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
 }
 
 /// `text` with its lines joined by spaces, so an error stays one line.
@@ -352,7 +332,18 @@ async fn connection_for<'a>(
         if connection::means_same_server(&location.uri) {
             return Ok(home);
         }
-        let url = ServerUrl::parse(&location.uri)?;
+        // A location that is not a URL is one that cannot be connected
+        // to: the next one may do.
+        let url = match ServerUrl::parse(&location.uri) {
+            Ok(url) => url,
+            Err(error) => {
+                last_error = Some(QueryCliError::Protocol {
+                    url: home.url().to_owned(),
+                    reason: format!("an endpoint's location: {error}"),
+                });
+                continue;
+            }
+        };
         if url.uri() == home.server().uri() {
             return Ok(home);
         }
@@ -376,5 +367,38 @@ async fn connection_for<'a>(
             .ok_or_else(|| QueryCliError::Usage(format!("lost the connection to {key}"))),
         (None, Some(error)) => Err(error),
         (None, None) => Ok(home),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_location_that_is_not_a_url_gives_way_to_the_next() {
+        // Connecting (anonymously) needs only a socket that accepts.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let home_url = ServerUrl::parse(&format!("grpc://{address}")).expect("url");
+        let connector = Connector::new(None, Credentials::Anonymous).expect("connector");
+        let mut home = connector.connect(&home_url).await.expect("connect");
+        let mut elsewhere = HashMap::new();
+
+        let endpoint = FlightEndpoint::new()
+            .with_location("ftp://nowhere")
+            .with_location(home_url.as_str());
+        let chosen = connection_for(&connector, &mut home, &mut elsewhere, &endpoint)
+            .await
+            .expect("the second location");
+        assert_eq!(chosen.url(), home_url.as_str());
+
+        // Nothing else to try: the bad location is the error.
+        let endpoint = FlightEndpoint::new().with_location("ftp://nowhere");
+        let error = connection_for(&connector, &mut home, &mut elsewhere, &endpoint)
+            .await
+            .expect_err("no usable location");
+        assert!(error.to_string().contains("ftp://nowhere"), "{error}");
     }
 }

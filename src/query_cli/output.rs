@@ -6,14 +6,17 @@
 //! file under the name asked for. Columns a format cannot hold as they
 //! are become text: in CSV, nested values (the `tags` map, lists,
 //! structs, the union `json_get` returns) are written as JSON text; in
-//! JSON lines, a union value is written as the JSON of its variant.
+//! JSON lines, a union value is written as the JSON of its variant. The
+//! object and array variants of `json_get`'s union hold JSON text, which
+//! both formats write as the JSON it is (`{"Os":"LINUX"}`), not as a
+//! string of it.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder, UnionArray};
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, StringBuilder, UnionArray};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::json::writer::{
@@ -312,10 +315,15 @@ impl EncoderFactory for UnionAsVariant {
         let children = variants
             .iter()
             .map(|(type_id, variant)| {
-                make_encoder(variant, union.child(type_id).as_ref(), options)
-                    .map(|encoder| (type_id, encoder))
+                let child = union.child(type_id);
+                let encoder = if holds_json_text(variant) {
+                    RawJson::encoder(child.as_ref())?
+                } else {
+                    make_encoder(variant, child.as_ref(), options)?
+                };
+                Ok((type_id, encoder))
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, ArrowError>>()?;
         let encoder = UnionEncoder { union, children };
         Ok(Some(NullableEncoder::new(
             Box::new(encoder),
@@ -340,10 +348,82 @@ impl Encoder for UnionEncoder<'_> {
     }
 }
 
+/// Whether a union variant holds JSON text rather than a string: marked
+/// as JSON (the `arrow.json` extension type, or the older `is_json`
+/// metadata), or one of the `object` and `array` variants of
+/// datafusion-functions-json, which hold JSON text in any of its versions.
+fn holds_json_text(variant: &FieldRef) -> bool {
+    if !matches!(
+        variant.data_type(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    ) {
+        return false;
+    }
+    let metadata = variant.metadata();
+    metadata.get("ARROW:extension:name").map(String::as_str) == Some("arrow.json")
+        || metadata.get("is_json").map(String::as_str) == Some("true")
+        || matches!(variant.name().as_str(), "object" | "array")
+}
+
+/// Writes text that is JSON as that JSON, compacted onto one line; text
+/// that is not JSON after all is written as a JSON string.
+struct RawJson {
+    texts: StringArray,
+}
+
+impl RawJson {
+    fn encoder<'a>(array: &dyn Array) -> Result<NullableEncoder<'a>, ArrowError> {
+        let texts = arrow::compute::cast(array, &DataType::Utf8)?;
+        let texts = texts
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| ArrowError::CastError("JSON text is not a string".to_owned()))?
+            .clone();
+        let nulls = texts.logical_nulls();
+        Ok(NullableEncoder::new(Box::new(RawJson { texts }), nulls))
+    }
+}
+
+impl Encoder for RawJson {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        let text = self.texts.value(idx);
+        if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+            push_compact_json(text, out);
+        } else {
+            // Writing a String to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, text);
+        }
+    }
+}
+
+/// Valid JSON `text` without the whitespace between its tokens, so that a
+/// pretty-printed document stays on its JSON line.
+fn push_compact_json(text: &str, out: &mut Vec<u8>) {
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in text.as_bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+        } else if matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
+            continue;
+        } else if byte == b'"' {
+            in_string = true;
+        }
+        out.push(byte);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{AsArray, Int64Array, MapBuilder, StringArray};
+    use arrow::array::{AsArray, Int64Array, MapBuilder};
+    use arrow::buffer::ScalarBuffer;
+    use arrow::datatypes::{UnionFields, UnionMode};
 
     #[test]
     fn parquet_needs_a_file_and_others_default_to_stdout() {
@@ -392,5 +472,78 @@ mod tests {
         // Other formats keep the column as it is.
         let kept = adapt(OutputFormat::Jsonl, &batch).expect("kept");
         assert_eq!(kept.schema(), batch.schema());
+    }
+
+    /// A column like `json_get`'s: a sparse union whose object and array
+    /// variants hold JSON text.
+    fn json_union_batch() -> RecordBatch {
+        let json = std::collections::HashMap::from([(
+            "ARROW:extension:name".to_owned(),
+            "arrow.json".to_owned(),
+        )]);
+        let fields = UnionFields::try_new(
+            [2, 4, 5, 6],
+            [
+                Field::new("int", DataType::Int64, false),
+                Field::new("str", DataType::Utf8, false),
+                // Without metadata, as older versions sent it.
+                Field::new("array", DataType::Utf8, false),
+                Field::new("object", DataType::Utf8, false).with_metadata(json),
+            ],
+        )
+        .expect("fields");
+        let object = "{\"Os\": \"LINUX\",\n \"Arch\":\"X86_64\", \"Note\":\"a \\\" b\"}";
+        let union = UnionArray::try_new(
+            fields.clone(),
+            ScalarBuffer::from(vec![6, 5, 4, 2, 6]),
+            None,
+            vec![
+                Arc::new(Int64Array::from(vec![0, 0, 0, 900, 0])),
+                Arc::new(StringArray::from(vec!["", "", "ml_c5", "", ""])),
+                Arc::new(StringArray::from(vec!["", "[1, \"a\"]", "", "", ""])),
+                Arc::new(StringArray::from(vec![object, "", "", "", "not json"])),
+            ],
+        )
+        .expect("union");
+        let schema = Schema::new(vec![Field::new(
+            "p",
+            DataType::Union(fields, UnionMode::Sparse),
+            true,
+        )]);
+        RecordBatch::try_new(Arc::new(schema), vec![Arc::new(union)]).expect("batch")
+    }
+
+    #[test]
+    fn json_text_in_a_union_is_written_as_json() {
+        let batch = json_union_batch();
+        let mut jsonl = arrow::json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .with_encoder_factory(Arc::new(UnionAsVariant))
+            .build::<_, LineDelimited>(Vec::new());
+        jsonl.write(&batch).expect("write");
+        jsonl.finish().expect("finish");
+        let text = String::from_utf8(jsonl.into_inner()).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                r#"{"p":{"Os":"LINUX","Arch":"X86_64","Note":"a \" b"}}"#,
+                r#"{"p":[1,"a"]}"#,
+                r#"{"p":"ml_c5"}"#,
+                r#"{"p":900}"#,
+                r#"{"p":"not json"}"#,
+            ]
+        );
+
+        // CSV: the same JSON, as text.
+        let adapted = adapt(OutputFormat::Csv, &batch).expect("adapt");
+        let texts = adapted.column(0).as_string::<i32>();
+        assert_eq!(
+            texts.value(0),
+            r#"{"Os":"LINUX","Arch":"X86_64","Note":"a \" b"}"#
+        );
+        assert_eq!(texts.value(1), r#"[1,"a"]"#);
+        assert_eq!(texts.value(2), r#""ml_c5""#);
+        assert_eq!(texts.value(3), "900");
     }
 }

@@ -39,11 +39,7 @@ pub async fn sdk_config(options: &AwsOptions) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         // Retries are ours (source::retry), where they can be counted and sized.
         .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .build(),
-        );
+        .timeout_config(attempt_timeout());
     if let Some(region) = &options.region {
         loader = loader.region(Region::new(region.clone()));
     }
@@ -65,11 +61,7 @@ pub fn emulator_client(endpoint_url: &str, region: &str) -> Client {
         .credentials_provider(emulator_credentials())
         .endpoint_url(endpoint_url)
         .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .build(),
-        )
+        .timeout_config(attempt_timeout())
         .build();
     Client::from_conf(config)
 }
@@ -83,13 +75,16 @@ pub async fn emulator_sdk_config(endpoint_url: &str, region: &str) -> aws_config
         .credentials_provider(emulator_credentials())
         .endpoint_url(endpoint_url)
         .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .build(),
-        )
+        .timeout_config(attempt_timeout())
         .load()
         .await
+}
+
+/// Each attempt bounded by [`ATTEMPT_TIMEOUT`].
+fn attempt_timeout() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .build()
 }
 
 /// The emulator's default account's credentials (it checks no signature).

@@ -154,16 +154,7 @@ impl ApiFilter {
                 let high = Self::compare(column, Operator::LtEq, literal_of(high)?)?;
                 low.intersect(high)
             }
-            Expr::Like(Like {
-                negated: false,
-                expr,
-                pattern,
-                escape_char: None,
-                case_insensitive: false,
-            }) if column_of(expr) == Some(Column::CompilationJobName) => ApiFilter {
-                name_contains: Some(name_contains_of_like(string_of(literal_of(pattern)?)?)?),
-                ..ApiFilter::default()
-            },
+            // `compilation_job_name LIKE '%abc%'`, and
             // `compilation_job_arn LIKE 'arn:aws:sagemaker:eu-west-1:%'`
             Expr::Like(Like {
                 negated: false,
@@ -171,10 +162,19 @@ impl ApiFilter {
                 pattern,
                 escape_char: None,
                 case_insensitive: false,
-            }) if is_arn_column(expr) => {
+            }) => {
                 let pattern = string_of(literal_of(pattern)?)?;
-                let prefix = &pattern[..pattern.find(['%', '_']).unwrap_or(pattern.len())];
-                Self::of_arn_prefix(prefix)?
+                match column_of(expr)? {
+                    Column::CompilationJobName => ApiFilter {
+                        name_contains: Some(name_contains_of_like(pattern)?),
+                        ..ApiFilter::default()
+                    },
+                    Column::CompilationJobArn | Column::Key => {
+                        let prefix = &pattern[..pattern.find(['%', '_']).unwrap_or(pattern.len())];
+                        Self::of_arn_prefix(prefix)?
+                    }
+                    _ => return None,
+                }
             }
             // `starts_with(compilation_job_arn, 'arn:aws:sagemaker:eu-west-1:')`
             Expr::ScalarFunction(function)

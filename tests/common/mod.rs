@@ -269,3 +269,101 @@ pub fn proptest_cases(default: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// `cases` random predicates: `atoms` combined with AND, OR and NOT, up to
+/// three levels deep (the differential tests compare answers on them).
+pub fn random_predicates(atoms: Vec<String>, cases: usize) -> Vec<String> {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, TestRunner};
+
+    let leaf = proptest::sample::select(atoms);
+    let predicate = leaf.prop_recursive(3, 12, 2, |inner| {
+        proptest::prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} AND {b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} OR {b})")),
+            inner.prop_map(|a| format!("NOT ({a})")),
+        ]
+    });
+    let mut runner = TestRunner::new(Config {
+        failure_persistence: None,
+        ..Config::default()
+    });
+    (0..cases)
+        .map(|_| {
+            predicate
+                .new_tree(&mut runner)
+                .expect("a predicate")
+                .current()
+        })
+        .collect()
+}
+
+/// Reads every endpoint of `info` with `client`, in order.
+pub async fn fetch_all(
+    client: &mut arrow_flight::sql::client::FlightSqlServiceClient<Channel>,
+    info: arrow_flight::FlightInfo,
+) -> Result<Vec<RecordBatch>, arrow_flight::error::FlightError> {
+    use futures::TryStreamExt;
+    let mut batches = Vec::new();
+    for endpoint in info.endpoint {
+        let ticket = endpoint.ticket.expect("ticket");
+        let mut stream = client.do_get(ticket).await?;
+        while let Some(batch) = stream.try_next().await? {
+            batches.push(batch);
+        }
+    }
+    Ok(batches)
+}
+
+/// Runs `sql` through Flight SQL on `server` and reads every endpoint.
+pub async fn query(
+    server: &TestServer,
+    sql: &str,
+) -> Result<Vec<RecordBatch>, arrow_flight::error::FlightError> {
+    let mut client = arrow_flight::sql::client::FlightSqlServiceClient::new(server.channel().await);
+    let info = client.execute(sql.to_owned(), None).await?;
+    fetch_all(&mut client, info).await
+}
+
+/// One raw HTTP/1.1 exchange with `addr` (the emulator, on loopback),
+/// within 10 s: (status, lower-cased headers, body).
+pub async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    let exchange = async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        s.write_all(req.as_bytes()).await.expect("write");
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.expect("read");
+        String::from_utf8(buf).expect("utf-8 response")
+    };
+    let text = tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .expect("HTTP exchange within 10 s");
+    let (head, body) = text.split_once("\r\n\r\n").expect("header end");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}

@@ -6,9 +6,11 @@ port that it prints on its first line of stdout.
 """
 
 import os
+import queue
 import re
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -24,21 +26,47 @@ def binary() -> str:
     return path
 
 
+def _lines_of(stream, lines):
+    """Puts each line of `stream` on `lines`, then None at its end."""
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
 def start_and_read_address(args, env=None, pattern=r"listening on (\S+)"):
-    """Starts `args`, waits (bounded) for the line that names its address."""
+    """Starts `args` and waits for a stdout line matching `pattern` (a
+    regular expression with one group), or for each of `pattern` in turn
+    when it is a list. Returns the process and the first group: one string
+    for one pattern, a list of them for a list.
+
+    Bounded: stdout is read on a thread into a queue, so a process that
+    hangs without printing fails the wait after STARTUP_TIMEOUT_S."""
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
     proc = subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
     )
+    lines = queue.Queue()
+    threading.Thread(target=_lines_of, args=(proc.stdout, lines), daemon=True).start()
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        match = re.search(pattern, line)
-        if match:
-            return proc, match.group(1)
-    proc.kill()
-    raise RuntimeError(f"{args[0]} did not report its address: exit {proc.poll()}")
+    found = []
+    for wanted in patterns:
+        while True:
+            try:
+                line = lines.get(timeout=max(deadline - time.monotonic(), 0))
+            except queue.Empty:
+                line = None
+            if line is None:
+                proc.kill()
+                proc.wait()
+                raise RuntimeError(
+                    f"{args} did not print {wanted!r} within {STARTUP_TIMEOUT_S} s: "
+                    f"exit {proc.poll()}"
+                )
+            match = re.search(wanted, line)
+            if match:
+                found.append(match.group(1))
+                break
+    return proc, (found[0] if isinstance(pattern, str) else found)
 
 
 def stop(proc):

@@ -2,41 +2,22 @@
 metrics a scraper reads while pyarrow queries. Each test starts its own
 `sagemaker-flight serve --demo` on 127.0.0.1, so its counters start at zero."""
 
-import re
-import subprocess
-import time
 import urllib.request
 
 import pyarrow.flight as flight
 
-from conftest import STARTUP_TIMEOUT_S, binary, stop
+from conftest import binary, start_and_read_address, stop
 
 TABLE = "aws.sagemaker_compilation_job"
-
-
-def start(args, markers):
-    """Starts `args`; waits (bounded) for a line matching each of `markers`
-    in turn and returns the process and each first group."""
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    found = []
-    for marker in markers:
-        while True:
-            line = proc.stdout.readline()
-            if not line or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"{args} did not print {marker!r}: exit {proc.poll()}")
-            match = re.search(marker, line)
-            if match:
-                found.append(match.group(1))
-                break
-    return proc, found
 
 
 def read_rows(url):
     client = flight.FlightClient(url)
     info = client.get_flight_info(flight.FlightDescriptor.for_path(TABLE))
-    return client.do_get(info.endpoints[0].ticket).read_all().num_rows
+    assert info.endpoints, "no endpoint"
+    return sum(
+        client.do_get(endpoint.ticket).read_all().num_rows for endpoint in info.endpoints
+    )
 
 
 def scrape(metrics_url):
@@ -53,7 +34,7 @@ def scrape(metrics_url):
 
 
 def test_a_scraper_sees_the_rows_and_calls_of_a_pyarrow_read():
-    proc, (metrics_url, url) = start(
+    proc, (metrics_url, url) = start_and_read_address(
         [
             binary(),
             "serve",
@@ -65,7 +46,7 @@ def test_a_scraper_sees_the_rows_and_calls_of_a_pyarrow_read():
             "--metrics-listen",
             "127.0.0.1:0",
         ],
-        [r"metrics on (\S+)", r"listening on (\S+)"],
+        pattern=[r"metrics on (\S+)", r"listening on (\S+)"],
     )
     try:
         assert metrics_url.startswith("http://127.0.0.1:")
@@ -91,9 +72,7 @@ def test_a_config_file_configures_the_server_and_a_flag_overrides_it(tmp_path):
         'demo = true\ndemo-jobs = 12\ndemo-latency-ms = 0\nlisten = "127.0.0.1:0"\n'
     )
     for extra, expected in [([], 12), (["--demo-jobs", "3"], 3)]:
-        proc, (url,) = start(
-            [binary(), "serve", "--config", str(config), *extra], [r"listening on (\S+)"]
-        )
+        proc, url = start_and_read_address([binary(), "serve", "--config", str(config), *extra])
         try:
             assert read_rows(url) == expected
         finally:
