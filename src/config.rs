@@ -181,6 +181,7 @@ pub struct AwsArgs {
         long = "region",
         env = "SAGEMAKER_FLIGHT_REGION",
         value_delimiter = ',',
+        value_parser = region_name,
         conflicts_with = "demo"
     )]
     pub regions: Vec<String>,
@@ -404,6 +405,21 @@ impl EmulatorArgs {
     }
 }
 
+/// A region name (or `all`): letters, digits and dashes, not empty.
+fn region_name(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not a region name such as eu-west-1 (or all)"
+        ))
+    }
+}
+
 fn probability(text: &str) -> Result<f64, String> {
     let value: f64 = text.parse().map_err(|e| format!("{e}"))?;
     if (0.0..=1.0).contains(&value) {
@@ -421,6 +437,17 @@ mod tests {
     #[test]
     fn the_cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn regions_are_checked() {
+        let parse =
+            |regions: &str| Cli::try_parse_from(["sagemaker-flight", "serve", "--region", regions]);
+        assert!(parse("eu-west-1,us-east-1").is_ok());
+        assert!(parse("all").is_ok());
+        for bad in ["eu-west-1,", "", "EU WEST"] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

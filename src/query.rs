@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DataFusionError, ParamValues, ScalarValue};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableScan, lit};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableScan, Volatility, lit};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
@@ -310,7 +310,9 @@ impl QueryEngine {
     /// projections can (no aggregate, sort, limit, join, ...). Partitions
     /// its filters rule out are left out (none left: an empty list).
     pub fn split(&self, plan: &LogicalPlan) -> Result<Option<Vec<PartitionKey>>, QueryError> {
-        if !self.filter_pushdown || self.table.partitions().all().len() < 2 {
+        // `now()` and the like are fixed once per plan, and each endpoint
+        // is planned at its own DoGet: split, they would differ.
+        if !self.filter_pushdown || self.table.partitions().all().len() < 2 || !is_immutable(plan) {
             return Ok(None);
         }
         let optimized = self.context.state().optimize(plan)?;
@@ -359,6 +361,26 @@ fn is_table_scan(scan: &TableScan) -> bool {
             .table_name
             .schema()
             .is_none_or(|schema| schema == TABLE_SCHEMA)
+}
+
+/// Whether every function `plan` calls gives the same answer whenever it
+/// is called (no `now()`, `random()`, ...).
+fn is_immutable(plan: &LogicalPlan) -> bool {
+    let mut immutable = true;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if let Expr::ScalarFunction(function) = e
+                    && function.func.signature().volatility != Volatility::Immutable
+                {
+                    immutable = false;
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    immutable
 }
 
 /// The scan of the table under `plan`, if `plan` is nothing but that scan,

@@ -468,7 +468,7 @@ async fn a_slow_region_does_not_hold_back_the_others() {
     emulator
         .partition(HOME, "eu-west-1")
         .expect("partition")
-        .set_latency(Duration::from_millis(1500));
+        .set_latency(Duration::from_secs(3));
     let server = serve_alone(&emulator).await;
     let mut client = server.client().await;
     // One endpoint streaming every partition: an endpoint per partition
@@ -491,7 +491,7 @@ async fn a_slow_region_does_not_hold_back_the_others() {
         .iter()
         .position(|p| *p == slow)
         .expect("slow rows arrive");
-    // The slow region's one page takes 1.5 s; the other three partitions'
+    // The slow region's one page takes 3 s; the other three partitions'
     // pages are all streamed by then.
     assert_eq!(first_slow, 3 * JOBS, "{order:?}");
     server.stop().await;
@@ -593,6 +593,8 @@ async fn random_partition_predicates_answer_the_same_with_and_without_pruning() 
         ));
     }
     atoms.push("account_id IN ('111122223333', '999999999999')".into());
+    // An escaped dash is a dash: the region is eu-west-1.
+    atoms.push(r"compilation_job_arn LIKE 'arn:aws:sagemaker:eu\-west\-1:%'".into());
     atoms.push("compilation_job_status = 'COMPLETED'".into());
     let some_job = emulator
         .partition(OTHER, "eu-west-1")
@@ -633,5 +635,91 @@ async fn random_partition_predicates_answer_the_same_with_and_without_pruning() 
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
     assert!(pruned_some > 0, "no predicate pruned a partition");
+    emulator.shutdown().await;
+}
+
+/// With the snapshot on, a whole-table read split into per-partition
+/// endpoints keeps no partial table, and later reads see every partition.
+#[tokio::test]
+async fn split_reads_never_keep_a_partial_snapshot() {
+    let emulator = start_tenants().await;
+    let options = TableOptions {
+        snapshot_ttl: Duration::from_secs(600),
+        ..TableOptions::default()
+    };
+    let service =
+        sagemaker_flight::server::flight_service(partitions_of(&emulator, &REGIONS).await, options)
+            .expect("service");
+    let listener = loopback().await;
+    let address = listener.local_addr().expect("address");
+    let (shutdown, on_shutdown) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        sagemaker_flight::server::serve(listener, service, async {
+            let _ = on_shutdown.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    let mut client = connect(&format!("grpc://{address}")).await;
+    let whole_table = FlightDescriptor::new_path(vec!["aws.sagemaker_compilation_job".into()]);
+    for round in 0..2 {
+        let info = client
+            .get_flight_info(whole_table.clone())
+            .await
+            .expect("flight info");
+        assert_eq!(info.endpoint.len(), 4);
+        let mut rows = BTreeSet::new();
+        for endpoint in &info.endpoint {
+            rows.extend(partition_rows(&read_endpoint(&mut client, endpoint).await));
+        }
+        assert_eq!(rows.len(), 4 * JOBS, "round {round}");
+        // One account's full scan is not the table either.
+        let info = flight_info(
+            &mut client,
+            &format!("SELECT * FROM aws.sagemaker_compilation_job WHERE account_id = '{OTHER}'"),
+        )
+        .await;
+        let mut other = 0;
+        for endpoint in &info.endpoint {
+            other += read_endpoint(&mut client, endpoint)
+                .await
+                .iter()
+                .map(RecordBatch::num_rows)
+                .sum::<usize>();
+        }
+        assert_eq!(other, 2 * JOBS, "round {round}");
+    }
+    // A query the server answers itself, over every partition.
+    let info = flight_info(
+        &mut client,
+        "SELECT count(*) AS jobs FROM aws.sagemaker_compilation_job",
+    )
+    .await;
+    let batches = read_endpoint(&mut client, &info.endpoint[0]).await;
+    let text = arrow::util::pretty::pretty_format_batches(&batches)
+        .expect("format")
+        .to_string();
+    assert!(text.contains(&format!("| {} ", 4 * JOBS)), "{text}");
+    let _ = shutdown.send(());
+    let _ = task.await;
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_query_calling_now_is_not_split() {
+    let emulator = start_tenants().await;
+    let server = serve_alone(&emulator).await;
+    let mut client = server.client().await;
+    let info = flight_info(
+        &mut client,
+        &format!("{SUMMARY_SQL} WHERE creation_time < now()"),
+    )
+    .await;
+    assert_eq!(info.endpoint.len(), 1);
+    assert_eq!(
+        partition_rows(&read_endpoint(&mut client, &info.endpoint[0]).await).len(),
+        4 * JOBS
+    );
+    server.stop().await;
     emulator.shutdown().await;
 }

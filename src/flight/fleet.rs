@@ -122,6 +122,12 @@ pub fn location_of_address(address: &str, tls: bool) -> Result<String, String> {
         .ok()
         .filter(|port| *port != 0)
         .ok_or_else(|| format!("{address:?}: {port:?} is not a port"))?;
+    let bracketed = host.starts_with('[') && host.ends_with(']');
+    if host.contains(':') && !bracketed {
+        return Err(format!(
+            "{address:?}: write an IPv6 host in brackets, as [::1]:50051"
+        ));
+    }
     let bare_host = host.trim_start_matches('[').trim_end_matches(']');
     if bare_host.is_empty() || matches!(bare_host, "0.0.0.0" | "::" | "0:0:0:0:0:0:0:0") {
         return Err(format!(
@@ -214,6 +220,7 @@ mod tests {
         for bad in [
             "0.0.0.0:50051",
             "[::]:1",
+            "::1:50051",
             "host",
             "host:0",
             "host:x",

@@ -146,16 +146,11 @@ pub async fn partition_clients(
 ) -> Result<Vec<PartitionClient>, AccountsError> {
     let wants_all = regions.iter().any(|r| r == ALL_REGIONS);
     if accounts.is_none() && regions.len() <= 1 && !wants_all {
-        let region = regions
-            .first()
-            .cloned()
-            .or_else(|| base.region().map(|r| r.to_string()));
-        let client = client_in(base, region.clone(), None);
+        let client = client_in(base, regions.first().cloned(), None);
+        // Its key stays unknown: nothing is split or pruned by it, so a
+        // single endpoint behaves exactly as before partitions existed.
         return Ok(vec![PartitionClient {
-            key: PartitionKey {
-                account_id: None,
-                region,
-            },
+            key: PartitionKey::default(),
             client,
         }]);
     }
@@ -192,6 +187,15 @@ pub async fn partition_clients(
     Ok(partitions)
 }
 
+/// `base`, in us-east-1 if it names no region: STS and the Account API
+/// answer there for every region, and `--region all` alone names none.
+fn with_global_region(base: &SdkConfig) -> SdkConfig {
+    match base.region() {
+        Some(_) => base.clone(),
+        None => base.to_builder().region(Region::new("us-east-1")).build(),
+    }
+}
+
 /// A SageMaker client of `base` in `region`, with `credentials` if given.
 fn client_in(
     base: &SdkConfig,
@@ -211,7 +215,7 @@ fn client_in(
 /// The account of the default credentials (STS GetCallerIdentity, which
 /// needs no permission).
 async fn caller_account(base: &SdkConfig) -> Result<String, AccountsError> {
-    let identity = aws_sdk_sts::Client::new(base)
+    let identity = aws_sdk_sts::Client::new(&with_global_region(base))
         .get_caller_identity()
         .send()
         .await
@@ -235,7 +239,7 @@ async fn assume(
 ) -> Result<SharedCredentialsProvider, AccountsError> {
     let mut builder = AssumeRoleProvider::builder(&role.role_arn)
         .session_name("sagemaker-flight")
-        .configure(base);
+        .configure(&with_global_region(base));
     if let Some(external_id) = &role.external_id {
         builder = builder.external_id(external_id);
     }
@@ -281,13 +285,9 @@ async fn enabled_regions(
     credentials: Option<SharedCredentialsProvider>,
     account_id: &str,
 ) -> Result<Vec<String>, AccountsError> {
-    let mut config = aws_sdk_account::config::Builder::from(base);
+    let mut config = aws_sdk_account::config::Builder::from(&with_global_region(base));
     if let Some(credentials) = credentials {
         config = config.credentials_provider(credentials);
-    }
-    // The Account API is global; its endpoint is in us-east-1.
-    if base.region().is_none() {
-        config = config.region(aws_sdk_account::config::Region::new("us-east-1"));
     }
     let client = aws_sdk_account::Client::from_conf(config.build());
     let mut regions = Vec::new();

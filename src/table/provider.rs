@@ -148,11 +148,14 @@ impl TableProvider for CompilationJobTable {
             ApiFilter::default()
         };
         let plan = ScanPlan::new(&api, &columns, limit);
-        // Only a scan of every job and every column can answer any query.
-        let snapshot_to =
-            (self.snapshots.enabled() && columns == ALL_COLUMNS && plan.reads_everything())
-                .then(|| Arc::clone(&self.snapshots));
-        let partitions = self.partitions_for(&api).into_iter().cloned().collect();
+        let partitions: Vec<Partition> = self.partitions_for(&api).into_iter().cloned().collect();
+        // Only a scan of every job (of every partition) and every column
+        // can answer any query.
+        let snapshot_to = (self.snapshots.enabled()
+            && columns == ALL_COLUMNS
+            && plan.reads_everything()
+            && partitions.len() == self.partitions.all().len())
+        .then(|| Arc::clone(&self.snapshots));
         Ok(Arc::new(SageMakerScanExec::new(
             partitions,
             plan,

@@ -170,7 +170,9 @@ impl ApiFilter {
                         ..ApiFilter::default()
                     },
                     Column::CompilationJobArn | Column::Key => {
-                        let prefix = &pattern[..pattern.find(['%', '_']).unwrap_or(pattern.len())];
+                        // Up to the first wildcard or escape: the literal prefix.
+                        let end = pattern.find(['%', '_', '\\']).unwrap_or(pattern.len());
+                        let prefix = &pattern[..end];
                         Self::of_arn_prefix(prefix)?
                     }
                     _ => return None,
@@ -744,6 +746,10 @@ mod tests {
         // The region field is not complete: it could be eu-west-1x.
         assert_eq!(like("arn:aws:sagemaker:eu-west-1%"), ApiFilter::default());
         assert_eq!(like("arn:aws:sagemaker:eu_west-1:%"), ApiFilter::default());
+        assert_eq!(
+            like("arn:aws:sagemaker:eu\\-west\\-1:%"),
+            ApiFilter::default()
+        );
         let starts =
             ApiFilter::from_filters(&[datafusion::functions::string::expr_fn::starts_with(
                 col("_key"),

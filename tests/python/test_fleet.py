@@ -54,6 +54,8 @@ def fleet(tmp_path_factory):
     )
     # Each server must know the other's address before it starts.
     ports = [free_port(), free_port()]
+    while ports[1] == ports[0]:
+        ports[1] = free_port()
     servers = []
     locations = []
     try:
