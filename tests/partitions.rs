@@ -105,8 +105,17 @@ struct Instance {
 
 impl Instance {
     async fn serve(partitions: Partitions, listener: TcpListener, fleet: Fleet) -> Instance {
+        Self::serve_table(partitions, listener, fleet, TableOptions::default()).await
+    }
+
+    async fn serve_table(
+        partitions: Partitions,
+        listener: TcpListener,
+        fleet: Fleet,
+        options: TableOptions,
+    ) -> Instance {
         let address = listener.local_addr().expect("address");
-        let service = sagemaker_flight::server::flight_service(partitions, TableOptions::default())
+        let service = sagemaker_flight::server::flight_service(partitions, options)
             .expect("service")
             .with_fleet(fleet);
         let (shutdown, on_shutdown) = oneshot::channel::<()>();
@@ -647,20 +656,14 @@ async fn split_reads_never_keep_a_partial_snapshot() {
         snapshot_ttl: Duration::from_secs(600),
         ..TableOptions::default()
     };
-    let service =
-        sagemaker_flight::server::flight_service(partitions_of(&emulator, &REGIONS).await, options)
-            .expect("service");
-    let listener = loopback().await;
-    let address = listener.local_addr().expect("address");
-    let (shutdown, on_shutdown) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        sagemaker_flight::server::serve(listener, service, async {
-            let _ = on_shutdown.await;
-        })
-        .await
-        .expect("server runs");
-    });
-    let mut client = connect(&format!("grpc://{address}")).await;
+    let server = Instance::serve_table(
+        partitions_of(&emulator, &REGIONS).await,
+        loopback().await,
+        Fleet::default(),
+        options,
+    )
+    .await;
+    let mut client = server.client().await;
     let whole_table = FlightDescriptor::new_path(vec!["aws.sagemaker_compilation_job".into()]);
     for round in 0..2 {
         let info = client
@@ -700,8 +703,7 @@ async fn split_reads_never_keep_a_partial_snapshot() {
         .expect("format")
         .to_string();
     assert!(text.contains(&format!("| {} ", 4 * JOBS)), "{text}");
-    let _ = shutdown.send(());
-    let _ = task.await;
+    server.stop().await;
     emulator.shutdown().await;
 }
 
