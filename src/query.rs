@@ -304,6 +304,12 @@ impl QueryEngine {
         })
     }
 
+    /// Whether any query can be split into partitions: there are several,
+    /// and filters reach the API to keep each endpoint to its own.
+    pub fn can_split(&self) -> bool {
+        self.filter_pushdown && self.table.partitions().all().len() > 1
+    }
+
     /// The partitions `plan` (with its parameters bound) can be read in,
     /// one independent stream each whose union is the answer, or `None`
     /// if it cannot be split: only a scan of the table with filters and
@@ -312,7 +318,7 @@ impl QueryEngine {
     pub fn split(&self, plan: &LogicalPlan) -> Result<Option<Vec<PartitionKey>>, QueryError> {
         // `now()` and the like are fixed once per plan, and each endpoint
         // is planned at its own DoGet: split, they would differ.
-        if !self.filter_pushdown || self.table.partitions().all().len() < 2 || !is_immutable(plan) {
+        if !self.can_split() || !is_immutable(plan) {
             return Ok(None);
         }
         let optimized = self.context.state().optimize(plan)?;

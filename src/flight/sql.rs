@@ -234,7 +234,8 @@ impl SqlService {
     /// else (aggregates, sorts, limits, one partition) is one endpoint
     /// whose ticket carries the statement as it is.
     async fn endpoints(&self, statement: &Statement) -> Result<Vec<FlightEndpoint>, Status> {
-        let split = if statement.partition.is_some() {
+        // Planning again is only worth it where a split is possible.
+        let split = if statement.partition.is_some() || !self.engine.can_split() {
             None
         } else {
             let parameters = decode_parameters(&statement.parameters)?;

@@ -160,31 +160,35 @@ pub async fn partition_clients(
     if accounts.default_account {
         let account_id = caller_account(base).await?;
         let credentials = base.credentials_provider();
-        let in_regions = account_regions(base, credentials.clone(), regions, &account_id).await?;
-        for region in in_regions {
-            partitions.push(PartitionClient {
-                key: PartitionKey::new(&account_id, &region),
-                client: client_in(base, Some(region), credentials.clone()),
-            });
-        }
+        partitions.extend(account_partitions(base, &account_id, credentials, regions).await?);
     }
     for role in &accounts.accounts {
         let account_id = role
             .account_id()
-            .ok_or_else(|| AccountsError(format!("{:?} is not a role ARN", role.role_arn)))?
-            .to_owned();
+            .ok_or_else(|| AccountsError(format!("{:?} is not a role ARN", role.role_arn)))?;
         let credentials = assume(base, role).await?;
         let wanted = role.regions.as_deref().unwrap_or(regions);
-        let in_regions =
-            account_regions(base, Some(credentials.clone()), wanted, &account_id).await?;
-        for region in in_regions {
-            partitions.push(PartitionClient {
-                key: PartitionKey::new(&account_id, &region),
-                client: client_in(base, Some(region), Some(credentials.clone())),
-            });
-        }
+        partitions.extend(account_partitions(base, account_id, Some(credentials), wanted).await?);
     }
     Ok(partitions)
+}
+
+/// The partitions of one account: a client in each of its `wanted`
+/// regions, with its `credentials` (`None`: those of `base`).
+async fn account_partitions(
+    base: &SdkConfig,
+    account_id: &str,
+    credentials: Option<SharedCredentialsProvider>,
+    wanted: &[String],
+) -> Result<Vec<PartitionClient>, AccountsError> {
+    let regions = account_regions(base, credentials.clone(), wanted, account_id).await?;
+    Ok(regions
+        .into_iter()
+        .map(|region| PartitionClient {
+            key: PartitionKey::new(account_id, &region),
+            client: client_in(base, Some(region), credentials.clone()),
+        })
+        .collect())
 }
 
 /// `base`, in us-east-1 if it names no region: STS and the Account API

@@ -26,12 +26,6 @@ pub struct AwsOptions {
 /// connection does not hang a query.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A client on the standard credential chain (environment, profile, SSO,
-/// web identity, container and instance metadata).
-pub async fn sagemaker_client(options: &AwsOptions) -> Client {
-    Client::new(&sdk_config(options).await)
-}
-
 /// The AWS configuration of `options` on the standard credential chain,
 /// with our retries and timeouts: every client (SageMaker, STS, Account)
 /// starts from it.

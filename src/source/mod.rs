@@ -41,7 +41,7 @@ use budget::{Budget, Budgeted};
 use cache::JobCache;
 use gate::OperationGate;
 
-pub use client::{AwsOptions, emulator_client, emulator_sdk_config, sagemaker_client, sdk_config};
+pub use client::{AwsOptions, emulator_client, emulator_sdk_config, sdk_config};
 pub use error::{SourceError, SourceErrorKind, describe_chain};
 pub use partition::{Partition, PartitionKey, Partitions};
 pub use record::{JobRecord, JobSummary, account_id_from_arn};
