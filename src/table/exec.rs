@@ -107,6 +107,15 @@ impl ScanPlan {
             && self.tags
     }
 
+    /// How many more ListCompilationJobs pages this plan can cost, per
+    /// (account, region), than one listing of every job: each of k status
+    /// listings may end in a partly filled page, so k listings cost at most
+    /// k - 1 pages more (and far fewer when the statuses are rare). Every
+    /// other call is never more than a full listing's.
+    pub fn extra_list_pages_at_most(&self) -> usize {
+        self.listings.len().saturating_sub(1)
+    }
+
     fn partitions(&self) -> usize {
         if self.lookups.is_some() {
             1
@@ -221,6 +230,12 @@ impl SageMakerScanExec {
     /// The calls this scan makes.
     pub fn plan(&self) -> &ScanPlan {
         &self.plan
+    }
+
+    /// [`ScanPlan::extra_list_pages_at_most`] over every partition this
+    /// scan calls.
+    pub fn extra_list_pages_at_most(&self) -> usize {
+        self.plan.extra_list_pages_at_most() * self.partitions.len()
     }
 }
 
@@ -368,6 +383,7 @@ mod tests {
             vec!["ListCompilationJobs", "DescribeCompilationJob", "ListTags"]
         );
         assert_eq!(plan.listings[0].page_size, Some(5));
+        assert_eq!(plan.extra_list_pages_at_most(), 0);
     }
 
     #[test]
@@ -379,6 +395,7 @@ mod tests {
         let plan = ScanPlan::new(&api, &[Column::CompilationJobName], None);
         assert_eq!(plan.partitions(), 2);
         assert_eq!(plan.listings[1].to_string(), "StatusEquals=STOPPED");
+        assert_eq!(plan.extra_list_pages_at_most(), 1);
         let api = ApiFilter {
             names: Some(BTreeSet::from(["a".into()])),
             ..ApiFilter::default()

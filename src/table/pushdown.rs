@@ -1,7 +1,8 @@
 //! SQL filters -> SageMaker API parameters.
 //!
 //! Every pushed filter is `Inexact`: DataFusion evaluates it again on the
-//! rows, so a pushdown can only remove calls, never change an answer. That
+//! rows, so a pushdown never changes an answer (and removes calls, but for
+//! the partly filled last page of each status listing). That
 //! frees the translation to be generous where the API's semantics are not
 //! SQL's: time bounds are widened by a second (AWS does not say whether
 //! `CreationTimeAfter` is inclusive, nor its precision), `NameContains` is
