@@ -1,8 +1,9 @@
 # The sagemaker-flight image: the server (`serve`, the default), and the
 # `emulator` and `query` subcommands of the same binary (docker-compose.yml
-# runs all three). Not built in CI: there is no Docker engine there;
+# runs all three). Not built in CI, which has no Docker engine;
 # tests/python/test_compose.py checks this file's ENTRYPOINT, CMD, ENV,
-# EXPOSE and USER against the binary instead.
+# EXPOSE and USER against the binary instead (README: Docker, for what was
+# built and run by hand).
 #
 #   docker build -t sagemaker-flight .
 #   docker run --rm -p 127.0.0.1:50051:50051 \

@@ -241,18 +241,20 @@ async fn main() {
         let wall = median(totals);
         let bound = Duration::from_millis(options.latency_ms)
             .mul_f64(options.jobs as f64 / concurrency as f64 + 1.0);
+        // With no latency there is no bound to compare with.
+        let ratio = if bound.is_zero() {
+            "-".to_owned()
+        } else {
+            format!("{:.2}", wall.as_secs_f64() / bound.as_secs_f64())
+        };
         println!(
-            "{:>11} {:>10.0}ms {:>9.2}s {:>10.0} {:>9.2}s {:>8.2}",
+            "{:>11} {:>10.0}ms {:>9.2}s {:>10.0} {:>9.2}s {:>8}",
             concurrency,
             median(firsts).as_secs_f64() * 1000.0,
             wall.as_secs_f64(),
             options.jobs as f64 / wall.as_secs_f64(),
             bound.as_secs_f64(),
-            if bound.is_zero() {
-                f64::NAN
-            } else {
-                wall.as_secs_f64() / bound.as_secs_f64()
-            }
+            ratio
         );
     }
 }

@@ -1,8 +1,8 @@
 //! Many accounts and regions: the table is the union of every (account,
 //! region) partition; filters on the account or the ARN's region call only
 //! the partitions they name; GetFlightInfo gives one endpoint per partition,
-//! spread over a fleet of instances; a slow region does not hold back the
-//! others. One emulator serves every partition (its multi-tenant mode), and
+//! spread over a fleet of instances; a slow or throttled region does not
+//! hold back the others. One emulator serves every partition (its multi-tenant mode), and
 //! the partitions are found the way `serve` finds them: STS for the default
 //! credentials' account and for roles, the Account API for `--region all`.
 
@@ -22,7 +22,7 @@ use sagemaker_flight::flight::Fleet;
 use sagemaker_flight::flight::ticket::Statement;
 use sagemaker_flight::source::accounts::{AccountsFile, partition_clients};
 use sagemaker_flight::source::{
-    Partition, PartitionKey, Partitions, SageMakerSource, emulator_sdk_config,
+    Partition, PartitionKey, Partitions, RetryPolicy, SageMakerSource, emulator_sdk_config,
 };
 use sagemaker_flight::table::TableOptions;
 use tokio::net::TcpListener;
@@ -63,6 +63,15 @@ fn accounts_file(external_id: &str) -> AccountsFile {
 /// The partitions `serve --region ... --accounts-file ...` would read from
 /// `emulator`, each with its own source.
 async fn partitions_of(emulator: &Emulator, regions: &[&str]) -> Partitions {
+    partitions_retrying(emulator, regions, quick_retries(8)).await
+}
+
+/// [`partitions_of`], each source retrying by `retries`.
+async fn partitions_retrying(
+    emulator: &Emulator,
+    regions: &[&str],
+    retries: RetryPolicy,
+) -> Partitions {
     let base = emulator_sdk_config(&emulator.endpoint_url(), "us-east-1").await;
     let regions: Vec<String> = regions.iter().map(|r| r.to_string()).collect();
     let clients = partition_clients(&base, &regions, Some(&accounts_file(EXTERNAL_ID)))
@@ -73,7 +82,7 @@ async fn partitions_of(emulator: &Emulator, regions: &[&str]) -> Partitions {
             .into_iter()
             .map(|partition| Partition {
                 key: partition.key,
-                source: Arc::new(SageMakerSource::new(partition.client, 8, quick_retries(8))),
+                source: Arc::new(SageMakerSource::new(partition.client, 8, retries)),
             })
             .collect(),
     )
@@ -504,6 +513,69 @@ async fn a_slow_region_does_not_hold_back_the_others() {
     // pages are all streamed by then.
     assert_eq!(first_slow, 3 * JOBS, "{order:?}");
     server.stop().await;
+    emulator.shutdown().await;
+}
+
+/// A throttled region retries (and paces) its own calls: the others get no
+/// throttle and no extra call, and all their rows stream before it ends.
+#[tokio::test]
+async fn a_throttled_region_does_not_hold_back_the_others() {
+    use sagemaker_flight::query::QueryEngine;
+
+    let emulator = start_tenants().await;
+    emulator
+        .partition(HOME, "eu-west-1")
+        .expect("partition")
+        .set_faults(0.5, 0.0);
+    // With 20 attempts a call throttled half the time fails for good about
+    // once in a million: the query must succeed.
+    let partitions = partitions_retrying(&emulator, &REGIONS, quick_retries(20)).await;
+    let engine = QueryEngine::new(partitions, TableOptions::default()).expect("engine");
+    // role_arn comes from Describe: one call per job, each may be throttled.
+    let mut stream = engine
+        .plan(
+            "SELECT compilation_job_arn, role_arn FROM aws.sagemaker_compilation_job",
+            None,
+        )
+        .await
+        .expect("plans")
+        .execute()
+        .expect("runs");
+    let mut order = Vec::new();
+    while let Some(batch) = stream.try_next().await.expect("a batch") {
+        for row in 0..batch.num_rows() {
+            let arn = string_at(&batch, "compilation_job_arn", row).expect("an ARN");
+            let fields: Vec<&str> = arn.split(':').collect();
+            order.push((fields[4].to_owned(), fields[3].to_owned()));
+            assert!(
+                string_at(&batch, "role_arn", row).is_some(),
+                "{arn}: no role"
+            );
+        }
+    }
+    assert_eq!(order.len(), 4 * JOBS);
+    let throttled = (HOME.to_owned(), "eu-west-1".to_owned());
+    let last_throttled = order.iter().rposition(|p| *p == throttled);
+    let last_other = order.iter().rposition(|p| *p != throttled);
+    assert!(
+        last_other < last_throttled,
+        "the throttled region ended first: {order:?}"
+    );
+    for ((account, region), calls) in calls_by_partition(&emulator) {
+        let stats = emulator
+            .partition(&account, &region)
+            .expect("partition")
+            .stats();
+        let throttles: u64 = stats.operations.values().map(|op| op.throttled).sum();
+        if (account.clone(), region.clone()) == throttled {
+            assert!(throttles > 0, "{account}/{region}: never throttled");
+            assert_eq!(calls, 1 + JOBS as u64 + throttles, "{account}/{region}");
+        } else {
+            assert_eq!(throttles, 0, "{account}/{region}");
+            // One List page and a Describe per job: no retry.
+            assert_eq!(calls, 1 + JOBS as u64, "{account}/{region}");
+        }
+    }
     emulator.shutdown().await;
 }
 
