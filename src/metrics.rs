@@ -8,11 +8,14 @@
 //!   gRPC status (a streaming call's status is read from its trailers; a
 //!   call whose client went away before the end, before or after its
 //!   response headers, counts as `CANCELLED`).
-//! - `sagemaker_calls_total{operation, outcome}`: every attempt of a
-//!   SageMaker call; `outcome` is `ok`, `throttled`, `server_error`,
-//!   `transport`, `not_found`, `access_denied`, `invalid_request`,
-//!   `malformed` or `other`.
-//! - `sagemaker_retries_total{operation}`: attempts that were retried.
+//! - `sagemaker_calls_total{operation, outcome, account, region}`: every
+//!   attempt of a SageMaker call; `outcome` is `ok`, `throttled`,
+//!   `server_error`, `transport`, `not_found`, `access_denied`,
+//!   `invalid_request`, `malformed` or `other`. `account` and `region` are
+//!   the partition's, empty when the server does not know them (one region,
+//!   no accounts file).
+//! - `sagemaker_retries_total{operation, account, region}`: attempts that
+//!   were retried.
 //! - `cache_hits_total{answer}`, `cache_misses_total{answer}`: lookups of
 //!   the Describe (`answer="describe"`) and ListTags (`answer="tags"`)
 //!   cache.
@@ -44,7 +47,7 @@ use tonic::codegen::{Service, http};
 use tonic::server::NamedService;
 use tonic::{Code, Status};
 
-use crate::source::{SourceError, SourceErrorKind};
+use crate::source::{PartitionKey, SourceError, SourceErrorKind};
 
 /// The content type of the text exposition format `prometheus-client`
 /// writes (OpenMetrics, which Prometheus reads).
@@ -74,15 +77,38 @@ struct GrpcLabels {
     code: &'static str,
 }
 
+/// The (account, region) a SageMaker call went to, as label values. Empty
+/// where the server does not know them: with one region and no accounts
+/// file it asks no STS call to find its account, and keeps the SDK's region
+/// out of its pruning and its labels alike.
+#[derive(Clone, Debug, Default, Hash, PartialEq, Eq)]
+pub struct PartitionLabels {
+    account: String,
+    region: String,
+}
+
+impl From<&PartitionKey> for PartitionLabels {
+    fn from(key: &PartitionKey) -> Self {
+        PartitionLabels {
+            account: key.account_id.clone().unwrap_or_default(),
+            region: key.region.clone().unwrap_or_default(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
     operation: &'static str,
     outcome: &'static str,
+    account: String,
+    region: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
     operation: &'static str,
+    account: String,
+    region: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -200,15 +226,24 @@ pub fn render() -> String {
     text
 }
 
-/// Counts one attempt of a SageMaker call and how it ended.
-pub fn sagemaker_call<T>(operation: &'static str, result: &Result<T, SourceError>) {
+/// Counts one attempt of a SageMaker call to `partition` and how it ended.
+pub fn sagemaker_call<T>(
+    operation: &'static str,
+    partition: &PartitionLabels,
+    result: &Result<T, SourceError>,
+) {
     let outcome = match result {
         Ok(_) => "ok",
         Err(error) => outcome_of(error.kind),
     };
     METRICS
         .sagemaker_calls
-        .get_or_create(&CallLabels { operation, outcome })
+        .get_or_create(&CallLabels {
+            operation,
+            outcome,
+            account: partition.account.clone(),
+            region: partition.region.clone(),
+        })
         .inc();
 }
 
@@ -225,11 +260,15 @@ fn outcome_of(kind: SourceErrorKind) -> &'static str {
     }
 }
 
-/// Counts a failed attempt that is tried again.
-pub fn sagemaker_retry(operation: &'static str) {
+/// Counts a failed attempt (to `partition`) that is tried again.
+pub fn sagemaker_retry(operation: &'static str, partition: &PartitionLabels) {
     METRICS
         .sagemaker_retries
-        .get_or_create(&OperationLabels { operation })
+        .get_or_create(&OperationLabels {
+            operation,
+            account: partition.account.clone(),
+            region: partition.region.clone(),
+        })
         .inc();
 }
 
@@ -549,10 +588,16 @@ mod tests {
             "{text}"
         );
         let error: Result<(), SourceError> = Err(SourceError::malformed("ListTags", "test"));
-        let series =
-            "sagemaker_flight_sagemaker_calls_total{operation=\"ListTags\",outcome=\"malformed\"}";
+        let series = "sagemaker_flight_sagemaker_calls_total{operation=\"ListTags\",\
+                      outcome=\"malformed\",account=\"\",region=\"\"}";
         let before = sample(&render(), series);
-        sagemaker_call("ListTags", &error);
+        sagemaker_call("ListTags", &PartitionLabels::default(), &error);
+        assert_eq!(sample(&render(), series) - before, 1.0);
+        let partition = PartitionLabels::from(&PartitionKey::new("111122223333", "eu-west-1"));
+        let series = "sagemaker_flight_sagemaker_retries_total{operation=\"ListTags\",\
+                      account=\"111122223333\",region=\"eu-west-1\"}";
+        let before = sample(&render(), series);
+        sagemaker_retry("ListTags", &partition);
         assert_eq!(sample(&render(), series) - before, 1.0);
     }
 

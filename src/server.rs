@@ -172,20 +172,22 @@ pub async fn run(
     let partitions = Partitions::new(
         clients
             .into_iter()
-            .map(|partition| Partition {
-                key: partition.key,
-                source: Arc::new(
-                    SageMakerSource::new(
-                        partition.client,
-                        args.concurrency as usize,
-                        args.retry_policy(),
-                    )
-                    .with_list_windows(args.list_windows as usize)
-                    .with_cache(
-                        std::time::Duration::from_secs(args.cache_ttl),
-                        args.cache_max_jobs,
-                    ),
-                ),
+            .map(|partition| {
+                let source = SageMakerSource::new(
+                    partition.client,
+                    args.concurrency as usize,
+                    args.retry_policy(),
+                )
+                .in_partition(&partition.key)
+                .with_list_windows(args.list_windows as usize)
+                .with_cache(
+                    std::time::Duration::from_secs(args.cache_ttl),
+                    args.cache_max_jobs,
+                );
+                Partition {
+                    key: partition.key,
+                    source: Arc::new(source),
+                }
             })
             .collect(),
     );

@@ -3,7 +3,8 @@
 //! flags, Prometheus metrics on their own port, and the JSON log with one
 //! `query` span per query. Everything on 127.0.0.1.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -141,21 +142,6 @@ async fn http_get(url: &str) -> (String, String) {
     (status, body.to_owned())
 }
 
-/// The samples of a metrics page: series (name and labels, as rendered) to value.
-fn samples(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
-
-fn sample(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
-    samples.get(series).copied().unwrap_or(0.0)
-}
-
 /// Calls of `operation` the emulator at `endpoint` answered.
 async fn emulator_calls(endpoint: &str, operation: &str) -> f64 {
     let (_, body) = http_get(&format!("{endpoint}/_emulator/stats")).await;
@@ -223,6 +209,10 @@ const CREDENTIALS: [(&str, &str); 5] = [
 ];
 
 /// A query that needs Describe (failure_reason) but not ListTags.
+/// The partition labels of a server reading one region without an accounts
+/// file: it does not know its account, and names no region.
+const UNKNOWN_PARTITION: &str = "account=\"\",region=\"\"";
+
 const DESCRIBING_QUERY: &str =
     "SELECT compilation_job_name, failure_reason FROM aws.sagemaker_compilation_job";
 
@@ -308,9 +298,9 @@ async fn metrics_and_the_json_log_count_what_the_queries_did_body() {
 
     let (status, body) = http_get(&metrics_url).await;
     assert!(status.contains("200"), "{status}");
-    let before = samples(&body);
+    let before = common::metric_samples(&body);
     assert_eq!(
-        sample(&before, "sagemaker_flight_rows_sent_total"),
+        common::metric_sample(&before, "sagemaker_flight_rows_sent_total"),
         0.0,
         "nothing sent yet"
     );
@@ -331,8 +321,8 @@ async fn metrics_and_the_json_log_count_what_the_queries_did_body() {
 
     let after = eventually("the counters reach what the emulator saw", async || {
         let (_, body) = http_get(&metrics_url).await;
-        let after = samples(&body);
-        let done = sample(
+        let after = common::metric_samples(&body);
+        let done = common::metric_sample(
             &after,
             "sagemaker_flight_query_duration_seconds_count{outcome=\"ok\"}",
         );
@@ -340,34 +330,37 @@ async fn metrics_and_the_json_log_count_what_the_queries_did_body() {
     })
     .await;
     let calls = |operation: &str| {
-        sample(
+        common::metric_sample(
             &after,
             &format!(
-                "sagemaker_flight_sagemaker_calls_total{{operation=\"{operation}\",outcome=\"ok\"}}"
+                "sagemaker_flight_sagemaker_calls_total{{operation=\"{operation}\",outcome=\"ok\",{UNKNOWN_PARTITION}}}"
             ),
         )
     };
     assert_eq!(calls("ListCompilationJobs"), lists, "{after:#?}");
     assert_eq!(calls("DescribeCompilationJob"), describes, "{after:#?}");
     assert_eq!(calls("ListTags"), 0.0);
-    assert_eq!(sample(&after, "sagemaker_flight_rows_sent_total"), 300.0);
-    assert!(sample(&after, "sagemaker_flight_bytes_sent_total") > 0.0);
     assert_eq!(
-        sample(
+        common::metric_sample(&after, "sagemaker_flight_rows_sent_total"),
+        300.0
+    );
+    assert!(common::metric_sample(&after, "sagemaker_flight_bytes_sent_total") > 0.0);
+    assert_eq!(
+        common::metric_sample(
             &after,
             "sagemaker_flight_cache_misses_total{answer=\"describe\"}"
         ),
         150.0
     );
     assert_eq!(
-        sample(
+        common::metric_sample(
             &after,
             "sagemaker_flight_cache_hits_total{answer=\"describe\"}"
         ),
         150.0
     );
     let grpc = |method: &str, code: &str| {
-        sample(
+        common::metric_sample(
             &after,
             &format!("sagemaker_flight_grpc_requests_total{{method=\"{method}\",code=\"{code}\"}}"),
         )
@@ -375,15 +368,20 @@ async fn metrics_and_the_json_log_count_what_the_queries_did_body() {
     assert_eq!(grpc("GetFlightInfo", "OK"), 2.0, "{after:#?}");
     assert_eq!(grpc("DoGet", "OK"), 2.0, "streams count at their trailers");
     assert_eq!(grpc("GetFlightInfo", "NOT_FOUND"), 1.0);
-    assert_eq!(sample(&after, "sagemaker_flight_queries_running"), 0.0);
     assert_eq!(
-        sample(&after, "sagemaker_flight_query_first_batch_seconds_count"),
+        common::metric_sample(&after, "sagemaker_flight_queries_running"),
+        0.0
+    );
+    assert_eq!(
+        common::metric_sample(&after, "sagemaker_flight_query_first_batch_seconds_count"),
         2.0
     );
     assert_eq!(
-        sample(
+        common::metric_sample(
             &after,
-            "sagemaker_flight_sagemaker_retries_total{operation=\"DescribeCompilationJob\"}"
+            &format!(
+                "sagemaker_flight_sagemaker_retries_total{{operation=\"DescribeCompilationJob\",{UNKNOWN_PARTITION}}}"
+            )
         ),
         0.0
     );
@@ -471,12 +469,12 @@ async fn throttles_and_retries_are_counted_as_the_emulator_saw_them_body() {
     );
     assert!(throttled > 0.0, "the emulator throttled: {stats}");
     let (_, body) = http_get(&metrics_url).await;
-    let metrics = samples(&body);
+    let metrics = common::metric_samples(&body);
     let calls = |outcome: &str| {
-        sample(
+        common::metric_sample(
             &metrics,
             &format!(
-                "sagemaker_flight_sagemaker_calls_total{{operation=\"DescribeCompilationJob\",outcome=\"{outcome}\"}}"
+                "sagemaker_flight_sagemaker_calls_total{{operation=\"DescribeCompilationJob\",outcome=\"{outcome}\",{UNKNOWN_PARTITION}}}"
             ),
         )
     };
@@ -484,9 +482,11 @@ async fn throttles_and_retries_are_counted_as_the_emulator_saw_them_body() {
     assert_eq!(calls("throttled"), throttled, "{body}");
     assert_eq!(calls("server_error"), errors, "{body}");
     assert_eq!(
-        sample(
+        common::metric_sample(
             &metrics,
-            "sagemaker_flight_sagemaker_retries_total{operation=\"DescribeCompilationJob\"}"
+            &format!(
+                "sagemaker_flight_sagemaker_retries_total{{operation=\"DescribeCompilationJob\",{UNKNOWN_PARTITION}}}"
+            )
         ),
         throttled + errors,
         "every failed attempt was retried"
@@ -545,8 +545,8 @@ async fn a_stream_the_client_drops_counts_as_cancelled_body() {
     drop(client);
     let metrics = eventually("the dropped stream is counted", async || {
         let (_, body) = http_get(&metrics_url).await;
-        let metrics = samples(&body);
-        let cancelled = sample(
+        let metrics = common::metric_samples(&body);
+        let cancelled = common::metric_sample(
             &metrics,
             "sagemaker_flight_query_duration_seconds_count{outcome=\"cancelled\"}",
         );
@@ -554,14 +554,17 @@ async fn a_stream_the_client_drops_counts_as_cancelled_body() {
     })
     .await;
     assert_eq!(
-        sample(
+        common::metric_sample(
             &metrics,
             "sagemaker_flight_grpc_requests_total{method=\"DoGet\",code=\"CANCELLED\"}"
         ),
         endpoints as f64,
         "{metrics:#?}"
     );
-    assert_eq!(sample(&metrics, "sagemaker_flight_queries_running"), 0.0);
+    assert_eq!(
+        common::metric_sample(&metrics, "sagemaker_flight_queries_running"),
+        0.0
+    );
     server.stop().await;
 }
 

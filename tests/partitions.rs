@@ -81,8 +81,11 @@ async fn partitions_retrying(
         clients
             .into_iter()
             .map(|partition| Partition {
+                // The source first: it borrows the key.
+                source: Arc::new(
+                    SageMakerSource::new(partition.client, 8, retries).in_partition(&partition.key),
+                ),
                 key: partition.key,
-                source: Arc::new(SageMakerSource::new(partition.client, 8, retries)),
             })
             .collect(),
     )
@@ -567,6 +570,19 @@ async fn a_throttled_region_does_not_hold_back_the_others() {
             .expect("partition")
             .stats();
         let throttles: u64 = stats.operations.values().map(|op| op.throttled).sum();
+        // Metrics name the partition of each throttle. They are the
+        // process's, but no other test here is throttled.
+        let counted = common::metric_sample(
+            &common::metric_samples(&sagemaker_flight::metrics::render()),
+            &format!(
+                "sagemaker_flight_sagemaker_calls_total{{operation=\"DescribeCompilationJob\",\
+                 outcome=\"throttled\",account=\"{account}\",region=\"{region}\"}}"
+            ),
+        );
+        assert_eq!(
+            counted, stats.operations["DescribeCompilationJob"].throttled as f64,
+            "{account}/{region}"
+        );
         if (account.clone(), region.clone()) == throttled {
             assert!(throttles > 0, "{account}/{region}: never throttled");
             assert_eq!(calls, 1 + JOBS as u64 + throttles, "{account}/{region}");

@@ -36,7 +36,9 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::error::{SourceError, SourceErrorKind};
+use super::partition::PartitionKey;
 use super::retry::RetryPolicy;
+use crate::metrics::PartitionLabels;
 
 /// After a throttled second, the rate is this share of the success rate.
 const BELOW_SUCCESS_RATE: f64 = 0.98;
@@ -267,6 +269,8 @@ struct Pace {
 pub struct OperationGate {
     /// The operation, for logs and metrics.
     name: &'static str,
+    /// The (account, region) it calls, for metrics.
+    partition: PartitionLabels,
     permits: Semaphore,
     started: Instant,
     pace: Mutex<Pace>,
@@ -278,6 +282,7 @@ impl OperationGate {
         let now = Instant::now();
         OperationGate {
             name,
+            partition: PartitionLabels::default(),
             permits: Semaphore::new(concurrency.max(1)),
             started: now,
             pace: Mutex::new(Pace {
@@ -286,6 +291,12 @@ impl OperationGate {
                 current: (0, SecondStats::default(), None),
             }),
         }
+    }
+
+    /// The same gate, counting its calls in metrics as calls to `partition`.
+    pub fn in_partition(mut self, partition: &PartitionKey) -> OperationGate {
+        self.partition = PartitionLabels::from(partition);
+        self
     }
 
     /// The current send rate (calls per second), `None` while unpaced.
@@ -371,7 +382,7 @@ impl OperationGate {
                 self.wait_for_slot().await;
                 call().await
             };
-            crate::metrics::sagemaker_call(self.name, &result);
+            crate::metrics::sagemaker_call(self.name, &self.partition, &result);
             crate::telemetry::count_query_call(self.name);
             match result {
                 Ok(value) => {
@@ -392,7 +403,7 @@ impl OperationGate {
                         return Err(error);
                     }
                     let retry_number = failures + throttles;
-                    crate::metrics::sagemaker_retry(self.name);
+                    crate::metrics::sagemaker_retry(self.name, &self.partition);
                     tracing::debug!(%error, retry_number, "retrying SageMaker call");
                     let mut wait = retry.backoff(retry_number);
                     if throttled && !self.ignores_throttles() {

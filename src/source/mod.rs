@@ -162,6 +162,15 @@ impl SageMakerSource {
         }
     }
 
+    /// The same source, counting its calls in metrics as calls to
+    /// `partition`.
+    pub fn in_partition(mut self, partition: &PartitionKey) -> Self {
+        self.list_gate = self.list_gate.in_partition(partition);
+        self.describe_gate = self.describe_gate.in_partition(partition);
+        self.tags_gate = self.tags_gate.in_partition(partition);
+        self
+    }
+
     /// Splits full listings into `windows` (at least 1) creation-time
     /// windows listed in parallel.
     pub fn with_list_windows(mut self, windows: usize) -> Self {

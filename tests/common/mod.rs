@@ -375,3 +375,19 @@ pub async fn http(
         .collect();
     (status, headers, body.to_string())
 }
+
+/// The samples of a metrics page: series (name and labels, as rendered) to value.
+pub fn metric_samples(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The value of `series` among `samples`, 0 when absent.
+pub fn metric_sample(samples: &std::collections::BTreeMap<String, f64>, series: &str) -> f64 {
+    samples.get(series).copied().unwrap_or(0.0)
+}

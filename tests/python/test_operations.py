@@ -58,7 +58,7 @@ def test_a_scraper_sees_the_rows_and_calls_of_a_pyarrow_read():
         assert samples[ok] == 1
         describes = (
             'sagemaker_flight_sagemaker_calls_total'
-            '{operation="DescribeCompilationJob",outcome="ok"}'
+            '{operation="DescribeCompilationJob",outcome="ok",account="",region=""}'
         )
         assert samples[describes] == 40
         assert samples['sagemaker_flight_query_duration_seconds_count{outcome="ok"}'] == 1
