@@ -31,7 +31,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 
 use arrow_flight::FlightData;
@@ -81,17 +81,20 @@ struct GrpcLabels {
 /// where the server does not know them: with one region and no accounts
 /// file it asks no STS call to find its account, and keeps the SDK's region
 /// out of its pruning and its labels alike.
+///
+/// Shared strings: every call clones them into its label set, and a
+/// reference count is cheaper there than an allocation.
 #[derive(Clone, Debug, Default, Hash, PartialEq, Eq)]
 pub struct PartitionLabels {
-    account: String,
-    region: String,
+    account: Arc<str>,
+    region: Arc<str>,
 }
 
 impl From<&PartitionKey> for PartitionLabels {
     fn from(key: &PartitionKey) -> Self {
         PartitionLabels {
-            account: key.account_id.clone().unwrap_or_default(),
-            region: key.region.clone().unwrap_or_default(),
+            account: key.account_id.as_deref().unwrap_or_default().into(),
+            region: key.region.as_deref().unwrap_or_default().into(),
         }
     }
 }
@@ -100,15 +103,15 @@ impl From<&PartitionKey> for PartitionLabels {
 struct CallLabels {
     operation: &'static str,
     outcome: &'static str,
-    account: String,
-    region: String,
+    account: Arc<str>,
+    region: Arc<str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
     operation: &'static str,
-    account: String,
-    region: String,
+    account: Arc<str>,
+    region: Arc<str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
