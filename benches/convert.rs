@@ -29,7 +29,7 @@ use aws_sdk_sagemaker::types::{
 };
 use aws_smithy_types::DateTime;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use sagemaker_flight::emulator::{Emulator, EmulatorConfig};
+use sagemaker_emulator::{Emulator, EmulatorConfig};
 use sagemaker_flight::source::{JobRecord, JobSummary};
 use sagemaker_flight::table::convert::records_to_batch;
 use sagemaker_flight::table::schema::{ALL_COLUMNS, Column, ColumnSource, table_schema};

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::{FlightClient, FlightDescriptor};
 use futures::StreamExt;
-use sagemaker_flight::emulator::{Emulator, EmulatorConfig};
+use sagemaker_emulator::{Emulator, EmulatorConfig};
 use sagemaker_flight::source::{RetryPolicy, SageMakerSource, emulator_client};
 use sagemaker_flight::table::TableOptions;
 use tokio::net::TcpListener;
@@ -143,8 +143,12 @@ async fn start(
     ));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
-    let service =
-        sagemaker_flight::server::flight_service(source, TableOptions::default()).expect("service");
+    let service = sagemaker_flight::server::flight_service(
+        source,
+        TableOptions::default(),
+        &Default::default(),
+    )
+    .expect("service");
     let server = tokio::spawn(async move {
         let _ = sagemaker_flight::server::serve(listener, service, std::future::pending()).await;
     });

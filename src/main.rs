@@ -1,18 +1,21 @@
-//! `sagemaker-flight`: the command line. Parsing and start-up only; the work
-//! is in the library.
+//! `sagemaker-flight`: the command line. Parsing, start-up and dispatch to
+//! a subcommand; the server's work is in the library, the options and the
+//! `query` client in [`cli`].
 
-use sagemaker_flight::config::Command;
-use sagemaker_flight::settings::{self, SettingsError};
-use sagemaker_flight::telemetry::{self, LogFormat};
-use sagemaker_flight::{emulator, server};
+mod cli;
+
+use cli::Command;
+use cli::config_file::{self, SettingsError};
+use sagemaker_flight::obs::logging::{self, LogFormat};
+use sagemaker_flight::server;
 
 /// Exit status of a bad command line or config file, as clap's.
 const USAGE_ERROR: u8 = 2;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    // Flags > environment > config file > defaults (`settings.rs`).
-    let cli = match settings::parse_cli() {
+    // Flags > environment > config file > defaults (`cli/config_file.rs`).
+    let cli = match config_file::parse_cli() {
         Ok(cli) => cli,
         Err(SettingsError::Cli(error)) => error.exit(),
         Err(error) => {
@@ -27,16 +30,18 @@ async fn main() -> std::process::ExitCode {
         ),
         _ => (LogFormat::Text, None),
     };
-    if let Err(error) = telemetry::init_logging(log_format, log_filter) {
+    if let Err(error) = logging::init_logging(log_format, log_filter) {
         eprintln!("sagemaker-flight: {error}");
         return std::process::ExitCode::from(USAGE_ERROR);
     }
     let result = match cli.command {
-        Command::Serve(args) => server::run(*args, shutdown_signal()).await,
-        Command::Emulator(args) => run_emulator(args).await,
-        Command::Query(args) => sagemaker_flight::query_cli::run(args)
-            .await
-            .map_err(Into::into),
+        Command::Serve(args) => match args.config(|name| std::env::var(name).ok()) {
+            Ok(config) => server::run(config, shutdown_signal()).await,
+            Err(error) => Err(error),
+        },
+        #[cfg(feature = "demo")]
+        Command::Emulator(args) => cli::emulator::run(args, shutdown_signal()).await,
+        Command::Query(args) => cli::query::run(args).await.map_err(Into::into),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -45,16 +50,6 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-async fn run_emulator(
-    args: sagemaker_flight::config::EmulatorArgs,
-) -> Result<(), server::ServeError> {
-    let emulator = emulator::Emulator::start(args.emulator_config(), args.listen).await?;
-    println!("emulator listening on {}", emulator.endpoint_url());
-    shutdown_signal().await;
-    emulator.shutdown().await;
-    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -21,7 +21,7 @@ use aws_smithy_types::date_time::Format;
 use common::{emulator_config, quick_retries, seconds_to_micros};
 use datafusion::physical_plan::ExecutionPlan;
 use futures::TryStreamExt;
-use sagemaker_flight::emulator::{Emulator, Stats};
+use sagemaker_emulator::{Emulator, Stats};
 use sagemaker_flight::query::QueryEngine;
 use sagemaker_flight::source::{SageMakerSource, emulator_client};
 use sagemaker_flight::table::TableOptions;

@@ -21,7 +21,7 @@ use aws_sdk_sagemaker::types::{
     SortOrder, StoppingCondition, Tag, TargetDevice,
 };
 use common::http;
-use sagemaker_flight::emulator::{EmulatedJob, Emulator, EmulatorConfig, Stats};
+use sagemaker_emulator::{EmulatedJob, Emulator, EmulatorConfig, Stats};
 use serde_json::Value;
 
 const ANCHOR_SECS: u64 = 1_700_000_000;
@@ -1667,7 +1667,7 @@ async fn serve_until_runs_until_its_shutdown_future_resolves() {
     let addr = probe.local_addr().expect("addr");
     drop(probe);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(sagemaker_flight::emulator::serve_until(
+    let server = tokio::spawn(sagemaker_emulator::serve_until(
         config(4, 34),
         addr,
         async move {

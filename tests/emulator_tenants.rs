@@ -15,10 +15,8 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sagemaker::Client;
 use aws_sdk_sagemaker::config::{Credentials, ProvideCredentials};
 use aws_sdk_sagemaker::error::ProvideErrorMetadata;
-use clap::Parser;
 use common::http;
-use sagemaker_flight::config::{Cli, Command};
-use sagemaker_flight::emulator::{
+use sagemaker_emulator::{
     Emulator, EmulatorConfig, EmulatorPartition, EmulatorRole, EmulatorState, Stats,
 };
 use serde_json::{Value, json};
@@ -696,48 +694,5 @@ async fn invalid_partitions_and_roles_are_refused_at_start() {
             .await
             .expect_err("refused");
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
-    }
-}
-
-#[test]
-fn the_emulator_command_takes_partitions_and_roles() {
-    let cli = Cli::try_parse_from([
-        "sagemaker-flight",
-        "emulator",
-        "--partition",
-        "210987654321:us-west-2",
-        "--partition",
-        "123456789012:eu-west-1:5",
-        "--role",
-        "arn:aws:iam::210987654321:role/flight-reader,flight-ext-1",
-        "--role",
-        "arn:aws:iam::123456789012:role/plain",
-    ])
-    .expect("valid flags");
-    let Command::Emulator(args) = cli.command else {
-        panic!("the emulator subcommand");
-    };
-    let config = args.emulator_config();
-    assert_eq!(
-        config.partitions,
-        vec![
-            EmulatorPartition::new(OTHER, "us-west-2"),
-            EmulatorPartition::new(HOME, "eu-west-1").with_jobs(5),
-        ]
-    );
-    assert_eq!(
-        config.roles,
-        vec![
-            EmulatorRole::new(READER_ROLE).with_external_id(EXTERNAL_ID),
-            EmulatorRole::new("arn:aws:iam::123456789012:role/plain"),
-        ]
-    );
-    for bad in [
-        ["--partition", "210987654321"],
-        ["--partition", "2109:us-west-2"],
-        ["--role", "flight-reader"],
-    ] {
-        let parsed = Cli::try_parse_from(["sagemaker-flight", "emulator"].into_iter().chain(bad));
-        assert!(parsed.is_err(), "{bad:?}");
     }
 }

@@ -15,7 +15,7 @@ use common::{
     tags_at,
 };
 use futures::{StreamExt, TryStreamExt};
-use sagemaker_flight::emulator::Stats;
+use sagemaker_emulator::Stats;
 use sagemaker_flight::flight::ticket::Statement;
 use sagemaker_flight::table::schema::table_schema;
 use serde_json::Value;

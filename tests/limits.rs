@@ -13,10 +13,11 @@ use arrow_flight::error::FlightError;
 use arrow_flight::{FlightClient, FlightDescriptor, Ticket};
 use common::{TestServer, emulator_config, quick_retries};
 use futures::{StreamExt, TryStreamExt};
-use sagemaker_flight::emulator::{Emulator, Stats};
-use sagemaker_flight::health::FLIGHT_SERVICE;
-use sagemaker_flight::limits::{Limits, serve_with_grace};
-use sagemaker_flight::server::{ServeError, flight_service_with_limits, serve};
+use sagemaker_emulator::{Emulator, Stats};
+use sagemaker_flight::flight::Limits;
+use sagemaker_flight::server::grace::serve_with_grace;
+use sagemaker_flight::server::health::FLIGHT_SERVICE;
+use sagemaker_flight::server::{ServeError, flight_service, serve};
 use sagemaker_flight::source::{SageMakerSource, emulator_client};
 use sagemaker_flight::table::TableOptions;
 use tokio::net::TcpListener;
@@ -185,8 +186,7 @@ impl LimitedServer {
         let client = emulator_client(&emulator.endpoint_url(), "us-east-1");
         let source =
             Arc::new(SageMakerSource::new(client, 16, quick_retries(3)).with_list_windows(4));
-        let service =
-            flight_service_with_limits(source, TableOptions::default(), &limits).expect("service");
+        let service = flight_service(source, TableOptions::default(), &limits).expect("service");
         let governor = service.governor().clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");

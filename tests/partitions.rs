@@ -17,7 +17,7 @@ use arrow::array::RecordBatch;
 use arrow_flight::{FlightClient, FlightDescriptor, FlightEndpoint, FlightInfo};
 use common::{emulator_config, quick_retries, string_at};
 use futures::TryStreamExt;
-use sagemaker_flight::emulator::{Emulator, EmulatorConfig, EmulatorPartition, EmulatorRole};
+use sagemaker_emulator::{Emulator, EmulatorConfig, EmulatorPartition, EmulatorRole};
 use sagemaker_flight::flight::Fleet;
 use sagemaker_flight::flight::ticket::Statement;
 use sagemaker_flight::source::accounts::{AccountsFile, partition_clients};
@@ -127,9 +127,10 @@ impl Instance {
         options: TableOptions,
     ) -> Instance {
         let address = listener.local_addr().expect("address");
-        let service = sagemaker_flight::server::flight_service(partitions, options)
-            .expect("service")
-            .with_fleet(fleet);
+        let service =
+            sagemaker_flight::server::flight_service(partitions, options, &Default::default())
+                .expect("service")
+                .with_fleet(fleet);
         let (shutdown, on_shutdown) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             sagemaker_flight::server::serve(listener, service, async {
@@ -573,7 +574,7 @@ async fn a_throttled_region_does_not_hold_back_the_others() {
         // Metrics name the partition of each throttle. They are the
         // process's, but no other test here is throttled.
         let counted = common::metric_sample(
-            &common::metric_samples(&sagemaker_flight::metrics::render()),
+            &common::metric_samples(&sagemaker_flight::obs::metrics::render()),
             &format!(
                 "sagemaker_flight_sagemaker_calls_total{{operation=\"DescribeCompilationJob\",\
                  outcome=\"throttled\",account=\"{account}\",region=\"{region}\"}}"

@@ -78,7 +78,7 @@ async fn a_full_scan_under_faults_returns_exactly_the_rows_of_a_fault_free_scan(
     emulator.set_disruptions(0.01, 0.01);
     let faulty = query(&server, &sql).await.expect("scan under faults");
     let stats = emulator.stats();
-    let total = |pick: fn(&sagemaker_flight::emulator::OperationStats) -> u64| {
+    let total = |pick: fn(&sagemaker_emulator::OperationStats) -> u64| {
         stats.operations.values().map(pick).sum::<u64>()
     };
     // The faults really happened, on every operation...
@@ -349,7 +349,7 @@ async fn arbitrary_sql_is_planned_or_refused_never_a_panic() {
     use sagemaker_flight::table::TableOptions;
 
     let emulator =
-        sagemaker_flight::emulator::Emulator::start(emulator_config(5), ([127, 0, 0, 1], 0).into())
+        sagemaker_emulator::Emulator::start(emulator_config(5), ([127, 0, 0, 1], 0).into())
             .await
             .expect("emulator");
     let client = sagemaker_flight::source::emulator_client(&emulator.endpoint_url(), "us-east-1");
@@ -427,7 +427,7 @@ async fn arbitrary_sql_is_planned_or_refused_never_a_panic() {
 async fn thirty_two_clients_with_faults_all_get_right_answers() {
     const JOBS: usize = 1_000;
     const CLIENTS: usize = 32;
-    let config = sagemaker_flight::emulator::EmulatorConfig {
+    let config = sagemaker_emulator::EmulatorConfig {
         latency: Duration::from_millis(2),
         ..emulator_config(JOBS)
     };
@@ -441,7 +441,7 @@ async fn thirty_two_clients_with_faults_all_get_right_answers() {
     );
     // The expected answers, from the emulator's own jobs.
     let jobs = server.emulator.state().jobs();
-    let text = |j: &sagemaker_flight::emulator::EmulatedJob, m: &str| {
+    let text = |j: &sagemaker_emulator::EmulatedJob, m: &str| {
         j.describe[m].as_str().expect("member").to_owned()
     };
     let mut by_status: BTreeMap<String, i64> = BTreeMap::new();

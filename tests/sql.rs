@@ -13,7 +13,7 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables, SqlInfo};
 use common::{TestServer, emulator_config, fetch_all, query, string_at};
 use futures::TryStreamExt;
-use sagemaker_flight::emulator::Stats;
+use sagemaker_emulator::Stats;
 use tonic::Code;
 use tonic::transport::Channel;
 

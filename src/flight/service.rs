@@ -23,8 +23,8 @@ use arrow_flight::{
 use futures::stream::{self, Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::flight::cap_message;
-use crate::flight::sql::SqlService;
+use crate::flight::sql_service::SqlService;
+use crate::flight::status::cap_message;
 use crate::flight::ticket::{Statement, check_flight_sql_command, is_flight_sql_command};
 use crate::table::schema::{TABLE_NAME, is_table_path};
 
@@ -95,8 +95,8 @@ impl FlightServer {
         self.sql.authenticator()
     }
 
-    /// What admits, times and cancels query streams ([`crate::limits`]).
-    pub fn governor(&self) -> &crate::limits::QueryGovernor {
+    /// What admits, times and cancels query streams ([`crate::flight::admission`]).
+    pub fn governor(&self) -> &crate::flight::QueryGovernor {
         self.sql.governor()
     }
 

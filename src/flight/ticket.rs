@@ -107,7 +107,7 @@ pub fn check_flight_sql_command(bytes: &[u8]) -> Result<(), Status> {
     arrow_flight::sql::Command::try_from(any)
         .map(|_| ())
         .map_err(|e| {
-            Status::invalid_argument(crate::flight::cap_message(format!(
+            Status::invalid_argument(crate::flight::status::cap_message(format!(
                 "malformed Flight SQL message {type_url:?}: {e}"
             )))
         })

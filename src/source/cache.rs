@@ -65,7 +65,7 @@ impl JobCache {
     /// The cached Describe answer for a listed job, if it is still valid.
     pub fn describe(&self, summary: &JobSummary) -> Option<DescribeCompilationJobOutput> {
         let found = self.valid_describe(summary);
-        crate::metrics::cache_lookup("describe", found.is_some());
+        crate::obs::metrics::cache_lookup("describe", found.is_some());
         found
     }
 
@@ -83,7 +83,7 @@ impl JobCache {
     /// The cached tags of `arn`, if younger than the TTL.
     pub fn tags(&self, arn: &str) -> Option<Vec<(String, String)>> {
         let found = self.valid_tags(arn);
-        crate::metrics::cache_lookup("tags", found.is_some());
+        crate::obs::metrics::cache_lookup("tags", found.is_some());
         found
     }
 

@@ -2,7 +2,6 @@
 
 use aws_sdk_sagemaker::config::http::HttpResponse;
 use aws_sdk_sagemaker::error::{ProvideErrorMetadata, SdkError};
-use tonic::{Code, Status};
 
 /// What went wrong, as far as the caller needs to tell cases apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +22,22 @@ pub enum SourceErrorKind {
     Malformed,
     /// Any other AWS error.
     Other,
+}
+
+impl SourceErrorKind {
+    /// The `outcome` label of an attempt that failed so, in the metrics.
+    pub fn outcome_label(self) -> &'static str {
+        match self {
+            SourceErrorKind::Throttled => "throttled",
+            SourceErrorKind::ServerError => "server_error",
+            SourceErrorKind::Transport => "transport",
+            SourceErrorKind::NotFound => "not_found",
+            SourceErrorKind::AccessDenied => "access_denied",
+            SourceErrorKind::InvalidRequest => "invalid_request",
+            SourceErrorKind::Malformed => "malformed",
+            SourceErrorKind::Other => "other",
+        }
+    }
 }
 
 /// A failed SageMaker call, with the AWS error code when AWS gave one.
@@ -148,20 +163,6 @@ pub fn describe_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-impl From<SourceError> for Status {
-    fn from(error: SourceError) -> Status {
-        let code = match error.kind {
-            SourceErrorKind::Throttled => Code::ResourceExhausted,
-            SourceErrorKind::ServerError | SourceErrorKind::Transport => Code::Unavailable,
-            SourceErrorKind::NotFound => Code::NotFound,
-            SourceErrorKind::AccessDenied => Code::PermissionDenied,
-            SourceErrorKind::InvalidRequest => Code::InvalidArgument,
-            SourceErrorKind::Malformed | SourceErrorKind::Other => Code::Unknown,
-        };
-        Status::new(code, crate::flight::cap_message(error.to_string()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,21 +189,6 @@ mod tests {
         assert_eq!(
             classify(Some("Whatever"), Some(400)),
             SourceErrorKind::Other
-        );
-    }
-
-    #[test]
-    fn status_names_the_aws_code() {
-        let status = Status::from(SourceError {
-            operation: "ListCompilationJobs",
-            code: Some("AccessDeniedException".into()),
-            message: "no".into(),
-            kind: SourceErrorKind::AccessDenied,
-        });
-        assert_eq!(status.code(), Code::PermissionDenied);
-        assert_eq!(
-            status.message(),
-            "SageMaker ListCompilationJobs failed: AccessDeniedException: no"
         );
     }
 }

@@ -36,9 +36,9 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::error::{SourceError, SourceErrorKind};
-use super::partition::PartitionKey;
+use super::partition_key::PartitionKey;
 use super::retry::RetryPolicy;
-use crate::metrics::PartitionLabels;
+use crate::obs::metrics::PartitionLabels;
 
 /// After a throttled second, the rate is this share of the success rate.
 const BELOW_SUCCESS_RATE: f64 = 0.98;
@@ -295,7 +295,10 @@ impl OperationGate {
 
     /// The same gate, counting its calls in metrics as calls to `partition`.
     pub fn in_partition(mut self, partition: &PartitionKey) -> OperationGate {
-        self.partition = PartitionLabels::from(partition);
+        self.partition = PartitionLabels::new(
+            partition.account_id.as_deref().unwrap_or_default(),
+            partition.region.as_deref().unwrap_or_default(),
+        );
         self
     }
 
@@ -382,8 +385,12 @@ impl OperationGate {
                 self.wait_for_slot().await;
                 call().await
             };
-            crate::metrics::sagemaker_call(self.name, &self.partition, &result);
-            crate::telemetry::count_query_call(self.name);
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(error) => error.kind.outcome_label(),
+            };
+            crate::obs::metrics::sagemaker_call(self.name, &self.partition, outcome);
+            crate::obs::query_span::count_query_call(self.name);
             match result {
                 Ok(value) => {
                     self.record(false);
@@ -403,7 +410,7 @@ impl OperationGate {
                         return Err(error);
                     }
                     let retry_number = failures + throttles;
-                    crate::metrics::sagemaker_retry(self.name, &self.partition);
+                    crate::obs::metrics::sagemaker_retry(self.name, &self.partition);
                     tracing::debug!(%error, retry_number, "retrying SageMaker call");
                     let mut wait = retry.backoff(retry_number);
                     if throttled && !self.ignores_throttles() {

@@ -30,17 +30,6 @@ pub enum ScanError {
     Arrow(#[from] ArrowError),
 }
 
-impl From<ScanError> for tonic::Status {
-    fn from(error: ScanError) -> tonic::Status {
-        match error {
-            ScanError::Source(source) => source.into(),
-            ScanError::Arrow(arrow) => {
-                tonic::Status::internal(format!("building a record batch failed: {arrow}"))
-            }
-        }
-    }
-}
-
 /// How rows are grouped into batches.
 #[derive(Clone, Copy, Debug)]
 pub struct BatchSizing {

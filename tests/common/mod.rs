@@ -10,7 +10,7 @@ use std::time::Duration;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::TimestampMicrosecondType;
 use arrow_flight::FlightClient;
-use sagemaker_flight::emulator::{Emulator, EmulatorConfig};
+use sagemaker_emulator::{Emulator, EmulatorConfig};
 use sagemaker_flight::source::{RetryPolicy, SageMakerSource, emulator_client};
 use sagemaker_flight::table::TableOptions;
 use tokio::net::TcpListener;
@@ -84,7 +84,7 @@ impl TestServer {
         Self::launch(
             config,
             build,
-            |source| sagemaker_flight::server::flight_service(source, options),
+            |source| sagemaker_flight::server::flight_service(source, options, &Default::default()),
             None,
         )
         .await
@@ -225,10 +225,12 @@ impl TestServer {
             config,
             |client| SageMakerSource::new(client, 8, quick_retries(8)),
             |source| {
-                Ok(
-                    sagemaker_flight::server::flight_service(source, TableOptions::default())?
-                        .with_auth(auth),
-                )
+                Ok(sagemaker_flight::server::flight_service(
+                    source,
+                    TableOptions::default(),
+                    &Default::default(),
+                )?
+                .with_auth(auth))
             },
             tls,
         )

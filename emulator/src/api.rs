@@ -1,0 +1,394 @@
+//! The SageMaker operations: dispatch, request parsing, and the list,
+//! describe, delete and tag operations (filters, sorting, paging).
+//! CreateCompilationJob lives in `create.rs`, tokens in `paging.rs`, tag
+//! checks in `tags.rs`.
+
+use std::cmp::Ordering;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::create;
+use super::error::ApiError;
+use super::limits::lock;
+use super::operation::Operation;
+use super::paging::{SortKey, fnv, invalid_token, seal, unseal};
+use super::shapes::{JobRecord, JobSummary, Millis, STATUSES, Tag};
+use super::state::{EmulatorState, StoredJob};
+use super::tags::{check_tags, merge_tags};
+use super::validate::{Problems, is_entity_name, is_name_fragment, is_resource_arn};
+
+/// Runs `op` on `body`; `now` is the wall-clock time of the call.
+pub(crate) fn dispatch(
+    state: &EmulatorState,
+    op: Operation,
+    body: &[u8],
+    now: Millis,
+) -> Result<Value, ApiError> {
+    match op {
+        Operation::ListCompilationJobs => list_jobs(state, parse(body)?),
+        Operation::DescribeCompilationJob => describe_job(state, parse(body)?),
+        Operation::ListTags => list_tags(state, parse(body)?),
+        Operation::CreateCompilationJob => create::create_job(state, parse(body)?, now),
+        Operation::DeleteCompilationJob => delete_job(state, parse(body)?),
+        Operation::AddTags => add_tags(state, parse(body)?),
+    }
+}
+
+/// An empty body counts as `{}`; anything that is not the expected JSON
+/// object (bad syntax, wrong member types) is a `SerializationException`.
+pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::serialization(format!("Unable to parse request body: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::server(500).with_detail(&e.to_string()))
+}
+
+impl ApiError {
+    fn with_detail(mut self, detail: &str) -> Self {
+        self.message = format!("{} ({detail})", self.message);
+        self
+    }
+}
+
+// ---------------------------------------------------- ListCompilationJobs
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListJobsRequest {
+    next_token: Option<String>,
+    max_results: Option<i64>,
+    creation_time_after: Option<f64>,
+    creation_time_before: Option<f64>,
+    last_modified_time_after: Option<f64>,
+    last_modified_time_before: Option<f64>,
+    name_contains: Option<String>,
+    status_equals: Option<String>,
+    sort_by: Option<String>,
+    sort_order: Option<String>,
+}
+
+impl ListJobsRequest {
+    /// Identifies the query a token belongs to: every filter and the sort,
+    /// but not MaxResults (page sizes may change between pages).
+    fn fingerprint(&self) -> u64 {
+        let text = format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            self.creation_time_after.map(f64::to_bits),
+            self.creation_time_before.map(f64::to_bits),
+            self.last_modified_time_after.map(f64::to_bits),
+            self.last_modified_time_before.map(f64::to_bits),
+            self.name_contains.as_ref().map(|s| s.to_lowercase()),
+            self.status_equals,
+            self.sort_by.as_deref().unwrap_or("CreationTime"),
+            self.sort_order.as_deref().unwrap_or("Ascending"),
+        );
+        fnv(text.as_bytes())
+    }
+
+    fn matches(&self, job: &JobRecord, name_lower: Option<&str>) -> bool {
+        let created = job.creation_time.as_secs_f64();
+        let modified = job.last_modified_time.as_secs_f64();
+        self.creation_time_after.is_none_or(|t| created > t)
+            && self.creation_time_before.is_none_or(|t| created < t)
+            && self.last_modified_time_after.is_none_or(|t| modified > t)
+            && self.last_modified_time_before.is_none_or(|t| modified < t)
+            && self
+                .status_equals
+                .as_deref()
+                .is_none_or(|s| job.compilation_job_status == s)
+            && name_lower.is_none_or(|n| job.compilation_job_name.to_lowercase().contains(n))
+    }
+}
+
+fn list_jobs(state: &EmulatorState, req: ListJobsRequest) -> Result<Value, ApiError> {
+    let mut p = Problems::new();
+    if let Some(n) = req.max_results {
+        p.range("maxResults", n, 1, 100);
+    }
+    if let Some(t) = &req.next_token {
+        p.length("nextToken", t, 0, 8192);
+    }
+    if let Some(n) = &req.name_contains
+        && p.length("nameContains", n, 0, 63)
+    {
+        p.pattern("nameContains", n, is_name_fragment(n), "[a-zA-Z0-9\\-]+");
+    }
+    if let Some(s) = &req.status_equals {
+        p.one_of("statusEquals", s, &STATUSES);
+    }
+    if let Some(s) = &req.sort_by {
+        p.one_of("sortBy", s, &["Name", "CreationTime", "Status"]);
+    }
+    if let Some(s) = &req.sort_order {
+        p.one_of("sortOrder", s, &["Ascending", "Descending"]);
+    }
+    p.finish()?;
+
+    let max = req.max_results.unwrap_or(10) as usize;
+    let sort_by = req.sort_by.as_deref().unwrap_or("CreationTime");
+    let descending = req.sort_order.as_deref() == Some("Descending");
+    let fingerprint = req.fingerprint();
+
+    // Cursor: the (key, name) of the last job already returned. Keyset
+    // paging keeps pages stable when jobs are created or deleted meanwhile.
+    let cursor = match req.next_token.as_deref().filter(|t| !t.is_empty()) {
+        None => None,
+        Some(token) => {
+            let payload = unseal(token).ok_or_else(invalid_token)?;
+            let mut parts = payload.splitn(4, '|');
+            let (Some("L1"), Some(fp), Some(key), Some(name)) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return Err(invalid_token());
+            };
+            if fp != format!("{fingerprint:016x}") {
+                return Err(ApiError::validation(
+                    "Invalid pagination token: it belongs to a request with different filters or sort",
+                ));
+            }
+            Some((
+                SortKey::decode(key).ok_or_else(invalid_token)?,
+                name.to_string(),
+            ))
+        }
+    };
+
+    let name_lower = req.name_contains.as_ref().map(|s| s.to_lowercase());
+    // Ties on the key are broken by name (unique), so the order is total;
+    // Descending is the exact reverse of Ascending.
+    let order = |a: &SortKey, an: &str, b: &SortKey, bn: &str| -> Ordering {
+        let o = a.cmp(b).then_with(|| an.cmp(bn));
+        if descending { o.reverse() } else { o }
+    };
+    let key_of = |r: &JobRecord| match sort_by {
+        "Name" => SortKey::Text(r.compilation_job_name.clone()),
+        "Status" => SortKey::Text(r.compilation_job_status.clone()),
+        _ => SortKey::Time(r.creation_time.0),
+    };
+    // One pass keeps the matching jobs after the cursor; only the page (and
+    // one more, to know whether there is a next page) is sorted and turned
+    // into summaries, so a page costs O(jobs), not a sort of every job.
+    let (page, more): (Vec<(SortKey, JobSummary)>, bool) = {
+        let jobs = lock(&state.jobs);
+        let mut rows: Vec<(SortKey, &JobRecord)> = jobs
+            .values()
+            .map(|j| &j.record)
+            .filter(|r| req.matches(r, name_lower.as_deref()))
+            .map(|r| (key_of(r), r))
+            .filter(|(k, r)| {
+                cursor.as_ref().is_none_or(|(ck, cn)| {
+                    order(k, &r.compilation_job_name, ck, cn) == Ordering::Greater
+                })
+            })
+            .collect();
+        let by_order = |(ka, a): &(SortKey, &JobRecord), (kb, b): &(SortKey, &JobRecord)| {
+            order(ka, &a.compilation_job_name, kb, &b.compilation_job_name)
+        };
+        let more = rows.len() > max;
+        if more {
+            rows.select_nth_unstable_by(max, by_order);
+            rows.truncate(max);
+        }
+        rows.sort_unstable_by(by_order);
+        let page = rows.into_iter().map(|(k, r)| (k, r.summary())).collect();
+        (page, more)
+    };
+    let next_token = match (more, page.last()) {
+        (true, Some((k, s))) => Some(seal(&format!(
+            "L1|{fingerprint:016x}|{}|{}",
+            k.encode(),
+            s.compilation_job_name
+        ))),
+        _ => None,
+    };
+    let summaries: Vec<&JobSummary> = page.iter().map(|(_, s)| s).collect();
+    let mut out = json!({ "CompilationJobSummaries": to_json(&summaries)? });
+    if let Some(t) = next_token {
+        out["NextToken"] = Value::String(t);
+    }
+    Ok(out)
+}
+
+// ------------------------------------------------- DescribeCompilationJob
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct JobNameRequest {
+    compilation_job_name: Option<String>,
+}
+
+fn job_name(req: JobNameRequest) -> Result<String, ApiError> {
+    let mut p = Problems::new();
+    if p.require("compilationJobName", &req.compilation_job_name) {
+        let n = req.compilation_job_name.as_deref().unwrap_or_default();
+        if p.length("compilationJobName", n, 1, 63) {
+            p.pattern(
+                "compilationJobName",
+                n,
+                is_entity_name(n),
+                "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+            );
+        }
+    }
+    p.finish()?;
+    Ok(req.compilation_job_name.unwrap_or_default())
+}
+
+fn job_not_found(name: &str) -> ApiError {
+    ApiError::not_found(format!("Could not find compilation job with name {name}"))
+}
+
+fn describe_job(state: &EmulatorState, req: JobNameRequest) -> Result<Value, ApiError> {
+    let name = job_name(req)?;
+    let record = lock(&state.jobs)
+        .get(&name)
+        .filter(|j| !j.vanished)
+        .map(|j| j.record.clone());
+    to_json(&record.ok_or_else(|| job_not_found(&name))?)
+}
+
+// --------------------------------------------------- DeleteCompilationJob
+
+fn delete_job(state: &EmulatorState, req: JobNameRequest) -> Result<Value, ApiError> {
+    let name = job_name(req)?;
+    let mut jobs = lock(&state.jobs);
+    let status = match jobs.get(&name).filter(|j| !j.vanished) {
+        None => return Err(job_not_found(&name)),
+        Some(j) => j.record.compilation_job_status.clone(),
+    };
+    // AWS only deletes jobs that have finished.
+    if !matches!(status.as_str(), "COMPLETED" | "FAILED" | "STOPPED") {
+        return Err(ApiError::validation(format!(
+            "Cannot delete compilation job {name} in status {status}: only COMPLETED, FAILED or STOPPED jobs can be deleted"
+        )));
+    }
+    jobs.remove(&name);
+    Ok(json!({}))
+}
+
+// --------------------------------------------------------------- ListTags
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListTagsRequest {
+    resource_arn: Option<String>,
+    next_token: Option<String>,
+    max_results: Option<i64>,
+}
+
+fn check_arn(p: &mut Problems, arn: &Option<String>) {
+    if p.require("resourceArn", arn) {
+        let a = arn.as_deref().unwrap_or_default();
+        if p.length("resourceArn", a, 0, 256) {
+            p.pattern(
+                "resourceArn",
+                a,
+                is_resource_arn(a),
+                "arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:.+",
+            );
+        }
+    }
+}
+
+/// The name of the visible compilation job with this ARN, else
+/// `ResourceNotFound`.
+fn job_for_arn<'a>(
+    jobs: &'a mut std::collections::BTreeMap<String, StoredJob>,
+    arn: &str,
+) -> Result<&'a mut StoredJob, ApiError> {
+    let not_found = || {
+        ApiError::not_found(format!(
+            "Resource {arn} does not exist or is not a compilation job"
+        ))
+    };
+    let name = arn.split_once(":compilation-job/").ok_or_else(not_found)?.1;
+    jobs.get_mut(name)
+        .filter(|j| !j.vanished && j.record.compilation_job_arn == arn)
+        .ok_or_else(not_found)
+}
+
+fn list_tags(state: &EmulatorState, req: ListTagsRequest) -> Result<Value, ApiError> {
+    let mut p = Problems::new();
+    check_arn(&mut p, &req.resource_arn);
+    if let Some(n) = req.max_results {
+        p.range("maxResults", n, 50, i64::MAX);
+    }
+    if let Some(t) = &req.next_token {
+        p.length("nextToken", t, 0, 8192);
+    }
+    p.finish()?;
+    let arn = req.resource_arn.unwrap_or_default();
+    // A TagList holds at most 50 tags, whatever MaxResults asks for.
+    let max = req.max_results.unwrap_or(50).min(50) as usize;
+    let arn_hash = format!("{:016x}", fnv(arn.as_bytes()));
+    let offset = match req.next_token.as_deref().filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(token) => {
+            let payload = unseal(token).ok_or_else(invalid_token)?;
+            match payload.split('|').collect::<Vec<_>>().as_slice() {
+                ["T1", h, off] if *h == arn_hash => off.parse().map_err(|_| invalid_token())?,
+                _ => return Err(invalid_token()),
+            }
+        }
+    };
+    let (page, total): (Vec<Tag>, usize) = {
+        let mut jobs = lock(&state.jobs);
+        let job = job_for_arn(&mut jobs, &arn)?;
+        let page = job.tags.iter().skip(offset).take(max).cloned().collect();
+        (page, job.tags.len())
+    };
+    let end = offset.saturating_add(page.len());
+    let mut out = json!({ "Tags": to_json(&page)? });
+    if end < total {
+        out["NextToken"] = Value::String(seal(&format!("T1|{arn_hash}|{end}")));
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- AddTags
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AddTagsRequest {
+    resource_arn: Option<String>,
+    tags: Option<Vec<Tag>>,
+}
+
+fn add_tags(state: &EmulatorState, req: AddTagsRequest) -> Result<Value, ApiError> {
+    let mut p = Problems::new();
+    check_arn(&mut p, &req.resource_arn);
+    if p.require("tags", &req.tags) {
+        check_tags(&mut p, req.tags.as_deref().unwrap_or_default());
+    }
+    p.finish()?;
+    let arn = req.resource_arn.unwrap_or_default();
+    let tags = req.tags.unwrap_or_default();
+    {
+        let mut jobs = lock(&state.jobs);
+        merge_tags(&mut job_for_arn(&mut jobs, &arn)?.tags, &tags);
+    }
+    Ok(json!({ "Tags": to_json(&tags)? }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_bodies_are_serialization_errors() {
+        let e = parse::<ListJobsRequest>(b"{not json").unwrap_err();
+        assert_eq!(e.code, "SerializationException");
+        let e = parse::<ListJobsRequest>(br#"{"MaxResults":"ten"}"#).unwrap_err();
+        assert_eq!(e.code, "SerializationException");
+        assert!(parse::<ListJobsRequest>(b"").is_ok());
+    }
+}

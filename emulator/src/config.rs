@@ -1,0 +1,64 @@
+//! How to build and run an emulator.
+
+use std::time::{Duration, SystemTime};
+
+use super::partition::{EmulatorPartition, EmulatorRole};
+
+/// How to build and run an emulator.
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    /// Number of jobs to generate at start.
+    pub jobs: usize,
+    /// Seed of the generated data (and of the fault dice).
+    pub seed: u64,
+    /// Latency added to every API call before it is answered.
+    pub latency: Duration,
+    /// Probability (0..=1) that a call answers `ThrottlingException`.
+    pub throttle_rate: f64,
+    /// Probability (0..=1) that a call answers an injected 5xx.
+    pub error_rate: f64,
+    /// Probability (0..=1) that a call is slow (10 x latency + 100 ms).
+    pub slow_rate: f64,
+    /// Probability (0..=1) that a call's connection is dropped unanswered.
+    pub drop_rate: f64,
+    /// Calls per second allowed per operation (token bucket, burst
+    /// `max(1, rate)`); `None` means unlimited.
+    pub rate_limit: Option<f64>,
+    /// Region of the default partition: in its generated ARNs and URIs
+    /// (default `us-east-1`).
+    pub region: String,
+    /// Account of the default partition, and of every access key that
+    /// AssumeRole did not issue (default `123456789012`).
+    pub account_id: String,
+    /// Generated times lie in the year before this instant; `None` means
+    /// the time of start. Set it for byte-identical data across runs.
+    pub anchor: Option<SystemTime>,
+    /// (account, region) partitions besides the default
+    /// `(account_id, region)`. Empty (the default): single-tenant, every
+    /// SageMaker call is served by the one partition whoever signs it.
+    /// Non-empty: each call is served by its signer's partition (see the
+    /// module docs).
+    pub partitions: Vec<EmulatorPartition>,
+    /// Roles that STS AssumeRole grants; an unknown role is `AccessDenied`.
+    pub roles: Vec<EmulatorRole>,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            jobs: 0,
+            seed: 0,
+            latency: Duration::ZERO,
+            throttle_rate: 0.0,
+            error_rate: 0.0,
+            slow_rate: 0.0,
+            drop_rate: 0.0,
+            rate_limit: None,
+            region: "us-east-1".to_string(),
+            account_id: "123456789012".to_string(),
+            anchor: None,
+            partitions: Vec::new(),
+            roles: Vec::new(),
+        }
+    }
+}

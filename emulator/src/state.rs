@@ -1,0 +1,166 @@
+//! The emulator's shared state: the job store, the knobs and the stats.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::config::EmulatorConfig;
+use super::data;
+use super::limits::{Knobs, Limits, Stats, lock};
+use super::operation::Operation;
+use super::shapes::{JobRecord, Millis, Tag};
+
+/// One job as the emulator holds it.
+#[derive(Clone, Debug)]
+pub(crate) struct StoredJob {
+    pub(crate) record: JobRecord,
+    /// Tags in ListTags order: creation order, `AddTags` replaces values in
+    /// place and appends new keys.
+    pub(crate) tags: Vec<Tag>,
+    /// Set by the vanish hook: still listed, but Describe/ListTags/AddTags/
+    /// Delete answer `ResourceNotFound` (a job deleted between list and
+    /// describe).
+    pub(crate) vanished: bool,
+}
+
+/// A snapshot of one emulated job, for tests to compare against.
+#[derive(Clone, Debug)]
+pub struct EmulatedJob {
+    /// The DescribeCompilationJobResponse body exactly as the emulator sends
+    /// it (PascalCase keys, epoch-second numbers).
+    pub describe: serde_json::Value,
+    /// Every tag in ListTags order.
+    pub tags: Vec<(String, String)>,
+}
+
+/// State shared by the server task and the [`Emulator`](super::Emulator)
+/// handle: jobs, knobs and statistics. All locks are held briefly and
+/// never across an `.await`.
+#[derive(Debug)]
+pub struct EmulatorState {
+    pub(crate) region: String,
+    pub(crate) account_id: String,
+    /// Jobs keyed by name; the BTreeMap keeps them in byte order of name.
+    pub(crate) jobs: Mutex<BTreeMap<String, StoredJob>>,
+    pub(crate) limits: Limits,
+}
+
+/// Milliseconds since the epoch of a `SystemTime` (negative before 1970).
+pub(crate) fn to_millis(t: SystemTime) -> Millis {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => Millis(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        Err(e) => Millis(-i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX)),
+    }
+}
+
+impl EmulatorState {
+    /// Generates the jobs of one (account, region) partition and sets up
+    /// its knobs (from `config`) and statistics.
+    pub(crate) fn new(
+        config: &EmulatorConfig,
+        account_id: &str,
+        region: &str,
+        jobs: usize,
+        seed: u64,
+    ) -> Self {
+        let anchor = to_millis(config.anchor.unwrap_or_else(SystemTime::now));
+        let generated = data::generate(jobs, seed, anchor, region, account_id);
+        let jobs = generated
+            .into_iter()
+            .map(|(record, tags)| {
+                let name = record.compilation_job_name.clone();
+                let job = StoredJob {
+                    record,
+                    tags,
+                    vanished: false,
+                };
+                (name, job)
+            })
+            .collect();
+        let ops: Vec<&'static str> = Operation::ALL.iter().map(|o| o.name()).collect();
+        EmulatorState {
+            region: region.to_string(),
+            account_id: account_id.to_string(),
+            jobs: Mutex::new(jobs),
+            limits: Limits::new(
+                &ops,
+                seed,
+                Knobs {
+                    latency: config.latency,
+                    throttle_rate: config.throttle_rate,
+                    error_rate: config.error_rate,
+                    slow_rate: config.slow_rate,
+                    drop_rate: config.drop_rate,
+                },
+                config.rate_limit,
+            ),
+        }
+    }
+
+    /// The account of this partition's ARNs.
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    /// The region of this partition's ARNs.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Snapshot of every job, sorted by name (byte order), vanished jobs
+    /// included (they are still listed).
+    pub fn jobs(&self) -> Vec<EmulatedJob> {
+        // Clone under the lock, serialize after releasing it.
+        let snapshot: Vec<(JobRecord, Vec<Tag>)> = lock(&self.jobs)
+            .values()
+            .map(|j| (j.record.clone(), j.tags.clone()))
+            .collect();
+        snapshot
+            .into_iter()
+            .map(|(record, tags)| EmulatedJob {
+                describe: serde_json::to_value(&record).unwrap_or_default(),
+                tags: tags.into_iter().map(|t| (t.key, t.value)).collect(),
+            })
+            .collect()
+    }
+
+    /// Current call statistics.
+    pub fn stats(&self) -> Stats {
+        self.limits.stats()
+    }
+
+    /// Zeroes calls, throttled and server-error counters; peaks restart
+    /// from the calls in flight right now.
+    pub fn reset_stats(&self) {
+        self.limits.reset();
+    }
+
+    /// Marks `name` as vanished: still in ListCompilationJobs, but
+    /// DescribeCompilationJob, ListTags, AddTags and DeleteCompilationJob
+    /// answer `ResourceNotFound`. Returns false if there is no such job.
+    pub fn vanish(&self, name: &str) -> bool {
+        match lock(&self.jobs).get_mut(name) {
+            Some(job) => {
+                job.vanished = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Changes the injected fault probabilities (each in `0.0..=1.0`).
+    pub fn set_faults(&self, throttle_rate: f64, error_rate: f64) {
+        self.limits.set_faults(throttle_rate, error_rate);
+    }
+
+    /// Changes the probabilities (each in `0.0..=1.0`) that a call is slow
+    /// and that its connection is dropped without an answer.
+    pub fn set_disruptions(&self, slow_rate: f64, drop_rate: f64) {
+        self.limits.set_disruptions(slow_rate, drop_rate);
+    }
+
+    /// Changes the latency added to every call.
+    pub fn set_latency(&self, latency: Duration) {
+        self.limits.set_latency(latency);
+    }
+}

@@ -1,0 +1,314 @@
+//! `sagemaker-flight serve`: its options, every one also an environment
+//! variable, and their conversion into a [`ServeConfig`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use sagemaker_flight::flight::{Fleet, Limits, fleet::location_of_address};
+use sagemaker_flight::server::{Backend, ServeConfig, ServeError, SourceSettings};
+use sagemaker_flight::source::{AwsOptions, RetryPolicy};
+use sagemaker_flight::table::TableOptions;
+
+use crate::cli::access::{AccessArgs, access_of_args};
+use crate::cli::operations::OperationArgs;
+
+/// Options of `sagemaker-flight serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address for the gRPC (Flight) listener.
+    #[arg(
+        long,
+        env = "SAGEMAKER_FLIGHT_LISTEN",
+        default_value = "127.0.0.1:50051"
+    )]
+    pub listen: SocketAddr,
+
+    /// Serve an in-process emulator of a few thousand jobs instead of AWS.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_DEMO")]
+    pub demo: bool,
+
+    /// Jobs in the demo emulator.
+    #[arg(
+        long,
+        env = "SAGEMAKER_FLIGHT_DEMO_JOBS",
+        default_value_t = 3000,
+        requires = "demo"
+    )]
+    pub demo_jobs: usize,
+
+    /// Latency of each demo emulator call, in milliseconds.
+    #[arg(
+        long,
+        env = "SAGEMAKER_FLIGHT_DEMO_LATENCY_MS",
+        default_value_t = 5,
+        requires = "demo"
+    )]
+    pub demo_latency_ms: u64,
+
+    /// Where SageMaker is.
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Other instances sharing the partitions.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+
+    /// Calls of each SageMaker operation (Describe, ListTags, List) in
+    /// flight at once, across all queries, per account and region.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_CONCURRENCY", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+
+    /// Creation-time windows a full listing is split into and listed in
+    /// parallel (1: one NextToken chain).
+    #[arg(long, env = "SAGEMAKER_FLIGHT_LIST_WINDOWS", default_value_t = sagemaker_flight::source::DEFAULT_LIST_WINDOWS as u32,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub list_windows: u32,
+
+    /// Seconds a Describe answer of a running job, and any job's tags, are
+    /// reused between queries (0: no cache). Finished jobs' Describe answers
+    /// are reused while the listing shows them unchanged.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_CACHE_TTL", default_value_t = 300)]
+    pub cache_ttl: u64,
+
+    /// Seconds the last complete `SELECT *` answers every query from memory,
+    /// with no SageMaker call (0: off). Faster, but up to this old.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_SNAPSHOT_TTL", default_value_t = 0)]
+    pub snapshot_ttl: u64,
+
+    /// Most jobs the cache holds (about 1.5 KiB each), and the most rows
+    /// a snapshot holds.
+    #[arg(
+        long,
+        env = "SAGEMAKER_FLIGHT_CACHE_MAX_JOBS",
+        default_value_t = 100_000
+    )]
+    pub cache_max_jobs: usize,
+
+    /// Send no SQL predicate to the API (every query lists every job). For
+    /// checking that pushdown never changes an answer.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_NO_FILTER_PUSHDOWN")]
+    pub no_filter_pushdown: bool,
+
+    /// Attempts per SageMaker call before a throttled or failing call ends the query.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_MAX_ATTEMPTS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+
+    /// Who may call: authentication, TLS.
+    #[command(flatten)]
+    pub access: AccessArgs,
+
+    /// Query limits and shutdown.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
+    /// Operations: the config file, metrics, logs (`src/cli/config_file.rs`).
+    #[command(flatten)]
+    pub operations: OperationArgs,
+}
+
+/// Limits on queries, and the shutdown grace (see `src/flight/limits.rs`).
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Seconds a query may run; a longer one ends with DEADLINE_EXCEEDED
+    /// and its SageMaker calls stop (0: no limit).
+    #[arg(long, env = "SAGEMAKER_FLIGHT_QUERY_TIMEOUT", default_value_t = 300)]
+    pub query_timeout: u64,
+
+    /// Queries streaming at once; one more is refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_MAX_CONCURRENT_QUERIES", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_concurrent_queries: u32,
+
+    /// MiB of memory for the SQL engine's sorts, aggregations and joins,
+    /// all queries together; a query needing more fails with
+    /// RESOURCE_EXHAUSTED (0: no limit).
+    #[arg(long, env = "SAGEMAKER_FLIGHT_MEMORY_LIMIT", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(0..=16_777_216))]
+    pub memory_limit: u64,
+
+    /// Seconds running queries may take to finish after SIGTERM or Ctrl-C;
+    /// those still running then are cancelled.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_SHUTDOWN_GRACE", default_value_t = 10)]
+    pub shutdown_grace: u64,
+}
+
+impl LimitArgs {
+    /// The limits these options ask for.
+    pub fn limits(&self) -> Limits {
+        let mib = 1024 * 1024;
+        Limits {
+            query_timeout: (self.query_timeout > 0)
+                .then(|| Duration::from_secs(self.query_timeout)),
+            max_concurrent_queries: self.max_concurrent_queries as usize,
+            memory_limit: (self.memory_limit > 0).then(|| {
+                usize::try_from(self.memory_limit.saturating_mul(mib)).unwrap_or(usize::MAX)
+            }),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
+        }
+    }
+}
+
+/// The AWS accounts and regions to read.
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// Region to read; repeat it (or separate with commas) to read several,
+    /// or give `all` for every region each account has enabled. Each
+    /// (account, region) is a partition of the table, with its own rate
+    /// limiting. Default: the region of the environment (AWS_REGION) or
+    /// profile.
+    #[arg(
+        long = "region",
+        env = "SAGEMAKER_FLIGHT_REGION",
+        value_delimiter = ',',
+        value_parser = region_name,
+        conflicts_with = "demo"
+    )]
+    pub regions: Vec<String>,
+
+    /// TOML file of more accounts to read, each through a role to assume
+    /// (`[[account]]` with `role_arn`, optional `external_id` and
+    /// `regions`), and whether to read the default credentials' own
+    /// account too (`default_account`, default true). See the README.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_ACCOUNTS_FILE", conflicts_with = "demo")]
+    pub accounts_file: Option<PathBuf>,
+
+    /// Named profile from the shared AWS config files.
+    #[arg(long, env = "AWS_PROFILE", conflicts_with = "demo")]
+    pub profile: Option<String>,
+
+    /// A SageMaker-compatible endpoint (the emulator, moto) instead of AWS's.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_ENDPOINT_URL", conflicts_with = "demo")]
+    pub endpoint_url: Option<String>,
+}
+
+impl AwsArgs {
+    /// The source's view of these options.
+    pub fn options(&self) -> AwsOptions {
+        AwsOptions {
+            // The base configuration's region; each partition sets its own.
+            region: self
+                .regions
+                .iter()
+                .find(|region| *region != sagemaker_flight::source::accounts::ALL_REGIONS)
+                .cloned(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+        }
+    }
+}
+
+/// A fleet of instances sharing the partitions (see `src/flight/fleet.rs`).
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// This instance's address as clients and the other instances reach it
+    /// (host:port, or a grpc:// or grpc+tls:// URI). A query split into one
+    /// endpoint per partition names it in the endpoints this instance owns.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_ADVERTISE")]
+    pub advertise: Option<String>,
+
+    /// Another instance configured with the same accounts and regions
+    /// (host:port or URI, as its --advertise); repeat it, or separate with
+    /// commas. The partitions' endpoints are spread over this instance and
+    /// its peers, so clients read each partition from the instance that
+    /// owns it.
+    #[arg(
+        long = "peer",
+        env = "SAGEMAKER_FLIGHT_PEERS",
+        value_delimiter = ',',
+        requires = "advertise"
+    )]
+    pub peers: Vec<String>,
+}
+
+impl FleetArgs {
+    /// The fleet these options describe (`tls`: locations are
+    /// `grpc+tls://`); no --advertise: this instance alone.
+    pub fn fleet(&self, tls: bool) -> Result<Fleet, String> {
+        let Some(own) = &self.advertise else {
+            return Ok(Fleet::default());
+        };
+        let location = |address: &String| location_of_address(address, tls);
+        let peers = self.peers.iter().map(location).collect::<Result<_, _>>()?;
+        Ok(Fleet::new(location(own)?, peers))
+    }
+}
+
+impl ServeArgs {
+    /// The library's configuration for these options, with the secrets
+    /// and PEM files they name read (environment variables through `env`).
+    pub fn config(&self, env: impl Fn(&str) -> Option<String>) -> Result<ServeConfig, ServeError> {
+        let access = access_of_args(&self.access, env)?;
+        let fleet = self.fleet.fleet(access.tls.is_some())?;
+        let backend = if self.demo {
+            demo_backend(self)?
+        } else {
+            Backend::Aws {
+                options: self.aws.options(),
+                regions: self.aws.regions.clone(),
+                accounts_file: self.aws.accounts_file.clone(),
+            }
+        };
+        Ok(ServeConfig {
+            listen: self.listen,
+            backend,
+            source: SourceSettings {
+                concurrency: self.concurrency as usize,
+                retry: self.retry_policy(),
+                list_windows: self.list_windows as usize,
+                cache_ttl: Duration::from_secs(self.cache_ttl),
+                cache_max_jobs: self.cache_max_jobs,
+            },
+            table: TableOptions {
+                filter_pushdown: !self.no_filter_pushdown,
+                snapshot_ttl: Duration::from_secs(self.snapshot_ttl),
+                snapshot_max_rows: self.cache_max_jobs,
+                ..TableOptions::default()
+            },
+            limits: self.limits.limits(),
+            access,
+            fleet,
+            metrics_listen: self.operations.metrics_listen,
+        })
+    }
+
+    /// The retry policy these options ask for.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_attempts,
+            ..RetryPolicy::default()
+        }
+    }
+}
+
+/// A region name (or `all`): letters, digits and dashes, not empty.
+fn region_name(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not a region name such as eu-west-1 (or all)"
+        ))
+    }
+}
+
+#[cfg(feature = "demo")]
+fn demo_backend(args: &ServeArgs) -> Result<Backend, ServeError> {
+    Ok(Backend::Demo {
+        jobs: args.demo_jobs,
+        latency: Duration::from_millis(args.demo_latency_ms),
+    })
+}
+
+/// Without the emulator crate there is nothing to serve a demo from.
+#[cfg(not(feature = "demo"))]
+fn demo_backend(_: &ServeArgs) -> Result<Backend, ServeError> {
+    Err("--demo: this build has no emulator (built without the `demo` feature)".into())
+}

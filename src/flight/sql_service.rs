@@ -1,0 +1,118 @@
+//! The Flight SQL service: its state and how it is built. What it answers
+//! is spread by concern: `statement.rs` (plans, FlightInfo, endpoints,
+//! streams), `prepared.rs` (prepared statements and bound parameters),
+//! `catalog.rs` and `sql_info.rs` (metadata), `sql.rs` (the RPCs).
+//!
+//! Tickets are stateless: a statement's ticket and a prepared statement's
+//! handle are the protobuf [`Statement`] (SQL plus bound parameters), so any
+//! instance can serve any ticket. Binding parameters through DoPut answers
+//! with a new handle that carries them, as Flight SQL allows. Some clients
+//! (older JDBC drivers, flightsql-dbapi) ignore that new handle and execute
+//! the one they had; for them the server also remembers, in a small bounded
+//! map, the parameters last bound to each prepared handle, until it is
+//! closed or pushed out. Only that fallback is per-instance.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
+
+use arrow::array::RecordBatch;
+use arrow_flight::FlightData;
+use arrow_flight::error::FlightError;
+use arrow_flight::sql::metadata::SqlInfoData;
+use futures::stream::Stream;
+use tonic::Status;
+
+use crate::auth::Authenticator;
+use crate::flight::admission::QueryGovernor;
+use crate::flight::bound_parameters::BoundParameters;
+use crate::flight::fleet::Fleet;
+use crate::flight::limits::Limits;
+use crate::flight::sql_info::sql_info;
+use crate::query::QueryEngine;
+
+/// A stream of answers, as the Flight SQL service returns them.
+pub type BoxedStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Flight SQL over the query engine.
+#[derive(Clone)]
+pub struct SqlService {
+    pub(super) engine: QueryEngine,
+    /// GetSqlInfo's answer, built once.
+    pub(super) sql_info: Arc<SqlInfoData>,
+    /// Parameters last bound per prepared handle, for clients that keep
+    /// using their old handle after DoPut.
+    pub(super) bound: Arc<Mutex<BoundParameters>>,
+    /// The FlightData of the table's current snapshot, encoded once for
+    /// every whole-table read while it is fresh.
+    pub(super) encoded_snapshot: Arc<Mutex<Option<EncodedSnapshot>>>,
+    /// Checks Handshake credentials; `None`: anyone may call.
+    pub(super) auth: Option<Authenticator>,
+    /// Admits, times and cancels query streams (`admission.rs`).
+    pub(super) governor: QueryGovernor,
+    /// Which instance each partition's endpoint names.
+    pub(super) fleet: Fleet,
+}
+
+/// A snapshot's batches encoded as the FlightData a whole-table DoGet sends.
+pub(super) struct EncodedSnapshot {
+    /// Which snapshot: compared by address; the `Weak` keeps the address
+    /// from being reused by a later snapshot without keeping the rows.
+    pub(super) of: Weak<Vec<RecordBatch>>,
+    pub(super) messages: Arc<Vec<FlightData>>,
+}
+
+impl std::fmt::Debug for SqlService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlService")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlService {
+    /// The service over `engine`.
+    pub fn new(engine: QueryEngine) -> Result<SqlService, FlightError> {
+        Ok(SqlService {
+            engine,
+            sql_info: Arc::new(sql_info()?),
+            bound: Arc::default(),
+            encoded_snapshot: Arc::default(),
+            auth: None,
+            governor: QueryGovernor::new(&Limits::default()),
+            fleet: Fleet::default(),
+        })
+    }
+
+    /// The service with query streams admitted, timed and cancelled by
+    /// `governor`.
+    pub fn with_governor(self, governor: QueryGovernor) -> SqlService {
+        SqlService { governor, ..self }
+    }
+
+    /// What admits, times and cancels query streams.
+    pub fn governor(&self) -> &QueryGovernor {
+        &self.governor
+    }
+
+    /// The service with Handshake checking credentials with `auth` (`None`:
+    /// any Handshake succeeds). The other RPCs are guarded by
+    /// [`crate::auth::RequireAuth`] around the gRPC service.
+    pub fn with_auth(self, auth: Option<Authenticator>) -> SqlService {
+        SqlService { auth, ..self }
+    }
+
+    /// The service naming, in each partition's endpoint, the member of
+    /// `fleet` that owns it (`fleet.rs`).
+    pub fn with_fleet(self, fleet: Fleet) -> SqlService {
+        let keys = self.engine.partitions().all().iter().map(|p| &p.key);
+        SqlService {
+            fleet: fleet.assign(keys),
+            ..self
+        }
+    }
+
+    /// The authenticator, if authentication is configured.
+    pub fn authenticator(&self) -> Option<&Authenticator> {
+        self.auth.as_ref()
+    }
+}

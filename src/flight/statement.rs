@@ -1,0 +1,211 @@
+//! Statements: planning with bound parameters (over one partition when the
+//! ticket names it), the FlightInfo and its endpoints, and the governed
+//! stream of FlightData, from a fresh snapshot when one answers.
+
+use std::sync::{Arc, PoisonError};
+
+use arrow::datatypes::Schema;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::{FlightData, FlightDescriptor, FlightEndpoint, FlightInfo};
+use datafusion::logical_expr::LogicalPlan;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use tonic::Status;
+
+use crate::flight::prepared::decode_parameters;
+use crate::flight::sql_service::{BoxedStream, EncodedSnapshot, SqlService};
+use crate::flight::status::{cap_message, status_of_datafusion};
+use crate::flight::ticket::Statement;
+use crate::query::PlannedQuery;
+use crate::source::PartitionKey;
+use crate::table::schema::table_schema;
+
+/// Largest FlightData message the encoder produces.
+const MAX_FLIGHT_DATA_BYTES: usize = 4 * 1024 * 1024;
+
+impl SqlService {
+    /// The logical plan of a statement, with its bound parameters, and the
+    /// partition its ticket names, if any. A partition this server does
+    /// not read is FAILED_PRECONDITION: the ticket came from an instance
+    /// configured with other accounts or regions.
+    async fn bound_plan(
+        &self,
+        statement: &Statement,
+    ) -> Result<(LogicalPlan, Option<PartitionKey>), Status> {
+        let parameters = decode_parameters(&statement.parameters)?;
+        let scope = statement.partition_key();
+        if let Some(key) = &scope
+            && self.engine.partitions().get(key).is_none()
+        {
+            return Err(Status::failed_precondition(cap_message(format!(
+                "this server does not read partition {key}; the instances of a fleet must be configured with the same accounts and regions"
+            ))));
+        }
+        let plan = self.engine.bound_plan(&statement.sql, parameters).await?;
+        Ok((plan, scope))
+    }
+
+    /// Plans a statement with its bound parameters, over its partition if
+    /// its ticket names one ([`SqlService::bound_plan`]).
+    async fn plan(&self, statement: &Statement) -> Result<PlannedQuery, Status> {
+        let (plan, scope) = self.bound_plan(statement).await?;
+        Ok(self.engine.physical_plan(plan, scope.as_ref()).await?)
+    }
+
+    /// The FlightInfo of a statement: the exact schema DoGet will stream,
+    /// and its endpoints ([`SqlService::endpoints`]).
+    pub async fn statement_flight_info(
+        &self,
+        statement: &Statement,
+        descriptor: FlightDescriptor,
+    ) -> Result<FlightInfo, Status> {
+        // Planned once: the same logical plan gives the schema and the split.
+        let (plan, scope) = self.bound_plan(statement).await?;
+        let endpoints = self.endpoints(statement, &plan)?;
+        let planned = self.engine.physical_plan(plan, scope.as_ref()).await?;
+        let mut info = FlightInfo::new()
+            .try_with_schema(&planned.schema())
+            .map_err(|e| Status::internal(format!("encoding the schema failed: {e}")))?
+            .with_descriptor(descriptor)
+            .with_total_records(-1)
+            .with_total_bytes(-1);
+        for endpoint in endpoints {
+            info = info.with_endpoint(endpoint);
+        }
+        Ok(info)
+    }
+
+    /// Where a statement is read. A scan of the table (filters and
+    /// projections only) over several (account, region) partitions gets one
+    /// endpoint per partition its filters leave, each ticket restricted to
+    /// its partition and located at the fleet member that owns it, so a
+    /// client can read them in parallel, from several instances. Anything
+    /// else (aggregates, sorts, limits, one partition) is one endpoint
+    /// whose ticket carries the statement as it is.
+    fn endpoints(
+        &self,
+        statement: &Statement,
+        plan: &LogicalPlan,
+    ) -> Result<Vec<FlightEndpoint>, Status> {
+        let split = if statement.partition.is_some() || !self.engine.can_split() {
+            None
+        } else {
+            self.engine.split(plan)?
+        };
+        let endpoint = |statement: &Statement, owner: Option<&str>| {
+            let endpoint = FlightEndpoint::new().with_ticket(statement.to_ticket());
+            match owner {
+                Some(location) => endpoint.with_location(location),
+                None => endpoint,
+            }
+        };
+        Ok(match split.as_deref() {
+            Some(keys) if keys.len() > 1 => keys
+                .iter()
+                .map(|key| endpoint(&statement.in_partition(key), self.fleet.owner_of(key)))
+                .collect(),
+            // One partition left: the statement calls no other, so it is
+            // read where that partition is.
+            Some([key]) => vec![endpoint(statement, self.fleet.owner_of(key))],
+            _ => vec![endpoint(statement, None)],
+        })
+    }
+
+    /// The result schema of a statement.
+    pub async fn statement_schema(&self, statement: &Statement) -> Result<Schema, Status> {
+        Ok(self.plan(statement).await?.schema().as_ref().clone())
+    }
+
+    /// The FlightData of the whole table from a fresh snapshot, encoded
+    /// once per snapshot; `None` when no snapshot is fresh. A whole-table
+    /// read then costs no planning and no encoding, only the sending.
+    async fn snapshot_messages(&self) -> Result<Option<Arc<Vec<FlightData>>>, Status> {
+        let Some(batches) = self.engine.fresh_snapshot() else {
+            // Free the encoding of an expired snapshot.
+            *self
+                .encoded_snapshot
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = None;
+            return Ok(None);
+        };
+        if let Some(encoded) = self
+            .encoded_snapshot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .filter(|encoded| std::ptr::eq(encoded.of.as_ptr(), Arc::as_ptr(&batches)))
+        {
+            return Ok(Some(Arc::clone(&encoded.messages)));
+        }
+        let messages: Vec<FlightData> = FlightDataEncoderBuilder::new()
+            .with_schema(table_schema())
+            .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
+            .build(stream::iter(batches.as_ref().clone().into_iter().map(Ok)))
+            .try_collect()
+            .await
+            .map_err(|e| Status::internal(format!("encoding the snapshot failed: {e}")))?;
+        let messages = Arc::new(messages);
+        *self
+            .encoded_snapshot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(EncodedSnapshot {
+            of: Arc::downgrade(&batches),
+            messages: Arc::clone(&messages),
+        });
+        Ok(Some(messages))
+    }
+
+    /// Runs a statement and streams its batches as FlightData, within the
+    /// limits: refused when too many run, stopped at the query timeout or
+    /// when the shutdown grace is over, and its work aborted when the
+    /// stream is dropped.
+    ///
+    /// The query has a `query` span, and its stream is counted in the
+    /// metrics (`telemetry.rs`, `metrics.rs`).
+    pub async fn statement_stream(
+        &self,
+        statement: &Statement,
+    ) -> Result<BoxedStream<FlightData>, Status> {
+        let telemetry = crate::obs::query_span::QueryTelemetry::start(&statement.sql);
+        let started = async {
+            let admission = self.governor.admit()?;
+            let stream = self.ungoverned_stream(statement).await?;
+            // The governor polls the stream in a task of its own: the
+            // query's work there stays in the query's span.
+            Ok::<_, Status>(admission.run(telemetry.in_span(stream)))
+        };
+        let started = tracing::Instrument::instrument(started, telemetry.span().clone()).await;
+        match started {
+            Ok(stream) => Ok(telemetry.watch(stream)),
+            Err(status) => {
+                telemetry.failed(&status);
+                Err(status)
+            }
+        }
+    }
+
+    async fn ungoverned_stream(
+        &self,
+        statement: &Statement,
+    ) -> Result<BoxedStream<FlightData>, Status> {
+        if statement.is_whole_table()
+            && let Some(messages) = self.snapshot_messages().await?
+        {
+            let count = messages.len();
+            // Cloning a message clones reference-counted bytes, not data.
+            let stream = stream::iter((0..count).map(move |i| Ok(messages[i].clone())));
+            return Ok(stream.boxed());
+        }
+        let planned = self.plan(statement).await?;
+        let schema = planned.schema();
+        let batches = planned
+            .execute()?
+            .map_err(|e| FlightError::Tonic(Box::new(status_of_datafusion(&e))));
+        let stream = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
+            .build(batches)
+            .map_err(Status::from);
+        Ok(stream.boxed())
+    }
+}

@@ -1,0 +1,53 @@
+//! The log on stderr: text for people or JSON for collectors, filtered in
+//! RUST_LOG's syntax.
+
+use tracing_subscriber::EnvFilter;
+
+/// Format of the log on stderr (a clap value, `text` or `json`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per event, with the fields of its spans.
+    Json,
+}
+
+/// Checks a log filter in RUST_LOG's syntax (clap's value parser).
+pub fn parse_log_filter(text: &str) -> Result<String, String> {
+    EnvFilter::builder()
+        .parse(text)
+        .map(|_| text.to_owned())
+        .map_err(|error| format!("not a log filter: {error}"))
+}
+
+/// Installs the process's subscriber: `format` on stderr, filtered by
+/// `filter` (RUST_LOG's syntax), else by RUST_LOG, else at `info`.
+pub fn init_logging(format: LogFormat, filter: Option<&str>) -> Result<(), String> {
+    let filter = match filter {
+        Some(filter) => EnvFilter::builder()
+            .parse(filter)
+            .map_err(|error| format!("--log-level: {error}"))?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    installed.map_err(|error| format!("cannot install the logger: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_filters_are_checked() {
+        assert!(parse_log_filter("info").is_ok());
+        assert!(parse_log_filter("sagemaker_flight=debug,info").is_ok());
+        assert!(parse_log_filter("sagemaker_flight=loud").is_err());
+    }
+}

@@ -1,0 +1,323 @@
+//! Prometheus metrics: one process-wide registry, counted where things
+//! happen (one line per call site), served as text at `GET /metrics` on a
+//! listener of its own (`--metrics-listen`).
+//!
+//! Every name starts with `sagemaker_flight_`; counters end in `_total`:
+//!
+//! - `grpc_requests_total{method, code}`: Flight RPCs by method and final
+//!   gRPC status (a streaming call's status is read from its trailers; a
+//!   call whose client went away before the end, before or after its
+//!   response headers, counts as `CANCELLED`).
+//! - `sagemaker_calls_total{operation, outcome, account, region}`: every
+//!   attempt of a SageMaker call; `outcome` is `ok`, `throttled`,
+//!   `server_error`, `transport`, `not_found`, `access_denied`,
+//!   `invalid_request`, `malformed` or `other`. `account` and `region` are
+//!   the partition's, empty when the server does not know them (one region,
+//!   no accounts file).
+//! - `sagemaker_retries_total{operation, account, region}`: attempts that
+//!   were retried.
+//! - `cache_hits_total{answer}`, `cache_misses_total{answer}`: lookups of
+//!   the Describe (`answer="describe"`) and ListTags (`answer="tags"`)
+//!   cache.
+//! - `rows_sent_total`, `bytes_sent_total`: rows and FlightData bytes
+//!   streamed to clients (queries and catalog metadata).
+//! - `queries_running`: queries running now, from their DoGet (admission
+//!   and planning included) until their stream ends, fails or is dropped.
+//! - `query_duration_seconds{outcome}`: from a query's DoGet to the end of
+//!   its stream; `outcome` is `ok`, `error` or `cancelled`.
+//! - `query_first_batch_seconds`: from a query's DoGet to its first batch.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow_flight::FlightData;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GrpcLabels {
+    method: &'static str,
+    code: &'static str,
+}
+
+/// The (account, region) a SageMaker call went to, as label values. Empty
+/// where the server does not know them: with one region and no accounts
+/// file it asks no STS call to find its account, and keeps the SDK's region
+/// out of its pruning and its labels alike.
+///
+/// Shared strings: every call clones them into its label set, and a
+/// reference count is cheaper there than an allocation.
+#[derive(Clone, Debug, Default, Hash, PartialEq, Eq)]
+pub struct PartitionLabels {
+    account: Arc<str>,
+    region: Arc<str>,
+}
+
+impl PartitionLabels {
+    /// The labels of a call to `account` in `region` (empty: not known).
+    pub fn new(account: &str, region: &str) -> PartitionLabels {
+        PartitionLabels {
+            account: account.into(),
+            region: region.into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    operation: &'static str,
+    outcome: &'static str,
+    account: Arc<str>,
+    region: Arc<str>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: &'static str,
+    account: Arc<str>,
+    region: Arc<str>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AnswerLabels {
+    answer: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+/// Seconds buckets of the query histograms: 5 ms to about 5.5 minutes
+/// (the default query timeout is 5 minutes).
+fn seconds_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 17))
+}
+
+struct Metrics {
+    registry: Registry,
+    grpc_requests: Family<GrpcLabels, Counter>,
+    sagemaker_calls: Family<CallLabels, Counter>,
+    sagemaker_retries: Family<OperationLabels, Counter>,
+    cache_hits: Family<AnswerLabels, Counter>,
+    cache_misses: Family<AnswerLabels, Counter>,
+    rows_sent: Counter,
+    bytes_sent: Counter,
+    queries_running: Gauge,
+    query_duration: Family<OutcomeLabels, Histogram, fn() -> Histogram>,
+    query_first_batch: Histogram,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let metrics = Metrics {
+            registry: Registry::with_prefix("sagemaker_flight"),
+            grpc_requests: Family::default(),
+            sagemaker_calls: Family::default(),
+            sagemaker_retries: Family::default(),
+            cache_hits: Family::default(),
+            cache_misses: Family::default(),
+            rows_sent: Counter::default(),
+            bytes_sent: Counter::default(),
+            queries_running: Gauge::default(),
+            query_duration: Family::new_with_constructor(seconds_histogram),
+            query_first_batch: seconds_histogram(),
+        };
+        let mut registry = metrics.registry;
+        registry.register(
+            "grpc_requests",
+            "Flight RPCs by method and final gRPC status code",
+            metrics.grpc_requests.clone(),
+        );
+        registry.register(
+            "sagemaker_calls",
+            "SageMaker call attempts by operation and outcome",
+            metrics.sagemaker_calls.clone(),
+        );
+        registry.register(
+            "sagemaker_retries",
+            "SageMaker call attempts that failed and were tried again",
+            metrics.sagemaker_retries.clone(),
+        );
+        registry.register(
+            "cache_hits",
+            "Cache lookups answered from the cache, by answer (describe, tags)",
+            metrics.cache_hits.clone(),
+        );
+        registry.register(
+            "cache_misses",
+            "Cache lookups that needed a SageMaker call, by answer (describe, tags)",
+            metrics.cache_misses.clone(),
+        );
+        registry.register(
+            "rows_sent",
+            "Rows streamed to clients",
+            metrics.rows_sent.clone(),
+        );
+        registry.register(
+            "bytes_sent",
+            "FlightData bytes streamed to clients",
+            metrics.bytes_sent.clone(),
+        );
+        registry.register(
+            "queries_running",
+            "Queries running now, from their DoGet (admission and planning included) to the end of their stream",
+            metrics.queries_running.clone(),
+        );
+        registry.register(
+            "query_duration_seconds",
+            "Seconds from a query's DoGet to the end of its stream, by outcome (ok, error, cancelled)",
+            metrics.query_duration.clone(),
+        );
+        registry.register(
+            "query_first_batch_seconds",
+            "Seconds from a query's DoGet to its first batch",
+            metrics.query_first_batch.clone(),
+        );
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+}
+
+/// The process's metrics: call sites stay one line, and tests read the
+/// same registry the listener serves.
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// Every metric in the text exposition format.
+pub fn render() -> String {
+    let mut text = String::new();
+    // Writing to a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut text, &METRICS.registry);
+    text
+}
+
+/// Counts one attempt of a SageMaker call to `partition` and how it ended
+/// (`outcome`: `ok`, or the kind of error, as listed in the module doc).
+pub fn sagemaker_call(operation: &'static str, partition: &PartitionLabels, outcome: &'static str) {
+    METRICS
+        .sagemaker_calls
+        .get_or_create(&CallLabels {
+            operation,
+            outcome,
+            account: partition.account.clone(),
+            region: partition.region.clone(),
+        })
+        .inc();
+}
+
+/// Counts a failed attempt (to `partition`) that is tried again.
+pub fn sagemaker_retry(operation: &'static str, partition: &PartitionLabels) {
+    METRICS
+        .sagemaker_retries
+        .get_or_create(&OperationLabels {
+            operation,
+            account: partition.account.clone(),
+            region: partition.region.clone(),
+        })
+        .inc();
+}
+
+/// Counts a cache lookup of `answer` ("describe" or "tags").
+pub fn cache_lookup(answer: &'static str, hit: bool) {
+    let family = if hit {
+        &METRICS.cache_hits
+    } else {
+        &METRICS.cache_misses
+    };
+    family.get_or_create(&AnswerLabels { answer }).inc();
+}
+
+/// Counts a FlightData message sent to a client; returns the rows it holds
+/// (0 for a schema or dictionary message).
+pub fn flight_data_sent(data: &FlightData) -> u64 {
+    let bytes = data.data_header.len() + data.data_body.len() + data.app_metadata.len();
+    METRICS.bytes_sent.inc_by(bytes as u64);
+    let rows = rows_of(data);
+    if rows > 0 {
+        METRICS.rows_sent.inc_by(rows);
+    }
+    rows
+}
+
+/// The rows of a record batch message, read from its IPC header.
+fn rows_of(data: &FlightData) -> u64 {
+    arrow::ipc::root_as_message(&data.data_header)
+        .ok()
+        .and_then(|message| message.header_as_record_batch())
+        .map_or(0, |batch| u64::try_from(batch.length()).unwrap_or(0))
+}
+
+/// A query stream started.
+pub fn query_started() {
+    METRICS.queries_running.inc();
+}
+
+/// A query stream ended (`outcome`: ok, error, cancelled) after `elapsed`,
+/// its first batch after `first_batch` if it sent one.
+pub fn query_ended(
+    outcome: &'static str,
+    elapsed: std::time::Duration,
+    first_batch: Option<std::time::Duration>,
+) {
+    METRICS.queries_running.dec();
+    METRICS
+        .query_duration
+        .get_or_create(&OutcomeLabels { outcome })
+        .observe(elapsed.as_secs_f64());
+    if let Some(first_batch) = first_batch {
+        METRICS.query_first_batch.observe(first_batch.as_secs_f64());
+    }
+}
+/// Counts a Flight RPC by method and final status (`code`: gRPC's name).
+pub(super) fn grpc_request(method: &'static str, code: &'static str) {
+    METRICS
+        .grpc_requests
+        .get_or_create(&GrpcLabels { method, code })
+        .inc();
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The value of the sample `series` (name and labels, exactly as
+    /// rendered) in `text`, 0 when absent.
+    pub(crate) fn sample(text: &str, series: &str) -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    #[test]
+    fn counters_render_with_the_prefix_and_move_by_what_was_counted() {
+        // The registry is shared by the tests of this process: deltas only.
+        // (A labelled family shows nothing until its first sample.)
+        let series = "sagemaker_flight_cache_hits_total{answer=\"tags\"}";
+        let before = sample(&render(), series);
+        cache_lookup("tags", true);
+        cache_lookup("tags", true);
+        cache_lookup("tags", false);
+        let text = render();
+        assert_eq!(sample(&text, series) - before, 2.0, "{text}");
+        assert!(
+            text.contains("# TYPE sagemaker_flight_query_first_batch_seconds histogram"),
+            "{text}"
+        );
+        let series = "sagemaker_flight_sagemaker_calls_total{operation=\"ListTags\",\
+                      outcome=\"malformed\",account=\"\",region=\"\"}";
+        let before = sample(&render(), series);
+        sagemaker_call("ListTags", &PartitionLabels::default(), "malformed");
+        assert_eq!(sample(&render(), series) - before, 1.0);
+        let partition = PartitionLabels::new("111122223333", "eu-west-1");
+        let series = "sagemaker_flight_sagemaker_retries_total{operation=\"ListTags\",\
+                      account=\"111122223333\",region=\"eu-west-1\"}";
+        let before = sample(&render(), series);
+        sagemaker_retry("ListTags", &partition);
+        assert_eq!(sample(&render(), series) - before, 1.0);
+    }
+}

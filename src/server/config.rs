@@ -1,0 +1,69 @@
+//! What `serve` is asked to do, in the library's own types: the command
+//! line (`src/cli/serve.rs`) builds it, and nothing here parses a flag.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::auth::Access;
+use crate::flight::{Fleet, Limits};
+use crate::source::{AwsOptions, RetryPolicy};
+use crate::table::TableOptions;
+
+/// Where the rows come from.
+#[derive(Debug)]
+pub enum Backend {
+    /// An in-process emulator (`--demo`), on an ephemeral loopback port.
+    #[cfg(feature = "demo")]
+    Demo {
+        /// Jobs it generates.
+        jobs: usize,
+        /// Latency of each of its calls.
+        latency: Duration,
+    },
+    /// AWS, or an endpoint speaking its API.
+    Aws {
+        /// The base SDK configuration: region, profile, endpoint.
+        options: AwsOptions,
+        /// Regions to read (`all`: every enabled one); none: the SDK's.
+        regions: Vec<String>,
+        /// More accounts to read through roles (`--accounts-file`).
+        accounts_file: Option<PathBuf>,
+    },
+}
+
+/// How each partition's source calls SageMaker.
+#[derive(Clone, Debug)]
+pub struct SourceSettings {
+    /// Calls of each operation in flight at once, per partition.
+    pub concurrency: usize,
+    /// Attempts and backoff of each call.
+    pub retry: RetryPolicy,
+    /// Creation-time windows a full listing is split into.
+    pub list_windows: usize,
+    /// How long cached answers are reused (zero: no cache).
+    pub cache_ttl: Duration,
+    /// Most jobs the cache holds.
+    pub cache_max_jobs: usize,
+}
+
+/// Everything `serve` needs.
+#[derive(Debug)]
+pub struct ServeConfig {
+    /// The gRPC listener's address.
+    pub listen: SocketAddr,
+    /// Where the rows come from.
+    pub backend: Backend,
+    /// How each partition calls SageMaker.
+    pub source: SourceSettings,
+    /// Pushdown and snapshot of the table.
+    pub table: TableOptions,
+    /// Query limits and the shutdown grace.
+    pub limits: Limits,
+    /// Credentials and TLS.
+    pub access: Access,
+    /// The other instances sharing the partitions.
+    pub fleet: Fleet,
+    /// The Prometheus listener's address, if any.
+    pub metrics_listen: Option<SocketAddr>,
+}

@@ -1,0 +1,26 @@
+//! The server process: wiring, transport and shutdown.
+//!
+//! - [`config`]: what `serve` is asked to do ([`ServeConfig`]).
+//! - [`run`]: builds the partitions' sources and the Flight service, binds,
+//!   serves until shutdown.
+//! - [`transport`]: the gRPC server: layers, TLS, TCP_NODELAY, health.
+//! - [`error`]: what stops the server.
+//! - [`grace`]: the end: running queries get a grace period, then stop.
+//! - [`health`]: `grpc.health.v1` on the Flight port.
+//! - [`coalesce`]: many small HTTP/2 writes become few large ones.
+//!
+//! May import every layer below: `flight`, `query`, `table`, `source`,
+//! `auth`, `obs`.
+
+pub mod coalesce;
+pub mod config;
+pub mod error;
+pub mod grace;
+pub mod health;
+pub mod run;
+pub mod transport;
+
+pub use config::{Backend, ServeConfig, SourceSettings};
+pub use error::ServeError;
+pub use run::run;
+pub use transport::{MAX_MESSAGE_BYTES, flight_service, serve, serve_with_tls};

@@ -1,0 +1,131 @@
+//! Running the server: build a source per partition, bind, serve until
+//! shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::obs::metrics_listener;
+use crate::server::config::{Backend, ServeConfig, SourceSettings};
+use crate::server::error::ServeError;
+use crate::server::grace::serve_with_grace;
+use crate::server::transport::{flight_service, serve_with_tls};
+use crate::source::accounts::{AccountsFile, PartitionClient, partition_clients};
+use crate::source::{Partition, Partitions, SageMakerSource, sdk_config};
+
+/// Seed of the `--demo` emulator's jobs.
+#[cfg(feature = "demo")]
+const DEMO_SEED: u64 = 7;
+
+/// `sagemaker-flight serve`: binds `config.listen`, prints the address, and
+/// serves AWS (or, with `--demo`, an in-process emulator) until `shutdown`.
+/// Refuses to start on a non-loopback address with no authentication
+/// unless `--allow-unauthenticated` ([`crate::auth::Access::check_listener`]).
+pub async fn run(
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let ServeConfig {
+        listen,
+        backend,
+        source,
+        table,
+        limits,
+        access,
+        fleet,
+        metrics_listen,
+    } = config;
+    access.check_listener(listen)?;
+    // Prometheus metrics on their own port, until `run` returns.
+    let _metrics = metrics_listener::listen(metrics_listen).await?;
+    if !access.authenticates() {
+        tracing::info!("no authentication configured: anyone who can connect may read");
+    }
+    #[cfg(feature = "demo")]
+    let mut demo_emulator = None;
+    let clients = match backend {
+        #[cfg(feature = "demo")]
+        Backend::Demo { jobs, latency } => {
+            let config = sagemaker_emulator::EmulatorConfig {
+                jobs,
+                seed: DEMO_SEED,
+                latency,
+                ..sagemaker_emulator::EmulatorConfig::default()
+            };
+            let emulator =
+                sagemaker_emulator::Emulator::start(config, ([127, 0, 0, 1], 0).into()).await?;
+            tracing::info!(
+                jobs,
+                endpoint = %emulator.endpoint_url(),
+                "demo: serving an in-process SageMaker emulator"
+            );
+            let client = crate::source::emulator_client(&emulator.endpoint_url(), "us-east-1");
+            demo_emulator = Some(emulator);
+            vec![PartitionClient {
+                key: crate::source::PartitionKey::default(),
+                client,
+            }]
+        }
+        Backend::Aws {
+            options,
+            regions,
+            accounts_file,
+        } => {
+            let accounts = match &accounts_file {
+                Some(path) => Some(AccountsFile::load(path)?),
+                None => None,
+            };
+            let base = sdk_config(&options).await;
+            partition_clients(&base, &regions, accounts.as_ref()).await?
+        }
+    };
+    let partitions = partitions(clients, &source);
+    let names: Vec<_> = partitions.all().iter().map(|p| p.key.to_string()).collect();
+    tracing::info!(partitions = %names.join(", "), fleet = ?fleet.members(), "reading");
+    let service = flight_service(partitions, table, &limits)?
+        .with_auth(access.auth.authenticator())
+        .with_fleet(fleet);
+    let governor = service.governor().clone();
+    let listener = TcpListener::bind(listen).await?;
+    let address = listener.local_addr()?;
+    let scheme = if access.tls.is_some() {
+        "grpc+tls"
+    } else {
+        "grpc"
+    };
+    // Scripts and tests wait for this line to learn the (maybe ephemeral) port.
+    println!("sagemaker-flight listening on {scheme}://{address}");
+    tracing::info!(%address, tls = access.tls.is_some(), "Flight server listening");
+    // On shutdown, running queries get --shutdown-grace to finish.
+    let result = serve_with_grace(shutdown, limits.shutdown_grace, &governor, |signal| {
+        serve_with_tls(listener, service, access.tls.as_ref(), signal)
+    })
+    .await;
+    #[cfg(feature = "demo")]
+    if let Some(emulator) = demo_emulator {
+        emulator.shutdown().await;
+    }
+    result
+}
+
+/// A source per partition, each with its own gates and cache: SageMaker's
+/// limits are per account and region.
+fn partitions(clients: Vec<PartitionClient>, settings: &SourceSettings) -> Partitions {
+    Partitions::new(
+        clients
+            .into_iter()
+            .map(|partition| {
+                let source =
+                    SageMakerSource::new(partition.client, settings.concurrency, settings.retry)
+                        .in_partition(&partition.key)
+                        .with_list_windows(settings.list_windows)
+                        .with_cache(settings.cache_ttl, settings.cache_max_jobs);
+                Partition {
+                    key: partition.key,
+                    source: Arc::new(source),
+                }
+            })
+            .collect(),
+    )
+}
