@@ -7,7 +7,7 @@
 //! cargo bench --bench convert -- --quick      # a short one
 //! ```
 //!
-//! The records carry the emulator's generated jobs (`src/emulator/data.rs`:
+//! The records carry the emulator's generated jobs (`emulator/src/data.rs`:
 //! names, statuses, timelines, input shapes, target devices and platforms,
 //! compiler options, KMS keys, VPC configs, digests, failure reasons, tags)
 //! rebuilt with the SDK's builders, every member the Describe answer has

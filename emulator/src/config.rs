@@ -4,6 +4,11 @@ use std::time::{Duration, SystemTime};
 
 use super::partition::{EmulatorPartition, EmulatorRole};
 
+/// Region of the default partition, unless configured.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// Account of the default partition, unless configured.
+pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
+
 /// How to build and run an emulator.
 #[derive(Clone, Debug)]
 pub struct EmulatorConfig {
@@ -54,8 +59,8 @@ impl Default for EmulatorConfig {
             slow_rate: 0.0,
             drop_rate: 0.0,
             rate_limit: None,
-            region: "us-east-1".to_string(),
-            account_id: "123456789012".to_string(),
+            region: DEFAULT_REGION.to_string(),
+            account_id: DEFAULT_ACCOUNT_ID.to_string(),
             anchor: None,
             partitions: Vec::new(),
             roles: Vec::new(),

@@ -239,7 +239,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::EmulatorConfig;
+pub use config::{DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EmulatorConfig};
 pub use limits::{OperationStats, Stats};
 pub use partition::{EmulatorPartition, EmulatorRole};
 pub use state::{EmulatedJob, EmulatorState};

@@ -1,24 +1,33 @@
 //! `sagemaker-flight emulator`: the SageMaker emulator as a process of its
 //! own, for tests, benchmarks and trying the server against a real port.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use clap::Args;
+use sagemaker_emulator::{DEFAULT_ACCOUNT_ID, DEFAULT_REGION};
+
+/// The emulator's HTTP listener, unless configured.
+const DEFAULT_EMULATOR_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 4580));
+/// Jobs the emulator generates, unless configured.
+const DEFAULT_EMULATOR_JOBS: usize = 1000;
+/// Seed of the generated jobs, unless configured.
+const DEFAULT_EMULATOR_SEED: u64 = 1;
 
 /// Options of `sagemaker-flight emulator`.
 #[derive(Debug, Args)]
 pub struct EmulatorArgs {
     /// Address for the emulator's HTTP listener.
-    #[arg(long, default_value = "127.0.0.1:4580")]
+    #[arg(long, default_value_t = DEFAULT_EMULATOR_LISTEN)]
     pub listen: SocketAddr,
 
     /// Jobs to generate.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = DEFAULT_EMULATOR_JOBS)]
     pub jobs: usize,
 
     /// Seed of the generator: the same seed gives the same jobs.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = DEFAULT_EMULATOR_SEED)]
     pub seed: u64,
 
     /// Latency added to every call, in milliseconds.
@@ -46,11 +55,11 @@ pub struct EmulatorArgs {
     pub rate_limit: Option<f64>,
 
     /// Region in the generated ARNs.
-    #[arg(long, default_value = "us-east-1")]
+    #[arg(long, default_value = DEFAULT_REGION)]
     pub region: String,
 
     /// Account id in the generated ARNs.
-    #[arg(long, default_value = "123456789012")]
+    #[arg(long, default_value = DEFAULT_ACCOUNT_ID)]
     pub account_id: String,
 
     /// Anchor time (Unix seconds) that generated times go back a year from

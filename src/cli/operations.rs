@@ -24,7 +24,7 @@ pub struct OperationArgs {
 
     /// Format of the log on stderr: `text` for people, `json` (one object a
     /// line) for log collectors.
-    #[arg(long, env = "SAGEMAKER_FLIGHT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, env = "SAGEMAKER_FLIGHT_LOG_FORMAT", value_enum, default_value_t = LogFormat::default())]
     pub log_format: LogFormat,
 
     /// What to log, in RUST_LOG's syntax (`info`, `debug`,

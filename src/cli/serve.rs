@@ -6,23 +6,32 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use sagemaker_flight::flight::limits::{
+    DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_QUERY_TIMEOUT, DEFAULT_SHUTDOWN_GRACE,
+};
 use sagemaker_flight::flight::{Fleet, Limits, fleet::location_of_address};
-use sagemaker_flight::server::{Backend, ServeConfig, ServeError, SourceSettings};
-use sagemaker_flight::source::{AwsOptions, RetryPolicy};
+use sagemaker_flight::query::engine::DEFAULT_MEMORY_LIMIT;
+use sagemaker_flight::server::{
+    Backend, DEFAULT_DEMO_JOBS, DEFAULT_DEMO_LATENCY, DEFAULT_LISTEN, ServeConfig, ServeError,
+    SourceSettings,
+};
+use sagemaker_flight::source::{
+    AwsOptions, DEFAULT_CACHE_MAX_JOBS, DEFAULT_CACHE_TTL, DEFAULT_CONCURRENCY,
+    DEFAULT_LIST_WINDOWS, DEFAULT_MAX_ATTEMPTS, RetryPolicy,
+};
 use sagemaker_flight::table::TableOptions;
 
 use crate::cli::access::{AccessArgs, access_of_args};
 use crate::cli::operations::OperationArgs;
 
+/// Bytes in a MiB: `--memory-limit` is in MiB.
+const MIB: usize = 1024 * 1024;
+
 /// Options of `sagemaker-flight serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address for the gRPC (Flight) listener.
-    #[arg(
-        long,
-        env = "SAGEMAKER_FLIGHT_LISTEN",
-        default_value = "127.0.0.1:50051"
-    )]
+    #[arg(long, env = "SAGEMAKER_FLIGHT_LISTEN", default_value_t = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
 
     /// Serve an in-process emulator of a few thousand jobs instead of AWS.
@@ -33,7 +42,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "SAGEMAKER_FLIGHT_DEMO_JOBS",
-        default_value_t = 3000,
+        default_value_t = DEFAULT_DEMO_JOBS,
         requires = "demo"
     )]
     pub demo_jobs: usize,
@@ -42,7 +51,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "SAGEMAKER_FLIGHT_DEMO_LATENCY_MS",
-        default_value_t = 5,
+        default_value_t = DEFAULT_DEMO_LATENCY.as_millis() as u64,
         requires = "demo"
     )]
     pub demo_latency_ms: u64,
@@ -57,25 +66,27 @@ pub struct ServeArgs {
 
     /// Calls of each SageMaker operation (Describe, ListTags, List) in
     /// flight at once, across all queries, per account and region.
-    #[arg(long, env = "SAGEMAKER_FLIGHT_CONCURRENCY", default_value_t = 16,
+    #[arg(long, env = "SAGEMAKER_FLIGHT_CONCURRENCY", default_value_t = DEFAULT_CONCURRENCY as u32,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
 
     /// Creation-time windows a full listing is split into and listed in
     /// parallel (1: one NextToken chain).
-    #[arg(long, env = "SAGEMAKER_FLIGHT_LIST_WINDOWS", default_value_t = sagemaker_flight::source::DEFAULT_LIST_WINDOWS as u32,
+    #[arg(long, env = "SAGEMAKER_FLIGHT_LIST_WINDOWS", default_value_t = DEFAULT_LIST_WINDOWS as u32,
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub list_windows: u32,
 
     /// Seconds a Describe answer of a running job, and any job's tags, are
     /// reused between queries (0: no cache). Finished jobs' Describe answers
     /// are reused while the listing shows them unchanged.
-    #[arg(long, env = "SAGEMAKER_FLIGHT_CACHE_TTL", default_value_t = 300)]
+    #[arg(long, env = "SAGEMAKER_FLIGHT_CACHE_TTL",
+          default_value_t = DEFAULT_CACHE_TTL.as_secs())]
     pub cache_ttl: u64,
 
     /// Seconds the last complete `SELECT *` answers every query from memory,
     /// with no SageMaker call (0: off). Faster, but up to this old.
-    #[arg(long, env = "SAGEMAKER_FLIGHT_SNAPSHOT_TTL", default_value_t = 0)]
+    #[arg(long, env = "SAGEMAKER_FLIGHT_SNAPSHOT_TTL",
+          default_value_t = TableOptions::default().snapshot_ttl.as_secs())]
     pub snapshot_ttl: u64,
 
     /// Most jobs the cache holds (about 1.5 KiB each), and the most rows
@@ -83,7 +94,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "SAGEMAKER_FLIGHT_CACHE_MAX_JOBS",
-        default_value_t = 100_000
+        default_value_t = DEFAULT_CACHE_MAX_JOBS
     )]
     pub cache_max_jobs: usize,
 
@@ -93,7 +104,7 @@ pub struct ServeArgs {
     pub no_filter_pushdown: bool,
 
     /// Attempts per SageMaker call before a throttled or failing call ends the query.
-    #[arg(long, env = "SAGEMAKER_FLIGHT_MAX_ATTEMPTS", default_value_t = 10,
+    #[arg(long, env = "SAGEMAKER_FLIGHT_MAX_ATTEMPTS", default_value_t = DEFAULT_MAX_ATTEMPTS,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
 
@@ -115,31 +126,35 @@ pub struct ServeArgs {
 pub struct LimitArgs {
     /// Seconds a query may run; a longer one ends with DEADLINE_EXCEEDED
     /// and its SageMaker calls stop (0: no limit).
-    #[arg(long, env = "SAGEMAKER_FLIGHT_QUERY_TIMEOUT", default_value_t = 300)]
+    #[arg(long, env = "SAGEMAKER_FLIGHT_QUERY_TIMEOUT",
+          default_value_t = DEFAULT_QUERY_TIMEOUT.as_secs())]
     pub query_timeout: u64,
 
     /// Queries streaming at once; one more is refused with RESOURCE_EXHAUSTED.
-    #[arg(long, env = "SAGEMAKER_FLIGHT_MAX_CONCURRENT_QUERIES", default_value_t = 32,
+    #[arg(long, env = "SAGEMAKER_FLIGHT_MAX_CONCURRENT_QUERIES",
+          default_value_t = DEFAULT_MAX_CONCURRENT_QUERIES as u32,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_concurrent_queries: u32,
 
     /// MiB of memory for the SQL engine's sorts, aggregations and joins,
     /// all queries together; a query needing more fails with
     /// RESOURCE_EXHAUSTED (0: no limit).
-    #[arg(long, env = "SAGEMAKER_FLIGHT_MEMORY_LIMIT", default_value_t = 1024,
+    #[arg(long, env = "SAGEMAKER_FLIGHT_MEMORY_LIMIT",
+          default_value_t = (DEFAULT_MEMORY_LIMIT / MIB) as u64,
           value_parser = clap::value_parser!(u64).range(0..=16_777_216))]
     pub memory_limit: u64,
 
     /// Seconds running queries may take to finish after SIGTERM or Ctrl-C;
     /// those still running then are cancelled.
-    #[arg(long, env = "SAGEMAKER_FLIGHT_SHUTDOWN_GRACE", default_value_t = 10)]
+    #[arg(long, env = "SAGEMAKER_FLIGHT_SHUTDOWN_GRACE",
+          default_value_t = DEFAULT_SHUTDOWN_GRACE.as_secs())]
     pub shutdown_grace: u64,
 }
 
 impl LimitArgs {
     /// The limits these options ask for.
     pub fn limits(&self) -> Limits {
-        let mib = 1024 * 1024;
+        let mib = MIB as u64;
         Limits {
             query_timeout: (self.query_timeout > 0)
                 .then(|| Duration::from_secs(self.query_timeout)),

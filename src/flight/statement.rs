@@ -161,7 +161,7 @@ impl SqlService {
     /// stream is dropped.
     ///
     /// The query has a `query` span, and its stream is counted in the
-    /// metrics (`telemetry.rs`, `metrics.rs`).
+    /// metrics (`obs/query_span.rs`, `obs/metrics.rs`).
     pub async fn statement_stream(
         &self,
         statement: &Statement,

@@ -7,6 +7,7 @@ use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableScan,
 
 use crate::query::error::QueryError;
 use crate::source::PartitionKey;
+use crate::source::arn::ArnField;
 use crate::table::schema::{Column, TABLE_SCHEMA, TABLE_UNQUALIFIED};
 
 /// Whether `scan` reads our table (not, say, an information_schema table).
@@ -94,7 +95,7 @@ pub fn restrict_to_partition(
             let arn_region = datafusion::functions::string::expr_fn::split_part(
                 column(Column::CompilationJobArn.name()),
                 lit(":"),
-                lit(4_i64),
+                lit(ArnField::Region.split_part()),
             );
             conditions.push(arn_region.eq(lit(region.as_str())));
         }

@@ -1,7 +1,7 @@
 //! What `serve` is asked to do, in the library's own types: the command
 //! line (`src/cli/serve.rs`) builds it, and nothing here parses a flag.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,6 +9,14 @@ use crate::auth::Access;
 use crate::flight::{Fleet, Limits};
 use crate::source::{AwsOptions, RetryPolicy};
 use crate::table::TableOptions;
+
+/// The gRPC listener's address, unless configured: loopback only.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 50051));
+/// Jobs the `--demo` emulator generates, unless configured.
+pub const DEFAULT_DEMO_JOBS: usize = 3000;
+/// Latency of each `--demo` emulator call, unless configured.
+pub const DEFAULT_DEMO_LATENCY: Duration = Duration::from_millis(5);
 
 /// Where the rows come from.
 #[derive(Debug)]

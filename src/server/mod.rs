@@ -20,7 +20,9 @@ pub mod health;
 pub mod run;
 pub mod transport;
 
-pub use config::{Backend, ServeConfig, SourceSettings};
+pub use config::{
+    Backend, DEFAULT_DEMO_JOBS, DEFAULT_DEMO_LATENCY, DEFAULT_LISTEN, ServeConfig, SourceSettings,
+};
 pub use error::ServeError;
 pub use run::run;
 pub use transport::{MAX_MESSAGE_BYTES, flight_service, serve, serve_with_tls};

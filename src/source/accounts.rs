@@ -27,6 +27,7 @@ use aws_sdk_sagemaker::Client;
 use aws_sdk_sagemaker::config::{ProvideCredentials, Region, SharedCredentialsProvider};
 use serde::Deserialize;
 
+use crate::source::arn::account_of_role_arn;
 use crate::source::{PartitionKey, describe_chain};
 
 /// The region name that stands for every region an account has enabled.
@@ -68,17 +69,7 @@ pub struct AccountRole {
 impl AccountRole {
     /// The account the role is in (the ARN's fifth field).
     pub fn account_id(&self) -> Option<&str> {
-        let fields: Vec<&str> = self.role_arn.splitn(6, ':').collect();
-        match fields.as_slice() {
-            ["arn", _, "iam", _, account, resource]
-                if account.len() == 12
-                    && account.bytes().all(|b| b.is_ascii_digit())
-                    && resource.starts_with("role/") =>
-            {
-                Some(account)
-            }
-            _ => None,
-        }
+        account_of_role_arn(&self.role_arn)
     }
 }
 

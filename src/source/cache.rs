@@ -21,6 +21,11 @@ use tokio::time::Instant;
 
 use super::record::JobSummary;
 
+/// How long cached answers are reused, unless configured.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
+/// Most jobs cached (and rows in a snapshot), unless configured.
+pub const DEFAULT_CACHE_MAX_JOBS: usize = 100_000;
+
 /// Statuses after which a job never changes.
 const TERMINAL: [&str; 3] = ["COMPLETED", "FAILED", "STOPPED"];
 

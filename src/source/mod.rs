@@ -15,8 +15,10 @@
 //!
 //! - [`SageMakerSource`] (`sagemaker_source.rs`): one partition's client,
 //!   gates and cache; `listing.rs` lists, `fetch.rs` completes a job.
+//! - [`arn`]: the fields of an ARN.
 //! - `request.rs`: what a scan asks for; `record.rs`: what it yields.
-//! - `gate.rs` and `budget.rs`: concurrency, pacing and a LIMIT's budget;
+//! - `gate.rs`, `rate_controller.rs` and `budget.rs`: concurrency, pacing
+//!   and a LIMIT's budget;
 //!   `retry.rs`: attempts and backoff; `cache.rs`: answers kept between
 //!   scans; `error.rs`: why a call failed.
 //! - [`partition`]: (account, region) partitions, each with its source;
@@ -27,6 +29,7 @@
 //! into a status.
 
 pub mod accounts;
+pub mod arn;
 mod budget;
 mod cache;
 mod client;
@@ -36,16 +39,20 @@ mod gate;
 mod listing;
 pub mod partition;
 mod partition_key;
+mod rate_controller;
 mod record;
 mod request;
 mod retry;
 mod sagemaker_source;
 
+pub use arn::account_id_from_arn;
+pub use cache::{DEFAULT_CACHE_MAX_JOBS, DEFAULT_CACHE_TTL};
 pub use client::{AwsOptions, emulator_client, emulator_sdk_config, sdk_config};
 pub use error::{SourceError, SourceErrorKind, describe_chain};
 pub use partition::{Partition, Partitions};
 pub use partition_key::PartitionKey;
-pub use record::{JobRecord, JobSummary, account_id_from_arn};
+pub use record::{JobRecord, JobSummary};
 pub use request::{LIST_PAGE_SIZE, ListParams, ScanRequest};
+pub use retry::DEFAULT_MAX_ATTEMPTS;
 pub use retry::RetryPolicy;
-pub use sagemaker_source::{DEFAULT_LIST_WINDOWS, SageMakerSource};
+pub use sagemaker_source::{DEFAULT_CONCURRENCY, DEFAULT_LIST_WINDOWS, SageMakerSource};

@@ -5,6 +5,7 @@ use aws_sdk_sagemaker::operation::describe_compilation_job::DescribeCompilationJ
 use aws_sdk_sagemaker::types::CompilationJobSummary;
 use aws_smithy_types::DateTime;
 
+use super::arn::account_id_from_arn;
 use super::error::SourceError;
 
 /// The members every summary must carry (they are `required` in AWS's model),
@@ -89,17 +90,6 @@ impl TryFrom<&DescribeCompilationJobOutput> for JobSummary {
     }
 }
 
-/// The account id of an ARN (`arn:<partition>:<service>:<region>:<account>:<resource>`),
-/// if it has one.
-pub fn account_id_from_arn(arn: &str) -> Option<&str> {
-    let mut parts = arn.splitn(6, ':');
-    let prefix = parts.next()?;
-    let account = parts.nth(3)?;
-    // The resource part must exist too, or this is not an ARN.
-    parts.next()?;
-    (prefix == "arn" && !account.is_empty()).then_some(account)
-}
-
 /// A job with whatever the query needed fetched.
 #[derive(Clone, Debug)]
 pub struct JobRecord {
@@ -109,24 +99,4 @@ pub struct JobRecord {
     pub describe: Option<DescribeCompilationJobOutput>,
     /// Every tag from ListTags (all pages, in order), when `tags` is needed.
     pub tags: Option<Vec<(String, String)>>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn account_id_is_the_fifth_arn_field() {
-        assert_eq!(
-            account_id_from_arn("arn:aws:sagemaker:us-east-1:123456789012:compilation-job/a:b"),
-            Some("123456789012")
-        );
-        assert_eq!(
-            account_id_from_arn("arn:aws-cn:sagemaker:cn-north-1:000000000001:compilation-job/x"),
-            Some("000000000001")
-        );
-        assert_eq!(account_id_from_arn("arn:aws:sagemaker:us-east-1::x"), None);
-        assert_eq!(account_id_from_arn("not-an-arn"), None);
-        assert_eq!(account_id_from_arn("arn:aws:sagemaker:us-east-1:1"), None);
-    }
 }

@@ -9,6 +9,9 @@
 
 use std::time::Duration;
 
+/// Attempts per call (the first included), unless configured.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+
 /// How often and how patiently to retry.
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
@@ -23,7 +26,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            max_attempts: 10,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
             base_delay: Duration::from_millis(50),
             max_delay: Duration::from_secs(5),
         }

@@ -22,6 +22,9 @@ use crate::source::retry::RetryPolicy;
 
 /// Pages each lister may run ahead of the describers.
 const LIST_PAGES_AHEAD: usize = 2;
+/// Calls of each operation in flight at once, per partition, unless
+/// configured.
+pub const DEFAULT_CONCURRENCY: usize = 16;
 /// Creation-time windows of a full listing, unless configured.
 pub const DEFAULT_LIST_WINDOWS: usize = 4;
 

@@ -1,10 +1,23 @@
 //! The table `aws.sagemaker_compilation_job`: its schema, the conversion of
-//! SageMaker answers into Arrow, and the streams of record batches a scan
-//! produces.
+//! SageMaker answers into Arrow, filter pushdown, the DataFusion
+//! TableProvider and its scan, and the snapshot of the whole table.
+//!
+//! - [`schema`]: the one place that spells columns and their types.
+//! - [`convert`] and [`batches`]: SageMaker answers into record batches,
+//!   streamed as rows complete.
+//! - [`pushdown`] (with [`api_filter`] and [`expr_parts`]): SQL filters
+//!   into API parameters.
+//! - [`provider`] and [`exec`]: the TableProvider and the scan plan.
+//! - [`snapshot`]: the last complete `SELECT *`, for its TTL.
+//!
+//! May import: `source`, `obs`. Returns [`ScanError`]; the Flight edge
+//! turns it into a status.
 
+pub mod api_filter;
 pub mod batches;
 pub mod convert;
 pub mod exec;
+pub mod expr_parts;
 pub mod provider;
 pub mod pushdown;
 pub mod schema;

@@ -13,7 +13,7 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::source::{Partition, Partitions};
+use crate::source::{DEFAULT_CACHE_MAX_JOBS, Partition, Partitions};
 use crate::table::batches::BatchSizing;
 use crate::table::exec::{SageMakerScanExec, ScanPlan};
 use crate::table::pushdown::{ApiFilter, pushdown_support};
@@ -42,7 +42,7 @@ impl Default for TableOptions {
             sizing: BatchSizing::default(),
             filter_pushdown: true,
             snapshot_ttl: Duration::ZERO,
-            snapshot_max_rows: 100_000,
+            snapshot_max_rows: DEFAULT_CACHE_MAX_JOBS,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! SQL filters -> SageMaker API parameters.
+//! SQL filters -> SageMaker API parameters ([`ApiFilter`]).
 //!
 //! Every pushed filter is `Inexact`: DataFusion evaluates it again on the
 //! rows, so a pushdown never changes an answer (and removes calls, but for
@@ -26,7 +26,11 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::expr::{Between, InList, Like};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 
+use crate::source::arn::{ArnField, is_entity_name, name_of_job_arn};
+use crate::table::expr_parts::{column_of, literal_of, micros_of, string_of};
 use crate::table::schema::Column;
+
+pub use crate::table::api_filter::ApiFilter;
 
 /// The statuses the API knows (from AWS's model, through the SDK). A
 /// literal outside this set matches no job.
@@ -36,60 +40,10 @@ pub const STATUSES: &[&str] = CompilationJobStatus::values();
 /// the API, so neither its inclusiveness nor its precision can drop a row.
 const TIME_SLACK_MICROS: i64 = 1_000_000;
 
-/// What a query's filters let the API do for it. `None` members mean "no
-/// constraint"; an empty set means "nothing can match".
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ApiFilter {
-    /// Allowed statuses (one StatusEquals listing each).
-    pub statuses: Option<BTreeSet<String>>,
-    /// Exact job names: Describe them directly instead of listing.
-    pub names: Option<BTreeSet<String>>,
-    /// CreationTimeAfter, microseconds since the epoch.
-    pub creation_after: Option<i64>,
-    /// CreationTimeBefore, microseconds since the epoch.
-    pub creation_before: Option<i64>,
-    /// LastModifiedTimeAfter, microseconds since the epoch.
-    pub modified_after: Option<i64>,
-    /// LastModifiedTimeBefore, microseconds since the epoch.
-    pub modified_before: Option<i64>,
-    /// NameContains.
-    pub name_contains: Option<String>,
-    /// Accounts whose jobs may match: the partitions of other accounts are
-    /// not called.
-    pub accounts: Option<BTreeSet<String>>,
-    /// Regions whose jobs may match: the partitions of other regions are
-    /// not called.
-    pub regions: Option<BTreeSet<String>>,
-}
-
 impl ApiFilter {
-    /// The API parameters that a conjunction of `filters` allows.
-    pub fn from_filters(filters: &[Expr]) -> ApiFilter {
-        filters
-            .iter()
-            .filter_map(ApiFilter::of_expr)
-            .fold(ApiFilter::default(), ApiFilter::intersect)
-    }
-
-    /// Whether no job can match, so no call is needed at all: no status or
-    /// name is allowed, or a time range is empty.
-    pub fn matches_nothing(&self) -> bool {
-        let empty_range = |after: Option<i64>, before: Option<i64>| {
-            after
-                .zip(before)
-                .is_some_and(|(after, before)| after >= before)
-        };
-        self.statuses.as_ref().is_some_and(BTreeSet::is_empty)
-            || self.names.as_ref().is_some_and(BTreeSet::is_empty)
-            || self.accounts.as_ref().is_some_and(BTreeSet::is_empty)
-            || self.regions.as_ref().is_some_and(BTreeSet::is_empty)
-            || empty_range(self.creation_after, self.creation_before)
-            || empty_range(self.modified_after, self.modified_before)
-    }
-
     /// The parameters one filter allows, `None` if it allows none (it is
     /// then left to DataFusion alone).
-    fn of_expr(filter: &Expr) -> Option<ApiFilter> {
+    pub(crate) fn of_expr(filter: &Expr) -> Option<ApiFilter> {
         let api = match filter {
             Expr::BinaryExpr(BinaryExpr {
                 left,
@@ -114,10 +68,10 @@ impl ApiFilter {
                 left,
                 op: Operator::Eq,
                 right,
-            }) if arn_part_of(left).is_some() || arn_part_of(right).is_some() => {
-                match (arn_part_of(left), literal_of(right)) {
-                    (Some(part), Some(value)) => part.one_of(&[value])?,
-                    _ => arn_part_of(right)?.one_of(&[literal_of(left)?])?,
+            }) if arn_field_of(left).is_some() || arn_field_of(right).is_some() => {
+                match (arn_field_of(left), literal_of(right)) {
+                    (Some(field), Some(value)) => partitions_of_field(field, &[value])?,
+                    _ => partitions_of_field(arn_field_of(right)?, &[literal_of(left)?])?,
                 }
             }
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
@@ -139,8 +93,8 @@ impl ApiFilter {
             }) => {
                 let values: Vec<&ScalarValue> =
                     list.iter().map(literal_of).collect::<Option<_>>()?;
-                match arn_part_of(expr) {
-                    Some(part) => part.one_of(&values)?,
+                match arn_field_of(expr) {
+                    Some(field) => partitions_of_field(field, &values)?,
                     None => Self::one_of(column_of(expr)?, &values)?,
                 }
             }
@@ -273,12 +227,12 @@ impl ApiFilter {
                 let arns: Vec<&str> = strings
                     .iter()
                     .copied()
-                    .filter(|arn| name_of_arn(arn).is_some())
+                    .filter(|arn| name_of_job_arn(arn).is_some())
                     .collect();
-                let fields = |part: ArnPart| {
+                let fields = |field: ArnField| {
                     Some(
                         arns.iter()
-                            .filter_map(|arn| part.of_arn(arn))
+                            .filter_map(|arn| field.of(arn))
                             .map(str::to_owned)
                             .collect(),
                     )
@@ -286,67 +240,18 @@ impl ApiFilter {
                 ApiFilter {
                     names: Some(
                         arns.iter()
-                            .filter_map(|arn| name_of_arn(arn))
+                            .filter_map(|arn| name_of_job_arn(arn))
                             .map(str::to_owned)
                             .collect(),
                     ),
-                    accounts: fields(ArnPart::Account),
-                    regions: fields(ArnPart::Region),
+                    accounts: fields(ArnField::Account),
+                    regions: fields(ArnField::Region),
                     ..ApiFilter::default()
                 }
             }
             _ => return None,
         };
         Some(api)
-    }
-
-    /// Jobs that pass both `self` and `other` (AND).
-    fn intersect(self, other: ApiFilter) -> ApiFilter {
-        let sets = |a: Option<BTreeSet<String>>, b: Option<BTreeSet<String>>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.intersection(&b).cloned().collect()),
-            (a, b) => a.or(b),
-        };
-        ApiFilter {
-            statuses: sets(self.statuses, other.statuses),
-            names: sets(self.names, other.names),
-            creation_after: max_bound(self.creation_after, other.creation_after),
-            creation_before: min_bound(self.creation_before, other.creation_before),
-            modified_after: max_bound(self.modified_after, other.modified_after),
-            modified_before: min_bound(self.modified_before, other.modified_before),
-            // The API takes one fragment; either is a valid superset.
-            name_contains: self.name_contains.or(other.name_contains),
-            accounts: sets(self.accounts, other.accounts),
-            regions: sets(self.regions, other.regions),
-        }
-    }
-
-    /// Jobs that pass `self` or `other` (OR): only what both constrain.
-    fn union(self, other: ApiFilter) -> ApiFilter {
-        // A side that matches nothing adds nothing.
-        if self.matches_nothing() {
-            return other;
-        }
-        if other.matches_nothing() {
-            return self;
-        }
-        let sets = |a: Option<BTreeSet<String>>, b: Option<BTreeSet<String>>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.union(&b).cloned().collect()),
-            _ => None,
-        };
-        let both = |a: Option<i64>, b: Option<i64>, pick: fn(i64, i64) -> i64| Some(pick(a?, b?));
-        ApiFilter {
-            statuses: sets(self.statuses, other.statuses),
-            names: sets(self.names, other.names),
-            creation_after: both(self.creation_after, other.creation_after, i64::min),
-            creation_before: both(self.creation_before, other.creation_before, i64::max),
-            modified_after: both(self.modified_after, other.modified_after, i64::min),
-            modified_before: both(self.modified_before, other.modified_before, i64::max),
-            name_contains: (self.name_contains == other.name_contains)
-                .then_some(self.name_contains)
-                .flatten(),
-            accounts: sets(self.accounts, other.accounts),
-            regions: sets(self.regions, other.regions),
-        }
     }
 }
 
@@ -362,65 +267,39 @@ impl ApiFilter {
                 .then(|| BTreeSet::from([fields[index].to_owned()]))
         };
         let api = ApiFilter {
-            regions: complete(ArnPart::Region.field()),
-            accounts: complete(ArnPart::Account.field()),
+            regions: complete(ArnField::Region.index()),
+            accounts: complete(ArnField::Account.index()),
             ..ApiFilter::default()
         };
         (api != ApiFilter::default()).then_some(api)
     }
 }
 
-/// The fields of a job's ARN (`arn:<partition>:sagemaker:<region>:<account>:...`)
-/// that name its table partition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ArnPart {
-    Region,
-    Account,
-}
-
-impl ArnPart {
-    /// The field's index in the ARN, split on ':'.
-    fn field(self) -> usize {
-        match self {
-            ArnPart::Region => 3,
-            ArnPart::Account => 4,
-        }
-    }
-
-    /// This field of `arn`, if it is a complete ARN.
-    fn of_arn(self, arn: &str) -> Option<&str> {
-        let fields: Vec<&str> = arn.splitn(6, ':').collect();
-        (fields.len() == 6 && fields[0] == "arn")
-            .then(|| fields[self.field()])
-            .filter(|field| !field.is_empty())
-    }
-
-    /// `part IN (values)`.
-    fn one_of(self, values: &[&ScalarValue]) -> Option<ApiFilter> {
-        let values = Some(
-            values
-                .iter()
-                .map(|value| string_of(value).map(str::to_owned))
-                .collect::<Option<BTreeSet<_>>>()?,
-        );
-        Some(match self {
-            ArnPart::Region => ApiFilter {
-                regions: values,
-                ..ApiFilter::default()
-            },
-            ArnPart::Account => ApiFilter {
-                accounts: values,
-                ..ApiFilter::default()
-            },
-        })
-    }
+/// `field IN (values)`: only the partitions those values name.
+fn partitions_of_field(field: ArnField, values: &[&ScalarValue]) -> Option<ApiFilter> {
+    let values = Some(
+        values
+            .iter()
+            .map(|value| string_of(value).map(str::to_owned))
+            .collect::<Option<BTreeSet<_>>>()?,
+    );
+    Some(match field {
+        ArnField::Region => ApiFilter {
+            regions: values,
+            ..ApiFilter::default()
+        },
+        ArnField::Account => ApiFilter {
+            accounts: values,
+            ..ApiFilter::default()
+        },
+    })
 }
 
 /// Which partition field `expr` is: the `account_id` column, or
 /// `split_part(compilation_job_arn, ':', 4)` (region) or `..., 5)` (account).
-fn arn_part_of(expr: &Expr) -> Option<ArnPart> {
+fn arn_field_of(expr: &Expr) -> Option<ArnField> {
     match expr {
-        Expr::Column(_) if column_of(expr) == Some(Column::AccountId) => Some(ArnPart::Account),
+        Expr::Column(_) if column_of(expr) == Some(Column::AccountId) => Some(ArnField::Account),
         Expr::ScalarFunction(function)
             if function.name() == "split_part"
                 && function.args.len() == 3
@@ -432,9 +311,9 @@ fn arn_part_of(expr: &Expr) -> Option<ArnPart> {
                 ScalarValue::Int32(Some(i)) => i64::from(*i),
                 _ => return None,
             };
-            [ArnPart::Region, ArnPart::Account]
+            ArnField::ALL
                 .into_iter()
-                .find(|part| part.field() as i64 + 1 == index)
+                .find(|field| field.split_part() == index)
         }
         _ => None,
     }
@@ -447,20 +326,6 @@ fn is_arn_column(expr: &Expr) -> bool {
     )
 }
 
-fn max_bound(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-fn min_bound(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 /// Whether DataFusion may hand `filter` to the scan (always `Inexact`: it
 /// is evaluated again on the rows).
 pub fn pushdown_support(filter: &Expr) -> TableProviderFilterPushDown {
@@ -469,58 +334,6 @@ pub fn pushdown_support(filter: &Expr) -> TableProviderFilterPushDown {
     } else {
         TableProviderFilterPushDown::Unsupported
     }
-}
-
-fn column_of(expr: &Expr) -> Option<Column> {
-    match expr {
-        Expr::Column(column) => Column::from_name(&column.name),
-        _ => None,
-    }
-}
-
-fn literal_of(expr: &Expr) -> Option<&ScalarValue> {
-    match expr {
-        Expr::Literal(value, _) if !value.is_null() => Some(value),
-        _ => None,
-    }
-}
-
-fn string_of(value: &ScalarValue) -> Option<&str> {
-    match value {
-        ScalarValue::Utf8(Some(s))
-        | ScalarValue::LargeUtf8(Some(s))
-        | ScalarValue::Utf8View(Some(s)) => Some(s),
-        _ => None,
-    }
-}
-
-/// A timestamp literal in microseconds since the epoch (any unit, any
-/// time zone: the value is an instant either way).
-fn micros_of(value: &ScalarValue) -> Option<i64> {
-    match value {
-        ScalarValue::TimestampSecond(Some(v), _) => v.checked_mul(1_000_000),
-        ScalarValue::TimestampMillisecond(Some(v), _) => v.checked_mul(1_000),
-        ScalarValue::TimestampMicrosecond(Some(v), _) => Some(*v),
-        ScalarValue::TimestampNanosecond(Some(v), _) => Some(v.div_euclid(1_000)),
-        _ => None,
-    }
-}
-
-/// AWS's EntityName: `[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}`.
-pub fn is_entity_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    (1..=63).contains(&bytes.len())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
-        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
-}
-
-/// The job name in a compilation-job ARN, if it is one.
-pub fn name_of_arn(arn: &str) -> Option<&str> {
-    let (prefix, name) = arn.rsplit_once(":compilation-job/")?;
-    (prefix.starts_with("arn:") && is_entity_name(name)).then_some(name)
 }
 
 /// The NameContains fragment for a LIKE pattern: its longest run of

@@ -30,6 +30,7 @@ use arrow_flight::error::FlightError;
 use arrow_flight::{FlightData, FlightEndpoint, FlightInfo};
 use clap::Args;
 use futures::StreamExt;
+use sagemaker_flight::server::DEFAULT_LISTEN;
 
 use connection::{Connection, Connector, Credentials, ServerUrl};
 pub use error::QueryCliError;
@@ -45,7 +46,7 @@ pub struct QueryArgs {
 
     /// The Flight SQL server: grpc://HOST:PORT, or grpc+tls://HOST:PORT
     /// for TLS.
-    #[arg(long, default_value = "grpc://127.0.0.1:50051")]
+    #[arg(long, default_value_t = format!("grpc://{DEFAULT_LISTEN}"))]
     pub server: String,
 
     /// PEM CA certificate(s) that signed the server's certificate (a
