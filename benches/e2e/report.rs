@@ -1,5 +1,5 @@
 //! The report of `benches/e2e.rs`: rows, targets and their Markdown tables,
-//! and the machine and build the figures came from.
+//! `BENCHMARKS.md`, and the machine and build the figures came from.
 
 use super::*;
 
@@ -234,6 +234,119 @@ pub(super) fn targets_table(rows: &[Row]) -> String {
         })
         .collect();
     markdown_table(&["scenario", "target", "measured", "met"], &cells)
+}
+
+// ---------------------------------------------------------------------------
+// BENCHMARKS.md
+
+impl Bench {
+    pub(super) fn markdown(&self, date: &str) -> String {
+        let o = &self.options;
+        let mut md = String::new();
+        let _ = writeln!(
+            md,
+            "# Benchmarks\n\n\
+             End-to-end figures of `sagemaker-flight`, written by `cargo bench --bench e2e` \
+             (`benches/e2e.rs`), which overwrites this file on every run. The emulator, the \
+             server and the Python peers run as separate processes on 127.0.0.1, on the same \
+             machine as the client (this harness), so they share its CPUs.\n"
+        );
+        let scale = if (o.jobs_scale - 1.0).abs() > f64::EPSILON {
+            format!(
+                " (job counts scaled by {}: not the scenarios' full size)",
+                o.jobs_scale
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(md, "| | |\n|---|---|");
+        let _ = writeln!(md, "| date | {date} |");
+        let _ = writeln!(md, "| command | `{}` |", command_line(o));
+        let _ = writeln!(md, "| commit | {} |", self.commit);
+        let _ = writeln!(md, "| build profile | {} |", profile());
+        let _ = writeln!(md, "| machine | {} |", machine());
+        let s2 = match o.s2_runs {
+            Some(n) if o.scenarios.contains(&Id::S2) => format!(" ({n} for S2)"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            md,
+            "| runs | {} per scenario{s2}; medians, min-max in brackets{scale} |",
+            o.runs
+        );
+        let busy: Vec<String> = self
+            .busy
+            .iter()
+            .map(|(id, b)| format!("{} {:.0}%", id.name(), b * 100.0))
+            .collect();
+        let _ = writeln!(
+            md,
+            "| CPU busy with other work before each scenario | {} |",
+            if busy.is_empty() {
+                "unknown".into()
+            } else {
+                busy.join(", ")
+            }
+        );
+        if !self.flags.cache_ttl {
+            let _ = writeln!(
+                md,
+                "| note | this build's `serve` has no `--cache-ttl`: S4 and S5 ran uncached |"
+            );
+        }
+        if let Some(warning) = busy_warning(&self.busy) {
+            let _ = writeln!(md, "| **warning** | {warning} |");
+        }
+        md.push('\n');
+        let _ = writeln!(md, "## Results\n\n{}", results_table(&self.rows));
+        let _ = writeln!(
+            md,
+            "Columns: **wall** runs from the client's `execute()` (GetFlightInfo for plain \
+             Flight) to the last batch, **first batch** to the first one. **Calls** are counted \
+             by the emulator (every call, throttled ones included; medians over the runs). \
+             **Server peak RSS** is `VmHWM` of the server process, started afresh for each \
+             scenario. **Bound** is what the calls allow at best: `max(N / R, N x L / C) + 2 L` \
+             for N jobs, latency L, C calls in flight per operation and a rate limit of R \
+             calls/s per operation (none: N / R = 0); 2 L is the first List page and the first \
+             Describe. Every server runs with `--concurrency {CONCURRENCY}`.\n"
+        );
+        let _ = writeln!(md, "## Targets\n\n{}", targets_table(&self.rows));
+        let _ = writeln!(md, "## What each scenario measures\n");
+        let _ = writeln!(
+            md,
+            "Under each, the processes it started (`URL` is the emulator's address; the server \
+             also gets `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY=bench`, \
+             `AWS_REGION=us-east-1`, `AWS_EC2_METADATA_DISABLED=true` and no AWS config \
+             files).\n"
+        );
+        let launched = self.launched.lock().unwrap_or_else(|e| e.into_inner());
+        for id in &o.scenarios {
+            let _ = writeln!(md, "{}\n", id.about());
+            let lines: Vec<&str> = launched
+                .iter()
+                .filter(|(of, _)| of == id)
+                .map(|(_, line)| line.as_str())
+                .collect();
+            if !lines.is_empty() {
+                let _ = writeln!(md, "```\n{}\n```\n", lines.join("\n"));
+            }
+        }
+        let _ = writeln!(
+            md,
+            "## Running it\n\n\
+             ```sh\n\
+             cargo bench --bench e2e                                # every scenario, 3 runs (~30 min)\n\
+             cargo bench --bench e2e -- --scenario S1,S3 --runs 1   # a subset\n\
+             cargo bench --bench e2e -- --jobs-scale 0.05 --runs 1  # 5% of the jobs, a quick look\n\
+             cargo bench --bench e2e -- --s2-runs 1                 # S2 once (~200 s a run)\n\
+             cargo bench --bench e2e -- --help\n\
+             ```\n\n\
+             The peers need `.venv` (created by `scripts/test`); without it their columns are \
+             skipped. `cargo test --all-targets` runs a smoke version (S1 and S3 on 200 jobs) \
+             that writes nothing."
+        );
+        md
+    }
 }
 
 // ---------------------------------------------------------------------------
