@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use arrow::array::{AsArray, RecordBatch};
@@ -16,7 +15,8 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{ActionCreatePreparedStatementRequest, ProstMessageExt};
 use arrow_flight::{Action, FlightClient, FlightData, FlightDescriptor, HandshakeRequest, Ticket};
 use base64::Engine as _;
-use common::{TestServer, emulator_config};
+use common::binary::Binary;
+use common::{TestServer, emulator_config, quick_retries};
 use futures::{TryStreamExt, stream};
 use prost::Message;
 use rcgen::{
@@ -26,8 +26,7 @@ use rcgen::{
 use sagemaker_flight::auth::{
     Access, AuthConfig, Authenticator, BasicCredentials, Secret, TlsConfig,
 };
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::Command;
+use sagemaker_flight::source::SageMakerSource;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 const JOBS: usize = 40;
@@ -53,6 +52,17 @@ fn authenticator() -> Authenticator {
         tokens: vec![Secret::new(STATIC_TOKEN)],
         ..AuthConfig::default()
     })
+}
+
+/// A server of [`JOBS`] jobs that checks credentials with `auth` (`None`:
+/// anyone may call) and, with `tls`, speaks TLS; its source makes 8 calls
+/// at a time and lists in the default windows.
+async fn start_server(auth: Option<Authenticator>, tls: Option<TlsConfig>) -> TestServer {
+    TestServer::builder(emulator_config(JOBS))
+        .source(|client| SageMakerSource::new(client, 8, quick_retries(8)))
+        .access(auth, tls)
+        .start()
+        .await
 }
 
 async fn plain_channel(server: &TestServer) -> Channel {
@@ -196,8 +206,7 @@ async fn table_ticket(server: &TestServer, token: &str) -> Ticket {
 
 #[tokio::test]
 async fn a_static_token_opens_every_rpc_and_nothing_else_does() {
-    let server =
-        TestServer::start_with_access(emulator_config(JOBS), Some(authenticator()), None).await;
+    let server = start_server(Some(authenticator()), None).await;
     let ticket = table_ticket(&server, STATIC_TOKEN).await;
 
     let mut anonymous = FlightClient::new(plain_channel(&server).await);
@@ -271,8 +280,7 @@ async fn raw_handshake(
 
 #[tokio::test]
 async fn a_basic_handshake_issues_a_token_that_opens_every_rpc() {
-    let server =
-        TestServer::start_with_access(emulator_config(JOBS), Some(authenticator()), None).await;
+    let server = start_server(Some(authenticator()), None).await;
 
     // Wrong credentials are refused, without a token.
     for (user, password) in [(USER, "wrong"), ("mallory", PASSWORD), (USER, "")] {
@@ -363,7 +371,7 @@ async fn a_basic_handshake_issues_a_token_that_opens_every_rpc() {
 
 #[tokio::test]
 async fn without_auth_configured_anyone_may_call() {
-    let server = TestServer::start_with_access(emulator_config(JOBS), None, None).await;
+    let server = start_server(None, None).await;
     let mut client = FlightClient::new(plain_channel(&server).await);
     assert_eq!(read_table(&mut client).await.expect("read"), JOBS);
     // Handshake, with or without credentials, succeeds as before.
@@ -457,9 +465,7 @@ async fn can_list(channel: Result<Channel, tonic::transport::Error>) -> bool {
 #[tokio::test]
 async fn tls_serves_clients_that_trust_its_ca_and_refuses_plaintext() {
     let pki = Pki::new("access test CA");
-    let server =
-        TestServer::start_with_access(emulator_config(JOBS), None, Some(pki.server_tls(None)))
-            .await;
+    let server = start_server(None, Some(pki.server_tls(None))).await;
 
     let channel = tls_channel(&server, &pki, None).await.expect("TLS connect");
     let mut client = FlightClient::new(channel);
@@ -486,7 +492,7 @@ async fn mutual_tls_requires_a_client_certificate_signed_by_the_ca() {
     let client_pki = Pki::new("client CA");
     let tls = server_pki.server_tls(Some(&client_pki));
     assert!(tls.requires_client_certificates());
-    let server = TestServer::start_with_access(emulator_config(JOBS), None, Some(tls)).await;
+    let server = start_server(None, Some(tls)).await;
 
     // No certificate: refused.
     assert!(
@@ -512,12 +518,7 @@ async fn mutual_tls_requires_a_client_certificate_signed_by_the_ca() {
 #[tokio::test]
 async fn tls_and_auth_together() {
     let pki = Pki::new("access test CA");
-    let server = TestServer::start_with_access(
-        emulator_config(JOBS),
-        Some(authenticator()),
-        Some(pki.server_tls(None)),
-    )
-    .await;
+    let server = start_server(Some(authenticator()), Some(pki.server_tls(None))).await;
     let channel = tls_channel(&server, &pki, None).await.expect("TLS connect");
     let mut sql = FlightSqlServiceClient::new(channel.clone());
     bounded(sql.handshake(USER, PASSWORD))
@@ -576,32 +577,23 @@ fn a_non_loopback_listener_needs_authentication_or_an_explicit_opt_out() {
     assert!(authenticated.check_listener(everywhere).is_ok());
 }
 
-const BINARY: &str = env!("CARGO_BIN_EXE_sagemaker-flight");
-
-fn binary(args: &[&str]) -> Command {
-    let mut command = Command::new(BINARY);
-    command
-        .args(args)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("SAGEMAKER_FLIGHT_AUTH_TOKENS")
-        .env_remove("SAGEMAKER_FLIGHT_AUTH_BASIC_USER")
-        .env_remove("SAGEMAKER_FLIGHT_AUTH_BASIC_PASSWORD")
-        .env_remove("SAGEMAKER_FLIGHT_ALLOW_UNAUTHENTICATED")
-        .kill_on_drop(true);
-    command
+/// The binary with `args`, none of the test's own access settings
+/// inherited, every wait on it bounded by [`LIMIT`].
+fn binary(args: &[&str]) -> Binary {
+    Binary::new(args).deadline(LIMIT).env_remove(&[
+        "SAGEMAKER_FLIGHT_AUTH_TOKENS",
+        "SAGEMAKER_FLIGHT_AUTH_BASIC_USER",
+        "SAGEMAKER_FLIGHT_AUTH_BASIC_PASSWORD",
+        "SAGEMAKER_FLIGHT_ALLOW_UNAUTHENTICATED",
+    ])
 }
 
 #[tokio::test]
 async fn the_binary_refuses_to_serve_all_interfaces_without_authentication() {
     // It must fail before binding, so 0.0.0.0 is never actually listened on.
-    let output = bounded(
-        binary(&["serve", "--demo", "--listen", "0.0.0.0:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output(),
-    )
-    .await
-    .expect("run");
+    let output = binary(&["serve", "--demo", "--listen", "0.0.0.0:0"])
+        .output()
+        .await;
     assert!(!output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!stdout.contains("listening"), "{stdout}");
@@ -611,35 +603,6 @@ async fn the_binary_refuses_to_serve_all_interfaces_without_authentication() {
         "{stderr}"
     );
     assert!(stderr.contains("--allow-unauthenticated"), "{stderr}");
-}
-
-/// Starts the binary with `args` and `envs`; returns it and the URL it prints.
-async fn start_binary(args: &[&str], envs: &[(&str, &str)]) -> (tokio::process::Child, String) {
-    let mut child = binary(args)
-        .envs(envs.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let found = bounded(async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(url) = line.split("listening on ").nth(1) {
-                return Some(url.trim().to_owned());
-            }
-        }
-        None
-    })
-    .await;
-    let Some(url) = found else {
-        let mut stderr = String::new();
-        if let Some(mut pipe) = child.stderr.take() {
-            let _ = bounded(pipe.read_to_string(&mut stderr)).await;
-        }
-        panic!("{args:?} did not start: {stderr}");
-    };
-    (child, url)
 }
 
 #[tokio::test]
@@ -667,42 +630,35 @@ async fn the_binary_takes_credentials_and_tls_from_flags_files_and_the_environme
         path(&password_path),
         path(&tokens_path),
     );
-    let (mut child, url) = start_binary(
-        &[
-            "serve",
-            "--demo",
-            "--demo-jobs",
-            "30",
-            "--demo-latency-ms",
-            "0",
-            "--listen",
-            "127.0.0.1:0",
-            "--auth-basic-user",
-            USER,
-            "--auth-basic-password-file",
-            &password_arg,
-            "--auth-token-file",
-            &tokens_arg,
-            "--tls-cert",
-            &cert_arg,
-            "--tls-key",
-            &key_arg,
-        ],
-        &[
-            ("SAGEMAKER_FLIGHT_AUTH_TOKENS", "env-token-1, env-token-2"),
-            // Everything our code logs, and the libraries' debug logs: no
-            // secret may appear in them.
-            ("RUST_LOG", "sagemaker_flight=trace,debug"),
-        ],
-    )
+    // Its stderr is collected as it comes, so a full pipe never blocks it.
+    let (server, url) = binary(&[
+        "serve",
+        "--demo",
+        "--demo-jobs",
+        "30",
+        "--demo-latency-ms",
+        "0",
+        "--listen",
+        "127.0.0.1:0",
+        "--auth-basic-user",
+        USER,
+        "--auth-basic-password-file",
+        &password_arg,
+        "--auth-token-file",
+        &tokens_arg,
+        "--tls-cert",
+        &cert_arg,
+        "--tls-key",
+        &key_arg,
+    ])
+    .envs(&[
+        ("SAGEMAKER_FLIGHT_AUTH_TOKENS", "env-token-1, env-token-2"),
+        // Everything our code logs, and the libraries' debug logs: no
+        // secret may appear in them.
+        ("RUST_LOG", "sagemaker_flight=trace,debug"),
+    ])
+    .start_one("listening on ")
     .await;
-    // Read the log as it comes, so a full pipe never blocks the server.
-    let mut stderr = child.stderr.take().expect("stderr");
-    let log = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text).await;
-        text
-    });
     let port = url
         .strip_prefix("grpc+tls://127.0.0.1:")
         .unwrap_or_else(|| panic!("a TLS URL: {url}"));
@@ -742,9 +698,7 @@ async fn the_binary_takes_credentials_and_tls_from_flags_files_and_the_environme
         .add_header("authorization", "Bearer not-a-valid-token-xyzzy")
         .expect("header");
     assert!(read_table(&mut wrong).await.is_err());
-    let _ = child.start_kill();
-    let _ = bounded(child.wait()).await;
-    let log = bounded(log).await.expect("log reader");
+    let log = server.stop_and_read_stderr().await;
     assert!(
         log.contains("DEBUG") || log.contains("TRACE"),
         "debug logging was on: {log}"

@@ -2,58 +2,28 @@
 //! serve --endpoint-url` as separate processes, found through the lines they
 //! print on stdout, all on 127.0.0.1.
 
-use std::process::Stdio;
+mod common;
+
 use std::time::Duration;
 
 use arrow_flight::{FlightClient, FlightDescriptor};
+use common::binary::{Binary, Process};
 use futures::{StreamExt, TryStreamExt};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use tonic::transport::Channel;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_sagemaker-flight");
-
-/// Starts the binary and returns it with the address printed after `marker`.
-async fn start(args: &[&str], envs: &[(&str, &str)], marker: &str) -> (Child, String) {
-    let mut child = Command::new(BINARY)
-        .args(args)
-        .envs(envs.iter().copied())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let address = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.expect("read stdout") {
-            if let Some(rest) = line.split(marker).nth(1) {
-                return rest.trim().to_owned();
-            }
-        }
-        panic!("{args:?} exited without printing {marker:?}");
-    })
-    .await
-    .expect("the process reports its address in time");
-    (child, address)
-}
 
 #[tokio::test]
 async fn serve_reads_an_emulator_process_through_the_aws_credential_chain() {
-    let (mut emulator, endpoint) = start(
-        &[
-            "emulator",
-            "--listen",
-            "127.0.0.1:0",
-            "--jobs",
-            "150",
-            "--seed",
-            "3",
-        ],
-        &[],
-        "emulator listening on ",
-    )
+    let (mut emulator, endpoint) = Binary::new(&[
+        "emulator",
+        "--listen",
+        "127.0.0.1:0",
+        "--jobs",
+        "150",
+        "--seed",
+        "3",
+    ])
+    .discard_stderr()
+    .start_one("emulator listening on ")
     .await;
     assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
     let credentials = [
@@ -63,19 +33,18 @@ async fn serve_reads_an_emulator_process_through_the_aws_credential_chain() {
         ("AWS_CONFIG_FILE", "/nonexistent"),
         ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
     ];
-    let (mut server, url) = start(
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--endpoint-url",
-            &endpoint,
-            "--concurrency",
-            "4",
-        ],
-        &credentials,
-        "listening on ",
-    )
+    let (mut server, url) = Binary::new(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--endpoint-url",
+        &endpoint,
+        "--concurrency",
+        "4",
+    ])
+    .envs(&credentials)
+    .discard_stderr()
+    .start_one("listening on ")
     .await;
     let address = url.replace("grpc://", "http://");
     let channel = Channel::from_shared(address)
@@ -105,8 +74,8 @@ async fn serve_reads_an_emulator_process_through_the_aws_credential_chain() {
     assert_eq!(stats["operations"]["DescribeCompilationJob"]["calls"], 150);
     assert_eq!(stats["operations"]["ListCompilationJobs"]["calls"], 2);
 
-    server.kill().await.expect("stop server");
-    emulator.kill().await.expect("stop emulator");
+    server.child.kill().await.expect("stop server");
+    emulator.child.kill().await.expect("stop emulator");
 }
 
 /// A minimal HTTP/1.1 GET on loopback, enough for the emulator's stats.
@@ -125,21 +94,22 @@ async fn http_get_json(url: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn bad_flags_are_refused_with_a_message() {
-    let output = Command::new(BINARY)
-        .args(["emulator", "--throttle-rate", "2"])
+    let output = Binary::new(&["emulator", "--throttle-rate", "2"])
         .output()
-        .await
-        .expect("run");
+        .await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("not a probability"), "{stderr}");
 }
 
 /// `serve --demo` with `extra` flags; the process and a Flight client.
-async fn start_demo(extra: &[&str]) -> (Child, FlightClient, String) {
+async fn start_demo(extra: &[&str]) -> (Process, FlightClient, String) {
     let mut args = vec!["serve", "--demo", "--listen", "127.0.0.1:0"];
     args.extend_from_slice(extra);
-    let (server, url) = start(&args, &[], "listening on ").await;
+    let (server, url) = Binary::new(&args)
+        .discard_stderr()
+        .start_one("listening on ")
+        .await;
     let address = url.replace("grpc://", "http://");
     let channel = Channel::from_shared(address.clone())
         .expect("uri")
@@ -149,9 +119,13 @@ async fn start_demo(extra: &[&str]) -> (Child, FlightClient, String) {
     (server, FlightClient::new(channel), address)
 }
 
-/// Sends SIGTERM to `child` with kill(1).
-fn sigterm(child: &Child) {
-    let pid = child.id().expect("the process is running").to_string();
+/// Sends SIGTERM to `server` with kill(1).
+fn sigterm(server: &Process) {
+    let pid = server
+        .child
+        .id()
+        .expect("the process is running")
+        .to_string();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
@@ -213,7 +187,7 @@ async fn sigterm_lets_a_running_query_finish_refuses_new_connections_and_exits_0
     assert_eq!(rows, 2000, "the running query finished");
     drop(stream);
     drop(client);
-    let status = tokio::time::timeout(Duration::from_secs(5), server.wait())
+    let status = tokio::time::timeout(Duration::from_secs(5), server.child.wait())
         .await
         .expect("the server exits soon after its last query")
         .expect("wait");
@@ -246,7 +220,7 @@ async fn sigterm_cancels_queries_still_running_after_the_grace_and_exits_0() {
     };
     assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
     // The grace (1 s), then at most 2 s for the connections to close.
-    let exit = tokio::time::timeout(Duration::from_secs(5), server.wait())
+    let exit = tokio::time::timeout(Duration::from_secs(5), server.child.wait())
         .await
         .expect("the server exits within grace + margin")
         .expect("wait");

@@ -55,7 +55,10 @@ fn status_of(error: FlightError) -> tonic::Status {
 
 #[tokio::test]
 async fn list_flights_describes_the_table_with_its_exact_schema_and_a_same_server_endpoint() {
-    let server = TestServer::start(emulator_config(5), 4).await;
+    let server = TestServer::builder(emulator_config(5))
+        .concurrency(4)
+        .start()
+        .await;
     let mut client = server.client().await;
     let flights: Vec<_> = client
         .list_flights(Vec::<u8>::new())
@@ -147,7 +150,10 @@ fn time_member(describe: &Value, member: &str) -> Option<i64> {
 
 #[tokio::test]
 async fn every_value_of_every_row_matches_the_emulators_jobs() {
-    let server = TestServer::start(emulator_config(400), 16).await;
+    let server = TestServer::builder(emulator_config(400))
+        .concurrency(16)
+        .start()
+        .await;
     let batches = read_table(&server).await.expect("scan");
     let jobs = server.emulator.state().jobs();
     let mut by_name = HashMap::new();
@@ -245,7 +251,7 @@ async fn every_value_of_every_row_matches_the_emulators_jobs() {
 async fn the_first_batch_arrives_before_the_listing_has_finished() {
     let mut config = emulator_config(3000);
     config.latency = Duration::from_millis(20);
-    let server = TestServer::start(config, 16).await;
+    let server = TestServer::builder(config).concurrency(16).start().await;
     let mut client = server.client().await;
     let info = client
         .get_flight_info(table_descriptor())
@@ -283,7 +289,10 @@ async fn stats_of_scan_with_concurrency(concurrency: usize, jobs: usize) -> Stat
     let mut config = emulator_config(jobs);
     // Long enough that every permit holder is surely in flight at once.
     config.latency = Duration::from_millis(100);
-    let server = TestServer::start(config, concurrency).await;
+    let server = TestServer::builder(config)
+        .concurrency(concurrency)
+        .start()
+        .await;
     let rows: usize = read_table(&server)
         .await
         .expect("scan")
@@ -323,7 +332,12 @@ async fn a_long_listing_split_into_creation_time_windows_lists_every_job_once() 
     // parallel ones overlap at the emulator.
     config.anchor = None;
     config.latency = Duration::from_millis(20);
-    let server = TestServer::start_windowed(config, 16, quick_retries(8), 8).await;
+    let server = TestServer::builder(config)
+        .concurrency(16)
+        .retry(quick_retries(8))
+        .list_windows(8)
+        .start()
+        .await;
     let sql = "SELECT compilation_job_name FROM aws.sagemaker_compilation_job";
     let batches = read_descriptor(&server, FlightDescriptor::new_cmd(sql))
         .await
@@ -352,7 +366,11 @@ async fn throttling_and_server_errors_are_retried_without_losing_or_doubling_row
     let mut config = emulator_config(300);
     config.throttle_rate = 0.2;
     config.error_rate = 0.05;
-    let server = TestServer::start_with(config, 8, quick_retries(30)).await;
+    let server = TestServer::builder(config)
+        .concurrency(8)
+        .retry(quick_retries(30))
+        .start()
+        .await;
     let batches = read_table(&server)
         .await
         .expect("retries absorb the faults");
@@ -396,7 +414,11 @@ async fn a_call_that_keeps_failing_ends_the_stream_with_a_status_naming_the_aws_
         let mut config = emulator_config(20);
         config.throttle_rate = throttle_rate;
         config.error_rate = error_rate;
-        let server = TestServer::start_with(config, 4, quick_retries(3)).await;
+        let server = TestServer::builder(config)
+            .concurrency(4)
+            .retry(quick_retries(3))
+            .start()
+            .await;
         let status = status_of(read_table(&server).await.expect_err("fails"));
         assert_eq!(status.code(), code, "{status:?}");
         assert!(status.message().contains(aws_code), "{status:?}");
@@ -414,7 +436,10 @@ async fn a_call_that_keeps_failing_ends_the_stream_with_a_status_naming_the_aws_
 
 #[tokio::test]
 async fn a_job_deleted_between_list_and_describe_is_skipped() {
-    let server = TestServer::start(emulator_config(30), 4).await;
+    let server = TestServer::builder(emulator_config(30))
+        .concurrency(4)
+        .start()
+        .await;
     let jobs = server.emulator.state().jobs();
     let gone = jobs[7].describe["CompilationJobName"]
         .as_str()
@@ -440,7 +465,10 @@ async fn a_job_deleted_between_list_and_describe_is_skipped() {
 
 #[tokio::test]
 async fn bad_requests_get_precise_statuses_and_the_server_keeps_serving() {
-    let server = TestServer::start(emulator_config(3), 2).await;
+    let server = TestServer::builder(emulator_config(3))
+        .concurrency(2)
+        .start()
+        .await;
     let mut client = server.client().await;
 
     let unknown = FlightDescriptor::new_path(vec!["aws.other_table".into()]);
@@ -512,10 +540,11 @@ async fn a_whole_table_read_is_served_from_a_fresh_snapshot_with_the_announced_s
         snapshot_ttl: Duration::from_secs(600),
         ..TableOptions::default()
     };
-    let server = TestServer::start_with_table(emulator_config(300), options, |client| {
-        SageMakerSource::new(client, 8, common::quick_retries(8))
-    })
-    .await;
+    let server = TestServer::builder(emulator_config(300))
+        .table(options)
+        .source(|client| SageMakerSource::new(client, 8, common::quick_retries(8)))
+        .start()
+        .await;
     let cold = read_table(&server).await.expect("cold read");
     server.emulator.state().reset_stats();
     for read in 0..2 {

@@ -93,7 +93,12 @@ async fn assert_no_new_calls(emulator: &Emulator, window: Duration) {
 async fn a_dropped_stream_stops_its_sagemaker_calls_within_a_second() {
     let mut config = emulator_config(3000);
     config.latency = Duration::from_millis(50);
-    let server = TestServer::start_windowed(config, 16, quick_retries(3), 4).await;
+    let server = TestServer::builder(config)
+        .concurrency(16)
+        .retry(quick_retries(3))
+        .list_windows(4)
+        .start()
+        .await;
     let mut client = server.client().await;
     let ticket = ticket_of(&mut client, SELECT_ALL).await;
     let mut stream = client.do_get(ticket).await.expect("do_get");
@@ -132,7 +137,12 @@ async fn a_cancelled_aggregate_stops_datafusions_tasks_and_their_calls() {
     // while DataFusion's aggregation (and its spawned tasks) still reads.
     let mut config = emulator_config(3000);
     config.latency = Duration::from_millis(50);
-    let server = TestServer::start_windowed(config, 16, quick_retries(3), 4).await;
+    let server = TestServer::builder(config)
+        .concurrency(16)
+        .retry(quick_retries(3))
+        .list_windows(4)
+        .start()
+        .await;
     let mut client = server.client().await;
     let sql = "SELECT compilation_job_status, tags['team'] AS team, count(*) \
                FROM aws.sagemaker_compilation_job GROUP BY 1, 2 ORDER BY 1, 2";

@@ -6,19 +6,15 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::{FlightClient, FlightDescriptor};
+use common::binary::{Binary, Process};
 use futures::TryStreamExt;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::Channel;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_sagemaker-flight");
 
 /// How long any one step of these tests may take.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -30,87 +26,13 @@ async fn bounded<T>(work: impl Future<Output = T>) -> T {
         .expect("the test finishes within 240 s")
 }
 
-/// A process of the binary, its stderr collected line by line.
-struct Process {
-    child: Child,
-    /// Every line of its stderr so far.
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-impl Process {
-    /// Starts the binary with `args` and `envs`, and reads stdout until a
-    /// line containing each of `markers`; returns what follows each marker.
-    async fn start(
-        args: &[&str],
-        envs: &[(&str, &str)],
-        markers: &[&str],
-    ) -> (Process, Vec<String>) {
-        let mut child = Command::new(BINARY)
-            .args(args)
-            .envs(envs.iter().copied())
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn");
-        // Read stderr as it comes, so a full pipe never blocks the process.
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let collected = Arc::clone(&stderr);
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                collected.lock().expect("stderr lines").push(line);
-            }
-        });
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut found = Vec::new();
-        let read = tokio::time::timeout(DEADLINE, async {
-            for marker in markers {
-                loop {
-                    let line = stdout.next_line().await.expect("read stdout");
-                    let Some(line) = line else {
-                        return false;
-                    };
-                    if let Some(rest) = line.split(marker).nth(1) {
-                        found.push(rest.trim().to_owned());
-                        break;
-                    }
-                }
-            }
-            true
-        })
-        .await;
-        let process = Process { child, stderr };
-        if read != Ok(true) {
-            panic!(
-                "{args:?} did not print {markers:?}: {}",
-                process.stderr_text()
-            );
-        }
-        (process, found)
-    }
-
-    fn stderr_text(&self) -> String {
-        self.stderr.lock().expect("stderr lines").join("\n")
-    }
-
-    /// The JSON lines of stderr so far.
-    fn json_lines(&self) -> Vec<serde_json::Value> {
-        self.stderr
-            .lock()
-            .expect("stderr lines")
-            .iter()
-            .map(|line| {
-                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
-            })
-            .collect()
-    }
-
-    async fn stop(mut self) {
-        let _ = self.child.start_kill();
-        let _ = tokio::time::timeout(DEADLINE, self.child.wait()).await;
-    }
+/// The JSON lines of `process`'s stderr so far.
+fn json_lines(process: &Process) -> Vec<serde_json::Value> {
+    process
+        .stderr_lines()
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect()
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, for at most 5 s.
@@ -233,8 +155,10 @@ impl Stack {
     /// `envs` besides the credentials.
     async fn start(emulator_args: &[&str], serve_args: &[&str], envs: &[(&str, &str)]) -> Stack {
         let args = [&["emulator", "--listen", "127.0.0.1:0"][..], emulator_args].concat();
-        let (emulator, found) = Process::start(&args, &[], &["emulator listening on "]).await;
-        let endpoint = found[0].clone();
+        let (emulator, endpoint) = Binary::new(&args)
+            .deadline(DEADLINE)
+            .start_one("emulator listening on ")
+            .await;
         let args = [
             &[
                 "serve",
@@ -248,15 +172,14 @@ impl Stack {
             serve_args,
         ]
         .concat();
-        let (server, found) = Process::start(
-            &args,
-            &[&CREDENTIALS[..], envs].concat(),
-            &[
+        let (server, found) = Binary::new(&args)
+            .envs(&[&CREDENTIALS[..], envs].concat())
+            .deadline(DEADLINE)
+            .start(&[
                 "sagemaker-flight metrics on ",
                 "sagemaker-flight listening on ",
-            ],
-        )
-        .await;
+            ])
+            .await;
         let (metrics_url, url) = (found[0].clone(), found[1].clone());
         Stack {
             emulator,
@@ -389,9 +312,7 @@ async fn metrics_and_the_json_log_count_what_the_queries_did_body() {
     // The log: JSON lines, one "query finished" per query, in its span,
     // with the SQL, an id, the rows and the calls that query made.
     let finished = eventually("both queries are logged", async || {
-        let finished: Vec<serde_json::Value> = stack
-            .server
-            .json_lines()
+        let finished: Vec<serde_json::Value> = json_lines(&stack.server)
             .into_iter()
             .filter(|line| line["fields"]["message"] == "query finished")
             .collect();
@@ -502,22 +423,20 @@ async fn a_stream_the_client_drops_counts_as_cancelled() {
 async fn a_stream_the_client_drops_counts_as_cancelled_body() {
     // 2000 jobs at 20 ms, 16 at a time: seconds of scan, so the client
     // drops the stream long before its end.
-    let (server, found) = Process::start(
-        &[
-            "serve",
-            "--demo",
-            "--demo-jobs",
-            "2000",
-            "--demo-latency-ms",
-            "20",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ],
-        &[],
-        &["metrics on ", "listening on "],
-    )
+    let (server, found) = Binary::new(&[
+        "serve",
+        "--demo",
+        "--demo-jobs",
+        "2000",
+        "--demo-latency-ms",
+        "20",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ])
+    .deadline(DEADLINE)
+    .start(&["metrics on ", "listening on "])
     .await;
     let (metrics_url, url) = (found[0].clone(), found[1].clone());
     let mut client = FlightClient::new(channel(&url).await);
@@ -618,18 +537,21 @@ async fn flags_override_the_environment_which_overrides_the_config_file_body() {
             9,
         ),
     ] {
-        let (server, found) = Process::start(args, envs, &["listening on "]).await;
-        assert_eq!(table_rows(&found[0]).await, expected, "{args:?} {envs:?}");
+        let (server, url) = Binary::new(args)
+            .envs(envs)
+            .deadline(DEADLINE)
+            .start_one("listening on ")
+            .await;
+        assert_eq!(table_rows(&url).await, expected, "{args:?} {envs:?}");
         server.stop().await;
     }
     // The file may also come from the environment.
-    let (server, found) = Process::start(
-        &["serve"],
-        &[("SAGEMAKER_FLIGHT_CONFIG", file.path())],
-        &["listening on "],
-    )
-    .await;
-    assert_eq!(table_rows(&found[0]).await, 5);
+    let (server, url) = Binary::new(&["serve"])
+        .envs(&[("SAGEMAKER_FLIGHT_CONFIG", file.path())])
+        .deadline(DEADLINE)
+        .start_one("listening on ")
+        .await;
+    assert_eq!(table_rows(&url).await, 5);
     server.stop().await;
 }
 
@@ -657,16 +579,10 @@ async fn a_bad_config_file_stops_the_start_with_a_message_naming_key_and_file_bo
         ),
     ] {
         let file = ConfigFile::new(name, text);
-        let output = tokio::time::timeout(
-            DEADLINE,
-            Command::new(BINARY)
-                .args(["serve", "--config", file.path()])
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .expect("exits in time")
-        .expect("run");
+        let output = Binary::new(&["serve", "--config", file.path()])
+            .deadline(DEADLINE)
+            .output()
+            .await;
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{name}: {stderr}");
         assert!(stderr.contains(expected), "{name}: {stderr}");
@@ -680,17 +596,11 @@ async fn a_bad_config_file_stops_the_start_with_a_message_naming_key_and_file_bo
     // A bad value in the environment is an error even when the file has a
     // good one: the environment is above the file.
     let file = ConfigFile::new("env", "demo = true\ndemo-jobs = 5\n");
-    let output = tokio::time::timeout(
-        DEADLINE,
-        Command::new(BINARY)
-            .args(["serve", "--config", file.path()])
-            .env("SAGEMAKER_FLIGHT_DEMO_JOBS", "five")
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("exits in time")
-    .expect("run");
+    let output = Binary::new(&["serve", "--config", file.path()])
+        .env("SAGEMAKER_FLIGHT_DEMO_JOBS", "five")
+        .deadline(DEADLINE)
+        .output()
+        .await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("invalid value 'five'"), "{stderr}");
@@ -698,16 +608,10 @@ async fn a_bad_config_file_stops_the_start_with_a_message_naming_key_and_file_bo
 
 #[tokio::test]
 async fn serve_help_explains_every_option_and_its_environment_variable() {
-    let output = tokio::time::timeout(
-        DEADLINE,
-        Command::new(BINARY)
-            .args(["serve", "--help"])
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("exits in time")
-    .expect("run");
+    let output = Binary::new(&["serve", "--help"])
+        .deadline(DEADLINE)
+        .output()
+        .await;
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
     for expected in [

@@ -21,9 +21,7 @@ use sagemaker_emulator::{Emulator, EmulatorConfig, EmulatorPartition, EmulatorRo
 use sagemaker_flight::flight::Fleet;
 use sagemaker_flight::flight::ticket::Statement;
 use sagemaker_flight::source::accounts::{AccountsFile, partition_clients};
-use sagemaker_flight::source::{
-    Partition, PartitionKey, Partitions, RetryPolicy, SageMakerSource, emulator_sdk_config,
-};
+use sagemaker_flight::source::{Partition, PartitionKey, Partitions, RetryPolicy, SageMakerSource};
 use sagemaker_flight::table::TableOptions;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -72,7 +70,7 @@ async fn partitions_retrying(
     regions: &[&str],
     retries: RetryPolicy,
 ) -> Partitions {
-    let base = emulator_sdk_config(&emulator.endpoint_url(), "us-east-1").await;
+    let base = common::emulator_sdk_config(&emulator.endpoint_url(), "us-east-1").await;
     let regions: Vec<String> = regions.iter().map(|r| r.to_string()).collect();
     let clients = partition_clients(&base, &regions, Some(&accounts_file(EXTERNAL_ID)))
         .await
@@ -616,7 +614,7 @@ async fn all_regions_are_the_ones_each_account_has_enabled() {
 #[tokio::test]
 async fn a_role_that_cannot_be_assumed_stops_the_start() {
     let emulator = start_tenants().await;
-    let base = emulator_sdk_config(&emulator.endpoint_url(), "us-east-1").await;
+    let base = common::emulator_sdk_config(&emulator.endpoint_url(), "us-east-1").await;
     let error = partition_clients(
         &base,
         &["us-east-1".into()],

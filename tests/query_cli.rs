@@ -8,27 +8,25 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow_flight::sql::client::FlightSqlServiceClient;
+use common::binary::{Binary, Process};
 use futures::TryStreamExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use tonic::transport::Channel;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_sagemaker-flight");
 const TABLE: &str = "aws.sagemaker_compilation_job";
 /// Longest a query process may take in these tests.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A `serve --demo` process and the URL it printed.
 struct DemoServer {
-    process: Child,
+    process: Process,
     url: String,
 }
 
@@ -37,26 +35,11 @@ impl DemoServer {
     async fn start(extra: &[&str], envs: &[(&str, &str)]) -> DemoServer {
         let mut args = vec!["serve", "--demo", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
-        let mut process = Command::new(BINARY)
-            .args(&args)
-            .envs(envs.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn the server");
-        let stdout = process.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let url = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await.expect("read stdout") {
-                if let Some(url) = line.strip_prefix("sagemaker-flight listening on ") {
-                    return url.trim().to_owned();
-                }
-            }
-            panic!("{args:?} exited without printing its address");
-        })
-        .await
-        .expect("the server reports its address in time");
+        let (process, url) = Binary::new(&args)
+            .envs(envs)
+            .discard_stderr()
+            .start_one("sagemaker-flight listening on ")
+            .await;
         DemoServer { process, url }
     }
 
@@ -87,29 +70,19 @@ impl DemoServer {
     }
 
     async fn stop(mut self) {
-        self.process.kill().await.expect("stop the server");
+        self.process.child.kill().await.expect("stop the server");
     }
 }
 
 /// Runs `sagemaker-flight query SQL --server URL ARGS...` with `envs` (and
 /// no credential variables from the test's own environment).
 async fn run_query(url: &str, sql: &str, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let child = Command::new(BINARY)
-        .args(["query", sql, "--server", url])
-        .args(args)
-        .env_remove("SAGEMAKER_FLIGHT_TOKEN")
-        .env_remove("SAGEMAKER_FLIGHT_PASSWORD")
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn query");
-    tokio::time::timeout(QUERY_TIMEOUT, child.wait_with_output())
+    Binary::new(&[&["query", sql, "--server", url][..], args].concat())
+        .env_remove(&["SAGEMAKER_FLIGHT_TOKEN", "SAGEMAKER_FLIGHT_PASSWORD"])
+        .envs(envs)
+        .deadline(QUERY_TIMEOUT)
+        .output()
         .await
-        .expect("the query ends in time")
-        .expect("query output")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -618,16 +591,12 @@ async fn wait_retries_until_a_server_that_starts_later_answers() {
     drop(first);
     drop(listener);
     let listen = format!("127.0.0.1:{port}");
-    let mut server = Command::new(BINARY)
-        .args(["serve", "--demo", "--demo-jobs", "40", "--listen", &listen])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn the server");
+    let mut server = Binary::new(&["serve", "--demo", "--demo-jobs", "40", "--listen", &listen])
+        .discard_stderr()
+        .spawn();
     let output = query.await.expect("query task");
     assert_eq!(succeeded(&output), "n\n40\n");
-    server.kill().await.expect("stop the server");
+    server.child.kill().await.expect("stop the server");
 
     // Nobody comes: the wait ends with a message that says so.
     let line = failure(&run_query(&url, &sql, &["--wait", "1"], &[]).await);

@@ -67,7 +67,12 @@ fn single_count(batches: &[RecordBatch]) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_scan_under_faults_returns_exactly_the_rows_of_a_fault_free_scan() {
     const JOBS: usize = 10_000;
-    let server = TestServer::start_windowed(emulator_config(JOBS), 32, quick_retries(10), 4).await;
+    let server = TestServer::builder(emulator_config(JOBS))
+        .concurrency(32)
+        .retry(quick_retries(10))
+        .list_windows(4)
+        .start()
+        .await;
     let sql = format!("SELECT * FROM {TABLE}");
     let clean = query(&server, &sql).await.expect("fault-free scan");
     assert_eq!(rows(&clean), JOBS);
@@ -94,10 +99,10 @@ async fn a_full_scan_under_faults_returns_exactly_the_rows_of_a_fault_free_scan(
 
 #[tokio::test]
 async fn a_call_that_keeps_failing_ends_the_query_with_a_clear_status() {
-    let server = TestServer::start_configured(emulator_config(50), |client| {
-        SageMakerSource::new(client, 4, quick_retries(3))
-    })
-    .await;
+    let server = TestServer::builder(emulator_config(50))
+        .source(|client| SageMakerSource::new(client, 4, quick_retries(3)))
+        .start()
+        .await;
     server.emulator.state().set_disruptions(0.0, 1.0);
     let error = query(&server, &format!("SELECT * FROM {TABLE}"))
         .await
@@ -119,7 +124,10 @@ async fn a_call_that_keeps_failing_ends_the_query_with_a_clear_status() {
 
 #[tokio::test]
 async fn sql_cannot_touch_files_other_sources_or_settings() {
-    let server = TestServer::start(emulator_config(20), 4).await;
+    let server = TestServer::builder(emulator_config(20))
+        .concurrency(4)
+        .start()
+        .await;
     let sandbox =
         std::env::temp_dir().join(format!("sagemaker-flight-sandbox-{}", std::process::id()));
     std::fs::create_dir_all(&sandbox).expect("temp dir");
@@ -203,7 +211,10 @@ async fn sql_cannot_touch_files_other_sources_or_settings() {
 
 #[tokio::test]
 async fn bad_requests_get_precise_statuses_and_the_server_keeps_serving() {
-    let server = TestServer::start(emulator_config(20), 4).await;
+    let server = TestServer::builder(emulator_config(20))
+        .concurrency(4)
+        .start()
+        .await;
     let mut flight = FlightServiceClient::new(server.channel().await)
         .max_encoding_message_size(usize::MAX)
         .max_decoding_message_size(usize::MAX);
@@ -432,12 +443,14 @@ async fn thirty_two_clients_with_faults_all_get_right_answers() {
         ..emulator_config(JOBS)
     };
     let server = Arc::new(
-        TestServer::start_configured(config, |client| {
-            SageMakerSource::new(client, 16, quick_retries(10))
-                .with_list_windows(4)
-                .with_cache(Duration::from_secs(300), 10_000)
-        })
-        .await,
+        TestServer::builder(config)
+            .source(|client| {
+                SageMakerSource::new(client, 16, quick_retries(10))
+                    .with_list_windows(4)
+                    .with_cache(Duration::from_secs(300), 10_000)
+            })
+            .start()
+            .await,
     );
     // The expected answers, from the emulator's own jobs.
     let jobs = server.emulator.state().jobs();

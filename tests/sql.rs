@@ -90,7 +90,10 @@ fn expect_calls(stats: &Stats, expected: &[(&str, u64)]) {
 
 #[tokio::test]
 async fn statements_metadata_and_prepared_statements_through_the_rust_client() {
-    let server = TestServer::start(emulator_config(60), 8).await;
+    let server = TestServer::builder(emulator_config(60))
+        .concurrency(8)
+        .start()
+        .await;
     let mut client = sql_client(&server).await;
 
     // A statement: the FlightInfo schema is the stream's schema, exactly.
@@ -191,7 +194,10 @@ async fn statements_metadata_and_prepared_statements_through_the_rust_client() {
 
 #[tokio::test]
 async fn read_only_and_bad_sql_get_precise_statuses() {
-    let server = TestServer::start(emulator_config(5), 2).await;
+    let server = TestServer::builder(emulator_config(5))
+        .concurrency(2)
+        .start()
+        .await;
     for sql in [
         "CREATE TABLE t (a INT)",
         "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
@@ -229,7 +235,10 @@ async fn read_only_and_bad_sql_get_precise_statuses() {
 
 #[tokio::test]
 async fn a_summary_only_query_makes_only_list_calls() {
-    let server = TestServer::start(emulator_config(250), 8).await;
+    let server = TestServer::builder(emulator_config(250))
+        .concurrency(8)
+        .start()
+        .await;
     let batches = query(
         &server,
         &format!("SELECT compilation_job_name, compilation_job_status, creation_time FROM {TABLE}"),
@@ -246,7 +255,10 @@ async fn a_summary_only_query_makes_only_list_calls() {
 
 #[tokio::test]
 async fn count_star_needs_no_describe() {
-    let server = TestServer::start(emulator_config(120), 8).await;
+    let server = TestServer::builder(emulator_config(120))
+        .concurrency(8)
+        .start()
+        .await;
     let batches = query(&server, &format!("SELECT count(*) AS n FROM {TABLE}"))
         .await
         .expect("rows");
@@ -264,7 +276,10 @@ async fn count_star_needs_no_describe() {
 
 #[tokio::test]
 async fn a_status_and_time_range_query_lists_only_the_matching_pages() {
-    let server = TestServer::start(emulator_config(600), 8).await;
+    let server = TestServer::builder(emulator_config(600))
+        .concurrency(8)
+        .start()
+        .await;
     let jobs = emulated(&server);
     // The creation time of the 150th newest job, as a bound.
     let mut times: Vec<i64> = jobs.iter().map(|j| j.2).collect();
@@ -300,7 +315,10 @@ async fn a_status_and_time_range_query_lists_only_the_matching_pages() {
 
 #[tokio::test]
 async fn a_status_in_list_lists_each_status_and_an_unknown_status_calls_nothing() {
-    let server = TestServer::start(emulator_config(200), 8).await;
+    let server = TestServer::builder(emulator_config(200))
+        .concurrency(8)
+        .start()
+        .await;
     let jobs = emulated(&server);
     let sql = format!(
         "SELECT compilation_job_name FROM {TABLE} \
@@ -331,7 +349,10 @@ async fn a_status_in_list_lists_each_status_and_an_unknown_status_calls_nothing(
 
 #[tokio::test]
 async fn a_name_lookup_makes_one_describe_and_no_list() {
-    let server = TestServer::start(emulator_config(300), 8).await;
+    let server = TestServer::builder(emulator_config(300))
+        .concurrency(8)
+        .start()
+        .await;
     let (name, ..) = emulated(&server)[17].clone();
     let sql = format!(
         "SELECT compilation_job_name, failure_reason, input_config FROM {TABLE} \
@@ -366,7 +387,10 @@ async fn a_name_lookup_makes_one_describe_and_no_list() {
 
 #[tokio::test]
 async fn limit_stops_listing_and_describing_early() {
-    let server = TestServer::start(emulator_config(1000), 4).await;
+    let server = TestServer::builder(emulator_config(1000))
+        .concurrency(4)
+        .start()
+        .await;
     let batches = query(&server, &format!("SELECT * FROM {TABLE} LIMIT 10"))
         .await
         .expect("rows");
@@ -408,7 +432,10 @@ async fn limit_stops_listing_and_describing_early() {
 
 #[tokio::test]
 async fn tags_alone_add_list_tags_and_nothing_else() {
-    let server = TestServer::start(emulator_config(150), 8).await;
+    let server = TestServer::builder(emulator_config(150))
+        .concurrency(8)
+        .start()
+        .await;
     let sql = format!("SELECT compilation_job_name, tags FROM {TABLE}");
     assert_eq!(rows(&query(&server, &sql).await.expect("rows")), 150);
     let stats = server.emulator.state().stats();
@@ -433,7 +460,10 @@ async fn tags_alone_add_list_tags_and_nothing_else() {
 
 #[tokio::test]
 async fn explain_shows_the_api_parameters_and_calls() {
-    let server = TestServer::start(emulator_config(10), 2).await;
+    let server = TestServer::builder(emulator_config(10))
+        .concurrency(2)
+        .start()
+        .await;
     let sql = format!(
         "EXPLAIN SELECT compilation_job_name FROM {TABLE} \
          WHERE compilation_job_status = 'FAILED' AND compilation_job_name LIKE '%resnet%'"
@@ -461,7 +491,10 @@ async fn a_client_that_keeps_its_old_handle_after_binding_gets_its_parameters() 
     use arrow_flight::{Action, FlightDescriptor};
     use prost::Message;
 
-    let server = TestServer::start(emulator_config(80), 4).await;
+    let server = TestServer::builder(emulator_config(80))
+        .concurrency(4)
+        .start()
+        .await;
     let mut client = sql_client(&server).await;
     let sql = format!("SELECT compilation_job_name FROM {TABLE} WHERE compilation_job_status = $1");
     let create = ActionCreatePreparedStatementRequest {
@@ -533,12 +566,14 @@ async fn a_warm_scan_calls_only_what_may_have_changed() {
     use sagemaker_flight::source::SageMakerSource;
     use std::time::Duration;
 
-    let server = TestServer::start_configured(emulator_config(250), |client| {
-        SageMakerSource::new(client, 8, common::quick_retries(8))
-            .with_list_windows(1)
-            .with_cache(Duration::from_secs(600), 10_000)
-    })
-    .await;
+    let server = TestServer::builder(emulator_config(250))
+        .source(|client| {
+            SageMakerSource::new(client, 8, common::quick_retries(8))
+                .with_list_windows(1)
+                .with_cache(Duration::from_secs(600), 10_000)
+        })
+        .start()
+        .await;
     let sql = format!("SELECT * FROM {TABLE}");
     let cold = query(&server, &sql).await.expect("cold");
     let cold_stats = server.emulator.state().stats();
@@ -617,10 +652,11 @@ async fn a_fresh_snapshot_answers_every_query_with_no_call() {
         snapshot_ttl: Duration::from_secs(600),
         ..TableOptions::default()
     };
-    let server = TestServer::start_with_table(emulator_config(250), options, |client| {
-        SageMakerSource::new(client, 8, common::quick_retries(8))
-    })
-    .await;
+    let server = TestServer::builder(emulator_config(250))
+        .table(options)
+        .source(|client| SageMakerSource::new(client, 8, common::quick_retries(8)))
+        .start()
+        .await;
     // A filtered query is not a snapshot: it calls, and keeps nothing.
     let failed_sql = format!("SELECT * FROM {TABLE} WHERE compilation_job_status = 'FAILED'");
     let failed = query(&server, &failed_sql).await.expect("filtered");

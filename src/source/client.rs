@@ -1,14 +1,14 @@
 //! Building the SageMaker client: the standard AWS credential chain with the
 //! operator's region, profile and endpoint, or fixed credentials for the
-//! emulator.
+//! `--demo` emulator.
 
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_sagemaker::Client;
-use aws_sdk_sagemaker::config::Credentials;
+#[cfg(feature = "demo")]
+use aws_sdk_sagemaker::{Client, config::Credentials};
 
 /// Where and as whom to call SageMaker.
 #[derive(Clone, Debug, Default)]
@@ -46,8 +46,10 @@ pub async fn sdk_config(options: &AwsOptions) -> aws_config::SdkConfig {
     loader.load().await
 }
 
-/// A client for an emulator at `endpoint_url`, with fixed credentials: the
-/// emulator accepts any signature, and nothing reads the environment.
+/// A client for an emulator at `endpoint_url` (`serve --demo`), with fixed
+/// credentials: the emulator accepts any signature, and nothing reads the
+/// environment.
+#[cfg(feature = "demo")]
 pub fn emulator_client(endpoint_url: &str, region: &str) -> Client {
     let config = aws_sdk_sagemaker::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -60,20 +62,6 @@ pub fn emulator_client(endpoint_url: &str, region: &str) -> Client {
     Client::from_conf(config)
 }
 
-/// The AWS configuration of [`emulator_client`], from which every client
-/// of an emulator of many accounts is made (STS, Account, SageMaker in
-/// each region).
-pub async fn emulator_sdk_config(endpoint_url: &str, region: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(region.to_owned()))
-        .credentials_provider(emulator_credentials())
-        .endpoint_url(endpoint_url)
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(attempt_timeout())
-        .load()
-        .await
-}
-
 /// Each attempt bounded by [`ATTEMPT_TIMEOUT`].
 fn attempt_timeout() -> TimeoutConfig {
     TimeoutConfig::builder()
@@ -82,6 +70,7 @@ fn attempt_timeout() -> TimeoutConfig {
 }
 
 /// The emulator's default account's credentials (it checks no signature).
+#[cfg(feature = "demo")]
 fn emulator_credentials() -> Credentials {
     Credentials::new(
         "emulator",

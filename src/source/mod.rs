@@ -47,7 +47,9 @@ mod sagemaker_source;
 
 pub use arn::account_id_from_arn;
 pub use cache::{DEFAULT_CACHE_MAX_JOBS, DEFAULT_CACHE_TTL};
-pub use client::{AwsOptions, emulator_client, emulator_sdk_config, sdk_config};
+#[cfg(feature = "demo")]
+pub use client::emulator_client;
+pub use client::{AwsOptions, sdk_config};
 pub use error::{SourceError, SourceErrorKind, describe_chain};
 pub use partition::{Partition, Partitions};
 pub use partition_key::PartitionKey;

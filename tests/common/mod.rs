@@ -1,7 +1,10 @@
 //! Fixtures shared by the integration tests: an emulator and a Flight server
-//! in this process, both on 127.0.0.1:0, and helpers to read batches.
+//! in this process, both on 127.0.0.1:0 ([`TestServer::builder`]), the
+//! binary as a child process ([`binary`]), and helpers to read batches.
 
 #![allow(dead_code)] // each test binary uses a different part
+
+pub mod binary;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +21,38 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+/// How long one SageMaker, STS or Account attempt of a test may take.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The AWS configuration every client of an emulator of many accounts is
+/// made from (STS, Account, SageMaker in each region): fixed credentials
+/// (the emulator checks no signature) and no SDK retries (the tests count
+/// every attempt; retries are the source's own).
+pub async fn emulator_sdk_config(endpoint_url: &str, region: &str) -> aws_config::SdkConfig {
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    use aws_config::{BehaviorVersion, Region};
+    let credentials = aws_sdk_sagemaker::config::Credentials::new(
+        "emulator",
+        "emulator",
+        None,
+        None,
+        "sagemaker-flight-tests",
+    );
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(credentials)
+        .endpoint_url(endpoint_url)
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        )
+        .load()
+        .await
+}
+
 /// A retry policy with short waits, so fault tests stay fast.
 pub fn quick_retries(max_attempts: u32) -> RetryPolicy {
     RetryPolicy {
@@ -27,92 +62,163 @@ pub fn quick_retries(max_attempts: u32) -> RetryPolicy {
     }
 }
 
-/// An emulator and a Flight server reading it.
+/// How long [`TestServer::stop`] waits for the server, then the emulator.
+const STOP_LIMIT: Duration = Duration::from_secs(60);
+
+/// An emulator and a Flight server reading it, both on 127.0.0.1. Dropped,
+/// it stops the server (the shutdown signal sent, its task aborted) and
+/// the emulator (which stops when its handle drops);
+/// [`TestServer::stop`] stops both gracefully and waits for them.
 pub struct TestServer {
     pub emulator: Emulator,
     pub address: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: ServerTask,
 }
 
-impl TestServer {
-    /// Starts an emulator with `config`, and a server on it with
-    /// `concurrency`, listing in one NextToken chain (so call counts are
-    /// exact pages).
-    pub async fn start(config: EmulatorConfig, concurrency: usize) -> TestServer {
-        Self::start_with(config, concurrency, quick_retries(8)).await
-    }
+/// Builds a source from a client of the emulator.
+type SourceFn = Box<dyn FnOnce(aws_sdk_sagemaker::Client) -> SageMakerSource + Send>;
 
-    /// Like [`TestServer::start`], with a chosen retry policy.
-    pub async fn start_with(
-        config: EmulatorConfig,
-        concurrency: usize,
-        retry: RetryPolicy,
-    ) -> TestServer {
-        Self::start_windowed(config, concurrency, retry, 1).await
-    }
-
-    /// Like [`TestServer::start_with`], splitting long listings into up to
-    /// `list_windows` creation-time windows.
-    pub async fn start_windowed(
-        config: EmulatorConfig,
-        concurrency: usize,
-        retry: RetryPolicy,
-        list_windows: usize,
-    ) -> TestServer {
-        Self::start_configured(config, |source| {
-            SageMakerSource::new(source, concurrency, retry).with_list_windows(list_windows)
-        })
-        .await
-    }
-
-    /// Starts an emulator with `config`, and a server on the source that
-    /// `build` makes from a client of the emulator.
-    pub async fn start_configured(
-        config: EmulatorConfig,
-        build: impl FnOnce(aws_sdk_sagemaker::Client) -> SageMakerSource,
-    ) -> TestServer {
-        Self::start_with_table(config, TableOptions::default(), build).await
-    }
-
-    /// As [`TestServer::start_configured`], with the table's `options`.
-    pub async fn start_with_table(
-        config: EmulatorConfig,
-        options: TableOptions,
-        build: impl FnOnce(aws_sdk_sagemaker::Client) -> SageMakerSource,
-    ) -> TestServer {
-        Self::launch(
-            config,
-            build,
-            |source| sagemaker_flight::server::flight_service(source, options, &Default::default()),
-            None,
-        )
-        .await
-    }
-
-    /// The emulator, the source `build` makes from a client of it, the
-    /// service `service` makes over the source, served in the background
-    /// (with TLS when `tls` is given).
-    async fn launch(
-        config: EmulatorConfig,
-        build: impl FnOnce(aws_sdk_sagemaker::Client) -> SageMakerSource,
-        service: impl FnOnce(
+/// Builds the Flight service over the source.
+type ServiceFn = Box<
+    dyn FnOnce(
             Arc<SageMakerSource>,
         ) -> Result<
             sagemaker_flight::flight::FlightServer,
             sagemaker_flight::server::ServeError,
-        >,
+        > + Send,
+>;
+
+/// What [`TestServer::builder`] starts. Unset, the source makes 8 calls
+/// at a time with [`quick_retries`]`(8)` and lists in one NextToken chain
+/// (so call counts are exact pages), the table has
+/// [`TableOptions::default`], anyone may call, in plaintext.
+#[must_use = "a builder starts nothing until `start`"]
+pub struct TestServerBuilder {
+    config: EmulatorConfig,
+    concurrency: Option<usize>,
+    retry: Option<RetryPolicy>,
+    list_windows: Option<usize>,
+    source: Option<SourceFn>,
+    table: Option<TableOptions>,
+    auth: Option<sagemaker_flight::auth::Authenticator>,
+    tls: Option<sagemaker_flight::auth::TlsConfig>,
+    service: Option<ServiceFn>,
+}
+
+impl TestServerBuilder {
+    /// The default source makes `concurrency` calls at a time.
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = Some(concurrency);
+        self
+    }
+
+    /// The default source retries with `retry`.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// The default source splits long listings into up to `list_windows`
+    /// creation-time windows.
+    pub fn list_windows(mut self, list_windows: usize) -> Self {
+        self.list_windows = Some(list_windows);
+        self
+    }
+
+    /// The server reads the source `build` makes from a client of the
+    /// emulator, instead of the default one (so no `concurrency`, `retry`
+    /// or `list_windows` with it).
+    pub fn source(
+        mut self,
+        build: impl FnOnce(aws_sdk_sagemaker::Client) -> SageMakerSource + Send + 'static,
+    ) -> Self {
+        self.source = Some(Box::new(build));
+        self
+    }
+
+    /// The table's `options`.
+    pub fn table(mut self, options: TableOptions) -> Self {
+        self.table = Some(options);
+        self
+    }
+
+    /// The server checks credentials with `auth` (`None`: anyone may call)
+    /// and, with `tls`, speaks TLS.
+    pub fn access(
+        mut self,
+        auth: Option<sagemaker_flight::auth::Authenticator>,
         tls: Option<sagemaker_flight::auth::TlsConfig>,
-    ) -> TestServer {
+    ) -> Self {
+        self.auth = auth;
+        self.tls = tls;
+        self
+    }
+
+    /// The server serves what `build` makes over the source, instead of
+    /// the default service (so no `table` or authenticator with it; TLS
+    /// still applies).
+    pub fn service(
+        mut self,
+        build: impl FnOnce(
+            Arc<SageMakerSource>,
+        ) -> Result<
+            sagemaker_flight::flight::FlightServer,
+            sagemaker_flight::server::ServeError,
+        > + Send
+        + 'static,
+    ) -> Self {
+        self.service = Some(Box::new(build));
+        self
+    }
+
+    /// Starts the emulator, then the server on it, in the background.
+    pub async fn start(self) -> TestServer {
+        let TestServerBuilder {
+            config,
+            concurrency,
+            retry,
+            list_windows,
+            source,
+            table,
+            auth,
+            tls,
+            service,
+        } = self;
+        assert!(
+            source.is_none()
+                || (concurrency.is_none() && retry.is_none() && list_windows.is_none()),
+            "source() replaces the default source: concurrency(), retry() and list_windows() would be ignored"
+        );
+        assert!(
+            service.is_none() || (table.is_none() && auth.is_none()),
+            "service() replaces the default service: table() and access()'s authenticator would be ignored"
+        );
         let emulator = Emulator::start(config, ([127, 0, 0, 1], 0).into())
             .await
             .expect("emulator starts");
         let client = emulator_client(&emulator.endpoint_url(), "us-east-1");
-        let source = Arc::new(build(client));
+        let source = Arc::new(match source {
+            Some(build) => build(client),
+            None => SageMakerSource::new(
+                client,
+                concurrency.unwrap_or(8),
+                retry.unwrap_or_else(|| quick_retries(8)),
+            )
+            .with_list_windows(list_windows.unwrap_or(1)),
+        });
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (shutdown, on_shutdown) = oneshot::channel::<()>();
-        let service = service(source).expect("service");
+        let service = match service {
+            Some(build) => build(source),
+            None => sagemaker_flight::server::flight_service(
+                source,
+                table.unwrap_or_default(),
+                &Default::default(),
+            )
+            .map(|service| service.with_auth(auth)),
+        }
+        .expect("service");
         let task = tokio::spawn(async move {
             sagemaker_flight::server::serve_with_tls(listener, service, tls.as_ref(), async {
                 let _ = on_shutdown.await;
@@ -123,8 +229,61 @@ impl TestServer {
         TestServer {
             emulator,
             address,
-            shutdown: Some(shutdown),
-            task: Some(task),
+            server: ServerTask {
+                shutdown: Some(shutdown),
+                task: Some(task),
+            },
+        }
+    }
+}
+
+/// The Flight server's task: stopped by [`ServerTask::stop`], or on drop.
+struct ServerTask {
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl ServerTask {
+    /// Sends the shutdown signal and waits (at most [`STOP_LIMIT`]) for the
+    /// server to finish.
+    async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(STOP_LIMIT, task)
+                .await
+                .expect("the server stops in time");
+        }
+    }
+}
+
+impl Drop for ServerTask {
+    /// Not stopped: signals the shutdown and aborts the task, so nothing
+    /// outlives the test.
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+impl TestServer {
+    /// A server to be started on an emulator with `config`.
+    pub fn builder(config: EmulatorConfig) -> TestServerBuilder {
+        TestServerBuilder {
+            config,
+            concurrency: None,
+            retry: None,
+            list_windows: None,
+            source: None,
+            table: None,
+            auth: None,
+            tls: None,
+            service: None,
         }
     }
 
@@ -142,15 +301,16 @@ impl TestServer {
             .expect("connect")
     }
 
-    /// Stops the server and the emulator.
-    pub async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-        self.emulator.shutdown().await;
+    /// Stops the server, then the emulator, gracefully, waiting (at most
+    /// [`STOP_LIMIT`] each) for them to finish.
+    pub async fn stop(self) {
+        let TestServer {
+            emulator, server, ..
+        } = self;
+        server.stop().await;
+        tokio::time::timeout(STOP_LIMIT, emulator.shutdown())
+            .await
+            .expect("the emulator stops in time");
     }
 }
 
@@ -210,32 +370,6 @@ pub fn tags_at(batch: &RecordBatch, row: usize) -> Vec<(String, String)> {
 /// Epoch seconds (as the emulator sends them) to microseconds.
 pub fn seconds_to_micros(seconds: f64) -> i64 {
     (seconds * 1_000_000.0).round() as i64
-}
-
-impl TestServer {
-    /// Starts an emulator with `config` and a server on it that checks
-    /// credentials with `auth` (`None`: anyone may call) and, with `tls`,
-    /// speaks TLS (tests/access.rs).
-    pub async fn start_with_access(
-        config: EmulatorConfig,
-        auth: Option<sagemaker_flight::auth::Authenticator>,
-        tls: Option<sagemaker_flight::auth::TlsConfig>,
-    ) -> TestServer {
-        Self::launch(
-            config,
-            |client| SageMakerSource::new(client, 8, quick_retries(8)),
-            |source| {
-                Ok(sagemaker_flight::server::flight_service(
-                    source,
-                    TableOptions::default(),
-                    &Default::default(),
-                )?
-                .with_auth(auth))
-            },
-            tls,
-        )
-        .await
-    }
 }
 
 /// Each row as text, columns joined by ` | `, strings quoted, NULL spelled
