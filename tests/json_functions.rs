@@ -80,10 +80,7 @@ fn parse_member(describe: &Value, outer: &str, member: &str) -> Option<Value> {
 
 #[tokio::test]
 async fn json_get_str_reads_the_target_device_of_each_job() {
-    let server = TestServer::builder(emulator_config(JOBS))
-        .concurrency(8)
-        .start()
-        .await;
+    let server = TestServer::builder(emulator_config(JOBS)).start().await;
     let got = strings_by_name(
         &server,
         &format!(
@@ -116,10 +113,7 @@ async fn json_get_str_reads_the_target_device_of_each_job() {
 
 #[tokio::test]
 async fn nested_paths_reach_into_objects_and_into_json_held_in_strings() {
-    let server = TestServer::builder(emulator_config(JOBS))
-        .concurrency(8)
-        .start()
-        .await;
+    let server = TestServer::builder(emulator_config(JOBS)).start().await;
 
     // An object inside an object: OutputConfig.TargetPlatform.Os.
     let os = strings_by_name(
@@ -161,10 +155,7 @@ async fn nested_paths_reach_into_objects_and_into_json_held_in_strings() {
 
 #[tokio::test]
 async fn json_get_int_json_get_and_json_contains_match_the_describe_bodies() {
-    let server = TestServer::builder(emulator_config(JOBS))
-        .concurrency(8)
-        .start()
-        .await;
+    let server = TestServer::builder(emulator_config(JOBS)).start().await;
 
     let runtime = ints_by_name(
         &server,
@@ -239,10 +230,7 @@ async fn json_get_int_json_get_and_json_contains_match_the_describe_bodies() {
 
 #[tokio::test]
 async fn a_where_clause_filters_on_a_json_field() {
-    let server = TestServer::builder(emulator_config(JOBS))
-        .concurrency(8)
-        .start()
-        .await;
+    let server = TestServer::builder(emulator_config(JOBS)).start().await;
     let batches = query(
         &server,
         &format!(
@@ -272,10 +260,7 @@ async fn a_where_clause_filters_on_a_json_field() {
 
 #[tokio::test]
 async fn a_missing_key_is_null_not_an_error() {
-    let server = TestServer::builder(emulator_config(50))
-        .concurrency(8)
-        .start()
-        .await;
+    let server = TestServer::builder(emulator_config(50)).start().await;
     let batches = query(
         &server,
         &format!(

@@ -90,10 +90,7 @@ fn expect_calls(stats: &Stats, expected: &[(&str, u64)]) {
 
 #[tokio::test]
 async fn statements_metadata_and_prepared_statements_through_the_rust_client() {
-    let server = TestServer::builder(emulator_config(60))
-        .concurrency(8)
-        .start()
-        .await;
+    let server = TestServer::builder(emulator_config(60)).start().await;
     let mut client = sql_client(&server).await;
 
     // A statement: the FlightInfo schema is the stream's schema, exactly.
@@ -235,10 +232,7 @@ async fn read_only_and_bad_sql_get_precise_statuses() {
 
 #[tokio::test]
 async fn a_summary_only_query_makes_only_list_calls() {
-    let server = TestServer::builder(emulator_config(250))
-        .concurrency(8)
-        .start()
-        .await;
+    let server = TestServer::builder(emulator_config(250)).start().await;
     let batches = query(
         &server,
         &format!("SELECT compilation_job_name, compilation_job_status, creation_time FROM {TABLE}"),
@@ -255,10 +249,7 @@ async fn a_summary_only_query_makes_only_list_calls() {
 
 #[tokio::test]
 async fn count_star_needs_no_describe() {
-    let server = TestServer::builder(emulator_config(120))
-        .concurrency(8)
-        .start()
-        .await;
+    let server = TestServer::builder(emulator_config(120)).start().await;
     let batches = query(&server, &format!("SELECT count(*) AS n FROM {TABLE}"))
         .await
         .expect("rows");
@@ -276,10 +267,7 @@ async fn count_star_needs_no_describe() {
 
 #[tokio::test]
 async fn a_status_and_time_range_query_lists_only_the_matching_pages() {
-    let server = TestServer::builder(emulator_config(600))
-        .concurrency(8)
-        .start()
-        .await;
+    let server = TestServer::builder(emulator_config(600)).start().await;
     let jobs = emulated(&server);
     // The creation time of the 150th newest job, as a bound.
     let mut times: Vec<i64> = jobs.iter().map(|j| j.2).collect();
@@ -315,10 +303,7 @@ async fn a_status_and_time_range_query_lists_only_the_matching_pages() {
 
 #[tokio::test]
 async fn a_status_in_list_lists_each_status_and_an_unknown_status_calls_nothing() {
-    let server = TestServer::builder(emulator_config(200))
-        .concurrency(8)
-        .start()
-        .await;
+    let server = TestServer::builder(emulator_config(200)).start().await;
     let jobs = emulated(&server);
     let sql = format!(
         "SELECT compilation_job_name FROM {TABLE} \
@@ -349,10 +334,7 @@ async fn a_status_in_list_lists_each_status_and_an_unknown_status_calls_nothing(
 
 #[tokio::test]
 async fn a_name_lookup_makes_one_describe_and_no_list() {
-    let server = TestServer::builder(emulator_config(300))
-        .concurrency(8)
-        .start()
-        .await;
+    let server = TestServer::builder(emulator_config(300)).start().await;
     let (name, ..) = emulated(&server)[17].clone();
     let sql = format!(
         "SELECT compilation_job_name, failure_reason, input_config FROM {TABLE} \
@@ -432,10 +414,7 @@ async fn limit_stops_listing_and_describing_early() {
 
 #[tokio::test]
 async fn tags_alone_add_list_tags_and_nothing_else() {
-    let server = TestServer::builder(emulator_config(150))
-        .concurrency(8)
-        .start()
-        .await;
+    let server = TestServer::builder(emulator_config(150)).start().await;
     let sql = format!("SELECT compilation_job_name, tags FROM {TABLE}");
     assert_eq!(rows(&query(&server, &sql).await.expect("rows")), 150);
     let stats = server.emulator.state().stats();
