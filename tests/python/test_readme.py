@@ -1,0 +1,143 @@
+"""The README's examples, run as written: its Python snippets against the
+servers they are written for (the quick start's against a server of two
+regions, so that a snippet reading one endpoint of several loses rows and
+fails here), and every SQL statement it shows against the demo, each of
+which must return rows with a value in every column."""
+
+import contextlib
+import io
+import os
+import pathlib
+import re
+import warnings
+
+import adbc_driver_flightsql.dbapi as flightsql
+import pytest
+
+from conftest import binary, start_and_read_address, stop
+
+README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
+# The address the README's snippets use; each test swaps in its server's.
+README_URL = "grpc://127.0.0.1:50051"
+README_AUTH_URL = "grpc://host:50051"
+JOBS_PER_PARTITION = 120
+REGIONS = ["us-east-1", "eu-west-1"]
+
+
+def code_blocks(language):
+    """The README's fenced blocks in `language`, in order."""
+    return re.findall(rf"^```{language}\n(.*?)^```", README.read_text(), re.S | re.M)
+
+
+def run_snippet(code, **replacements):
+    """Runs a README snippet with its addresses replaced; returns its
+    variables and what it printed."""
+    for old, new in replacements.items():
+        code = code.replace(old, new)
+    variables = {}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, str(README), "exec"), variables)
+    return variables, printed.getvalue()
+
+
+def readme_sql():
+    """Every SQL statement of the README: the ```sql blocks, and each
+    statement a `sagemaker-flight query "..."` command line runs."""
+    statements = [block.strip() for block in code_blocks("sql")]
+    for block in code_blocks("sh"):
+        for quoted in re.findall(r'sagemaker-flight query\s+"([^"]+)"', block):
+            statements.append(" ".join(quoted.split()))
+    return statements
+
+
+@pytest.fixture(scope="module")
+def two_region_server():
+    """An emulator of one account in two regions and a server reading both
+    (one endpoint per region for a whole-table read); yields the server's
+    grpc:// URL."""
+    emulator, endpoint = start_and_read_address(
+        [binary(), "emulator", "--listen", "127.0.0.1:0", "--jobs", str(JOBS_PER_PARTITION),
+         "--partition", f"123456789012:{REGIONS[1]}"],
+    )
+    env = dict(
+        os.environ,
+        AWS_ACCESS_KEY_ID="emulator",
+        AWS_SECRET_ACCESS_KEY="emulator",
+        AWS_REGION=REGIONS[0],
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    server = None
+    try:
+        server, url = start_and_read_address(
+            [binary(), "serve", "--listen", "127.0.0.1:0", "--endpoint-url", endpoint,
+             "--region", ",".join(REGIONS)],
+            env=env,
+        )
+        yield url
+    finally:
+        if server is not None:
+            stop(server)
+        stop(emulator)
+
+
+def test_the_readme_has_the_examples_these_tests_run():
+    assert len(code_blocks("python")) == 3
+    assert len(readme_sql()) >= 4
+
+
+def test_the_quick_start_snippet_reads_every_endpoint(two_region_server):
+    quick_start = code_blocks("python")[0]
+    variables, printed = run_snippet(quick_start, **{README_URL: two_region_server})
+    table = variables["table"]
+    assert table.num_rows == JOBS_PER_PARTITION * len(REGIONS)
+    regions = {arn.split(":")[3] for arn in table.column("compilation_job_arn").to_pylist()}
+    assert regions == set(REGIONS)
+    assert "compilation_job_name" in printed
+
+
+def test_the_sql_snippet_runs_on_the_demo(demo_server):
+    sql_snippet = code_blocks("python")[1]
+    variables, printed = run_snippet(sql_snippet, **{README_URL: demo_server})
+    assert "QUERY" in variables
+    # The parameterised count of STOPPED jobs, printed as a one-tuple.
+    assert re.search(r"^\(\d+,\)$", printed, re.M), printed
+
+
+@pytest.fixture(scope="module")
+def basic_auth_server(tmp_path_factory):
+    """The demo with the README's Basic credentials (u / p)."""
+    password = tmp_path_factory.mktemp("readme") / "password"
+    password.write_text("p\n")
+    proc, url = start_and_read_address(
+        [binary(), "serve", "--demo", "--listen", "127.0.0.1:0", "--demo-jobs", "50",
+         "--auth-basic-user", "u", "--auth-basic-password-file", str(password)],
+    )
+    yield url
+    stop(proc)
+
+
+def test_the_credentials_snippet_authenticates_without_warnings(basic_auth_server):
+    snippet = code_blocks("python")[2]
+    prelude = "import adbc_driver_flightsql.dbapi as flightsql\nimport pyarrow.flight as flight\n"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        variables, _ = run_snippet(prelude + snippet, **{README_AUTH_URL: basic_auth_server})
+        conn, client, options = variables["conn"], variables["client"], variables["options"]
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM aws.sagemaker_compilation_job")
+            assert cur.fetchone() == (50,)
+        conn.close()
+    assert not [str(w.message) for w in caught], [str(w.message) for w in caught]
+    assert len(list(client.list_flights(options=options))) == 1
+
+
+@pytest.mark.parametrize("sql", readme_sql())
+def test_every_readme_statement_returns_rows_with_values(demo_server, sql):
+    with flightsql.connect(demo_server, autocommit=True) as conn:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            table = cur.fetch_arrow_table()
+    assert table.num_rows > 0, sql
+    empty = [name for name in table.column_names if table.column(name).null_count == table.num_rows]
+    assert not empty, f"always NULL: {empty} in {sql}"
