@@ -377,6 +377,75 @@ async fn parquet_reads_back_as_the_rows_of_a_direct_read() {
     server.stop().await;
 }
 
+/// A column of every function family a user reaches for, and of every
+/// type those return: JSON (a union, lists), time arithmetic (intervals,
+/// durations), dates, strings, arrays, structs, the tags map, decimals,
+/// small integers, NULL.
+const EVERY_FAMILY: &str = "SELECT compilation_job_name, \
+       json_get(output_config, 'TargetPlatform') AS platform, \
+       json_get(stopping_condition, 'MaxRuntimeInSeconds') AS runtime, \
+       json_get_array(vpc_config, 'Subnets') AS subnets, \
+       json_object_keys(output_config) AS output_keys, \
+       now() - creation_time AS age, \
+       INTERVAL '7 days' AS week, \
+       date_part('year', creation_time) AS year, \
+       date_trunc('day', creation_time) AS day, \
+       to_date('2026-01-02') AS date, \
+       regexp_replace(compilation_job_name, '-', '_') AS underscored, \
+       make_array(1, 2) AS pair, \
+       named_struct('a', 1, 'b', 'x') AS record, \
+       tags, \
+       arrow_cast(1, 'Int8') AS small, \
+       CAST(1.5 AS DECIMAL(10, 2)) AS amount, \
+       NULL AS nothing \
+     FROM aws.sagemaker_compilation_job ORDER BY compilation_job_name LIMIT 40";
+
+#[tokio::test]
+async fn every_function_family_goes_through_every_format() {
+    let server = DemoServer::start(&["--demo-jobs", "60"], &[]).await;
+    let dir = TempDir::new("families");
+    for format in ["table", "csv", "jsonl", "parquet"] {
+        let path = dir.file(&format!("out.{format}"));
+        let output = run_query(
+            &server.url,
+            EVERY_FAMILY,
+            &["--format", format, "--output", &path],
+            &[],
+        )
+        .await;
+        assert_eq!(succeeded(&output), "", "{format}: nothing on stdout");
+        assert!(
+            !Path::new(&format!("{path}.partial")).exists(),
+            "{format}: the temporary file is renamed"
+        );
+        let written = std::fs::read(&path).expect("the output file");
+        if format == "parquet" {
+            let read: Vec<RecordBatch> =
+                ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(written))
+                    .expect("a parquet file")
+                    .build()
+                    .expect("reader")
+                    .collect::<Result<_, _>>()
+                    .expect("batches");
+            assert_eq!(row_count(&read), 40);
+            let schema = read[0].schema();
+            for union in ["platform", "runtime"] {
+                assert_eq!(
+                    schema.field_with_name(union).expect("column").data_type(),
+                    &DataType::Utf8,
+                    "{union}: json_get's union is written as JSON text"
+                );
+            }
+        } else {
+            let text = text(&written);
+            assert!(text.contains("compilation_job_name") || format == "jsonl");
+            assert!(!text.contains("{object="), "{format}: {text}");
+            assert!(!text.contains("{null="), "{format}: {text}");
+        }
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn an_empty_result_still_has_its_header() {
     let server = DemoServer::start(&["--demo-jobs", "50"], &[]).await;

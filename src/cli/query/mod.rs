@@ -13,8 +13,10 @@
 //! cannot be reached, a hint at the credential options for
 //! UNAUTHENTICATED.
 
+mod columns;
 mod connection;
 mod error;
+mod format;
 mod output;
 mod progress;
 
@@ -34,7 +36,8 @@ use sagemaker_flight::server::DEFAULT_LISTEN;
 
 use connection::{Connection, Connector, Credentials, ServerUrl};
 pub use error::QueryCliError;
-pub use output::{OutputFormat, Sink};
+pub use format::OutputFormat;
+pub use output::Sink;
 pub use progress::Progress;
 
 /// Options of `sagemaker-flight query`.

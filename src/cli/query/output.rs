@@ -4,43 +4,24 @@
 //! A file is written under a temporary name beside it and renamed when
 //! the whole result is in, so a failed query never leaves a truncated
 //! file under the name asked for. Columns a format cannot hold as they
-//! are become text: in CSV, nested values (the `tags` map, lists,
-//! structs, the union `json_get` returns) are written as JSON text; in
-//! JSON lines, a union value is written as the JSON of its variant. The
-//! object and array variants of `json_get`'s union hold JSON text, which
-//! both formats write as the JSON it is (`{"Os":"LINUX"}`), not as a
-//! string of it.
+//! are become text first (`columns.rs`).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, StringBuilder, UnionArray};
-use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
-use arrow::json::writer::{
-    Encoder, EncoderFactory, EncoderOptions, LineDelimited, NullableEncoder, make_encoder,
-};
+use arrow::json::writer::LineDelimited;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use super::columns::{UnionAsVariant, adapt};
 use super::error::QueryCliError;
-
-/// The output formats of `query --format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    /// An aligned text table (arrow's pretty printer), written once the
-    /// whole result is in.
-    Table,
-    /// CSV with a header line.
-    Csv,
-    /// One JSON object a line, every column a key (NULL as null).
-    Jsonl,
-    /// A Parquet file (Snappy), to `--output`.
-    Parquet,
-}
+use super::format::OutputFormat;
 
 /// Where the rows go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -248,182 +229,15 @@ fn partial_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// `batch` with the columns `format` cannot hold turned to text: nested
-/// columns for CSV. Other formats take the batch as it is.
-fn adapt(format: OutputFormat, batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-    if format != OutputFormat::Csv || !batch.schema().fields().iter().any(is_nested) {
-        return Ok(batch.clone());
-    }
-    let options = EncoderOptions::default().with_encoder_factory(Arc::new(UnionAsVariant));
-    let mut fields = Vec::with_capacity(batch.num_columns());
-    let mut columns = Vec::with_capacity(batch.num_columns());
-    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        if is_nested(field) {
-            fields.push(Arc::new(Field::new(field.name(), DataType::Utf8, true)));
-            columns.push(json_text(field, column, &options)?);
-        } else {
-            fields.push(Arc::clone(field));
-            columns.push(Arc::clone(column));
-        }
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-}
-
-fn is_nested(field: &FieldRef) -> bool {
-    field.data_type().is_nested()
-}
-
-/// Each value of `column` as JSON text (NULL stays NULL).
-fn json_text(
-    field: &FieldRef,
-    column: &ArrayRef,
-    options: &EncoderOptions,
-) -> Result<ArrayRef, ArrowError> {
-    let mut encoder = make_encoder(field, column.as_ref(), options)?;
-    let mut texts = StringBuilder::with_capacity(column.len(), column.len() * 16);
-    let mut buffer = Vec::new();
-    for row in 0..column.len() {
-        if encoder.is_null(row) {
-            texts.append_null();
-        } else {
-            buffer.clear();
-            encoder.encode(row, &mut buffer);
-            texts.append_value(String::from_utf8_lossy(&buffer));
-        }
-    }
-    Ok(Arc::new(texts.finish()))
-}
-
-/// Encodes a union value as the JSON of the variant it holds (arrow's
-/// JSON writer has no encoder for unions; `json_get` returns one).
-#[derive(Debug)]
-struct UnionAsVariant;
-
-impl EncoderFactory for UnionAsVariant {
-    fn make_default_encoder<'a>(
-        &self,
-        field: &'a FieldRef,
-        array: &'a dyn Array,
-        options: &'a EncoderOptions,
-    ) -> Result<Option<NullableEncoder<'a>>, ArrowError> {
-        let DataType::Union(variants, _) = field.data_type() else {
-            return Ok(None);
-        };
-        let Some(union) = array.as_any().downcast_ref::<UnionArray>() else {
-            return Ok(None);
-        };
-        let children = variants
-            .iter()
-            .map(|(type_id, variant)| {
-                let child = union.child(type_id);
-                let encoder = if holds_json_text(variant) {
-                    RawJson::encoder(child.as_ref())?
-                } else {
-                    make_encoder(variant, child.as_ref(), options)?
-                };
-                Ok((type_id, encoder))
-            })
-            .collect::<Result<Vec<_>, ArrowError>>()?;
-        let encoder = UnionEncoder { union, children };
-        Ok(Some(NullableEncoder::new(
-            Box::new(encoder),
-            union.logical_nulls(),
-        )))
-    }
-}
-
-struct UnionEncoder<'a> {
-    union: &'a UnionArray,
-    children: Vec<(i8, NullableEncoder<'a>)>,
-}
-
-impl Encoder for UnionEncoder<'_> {
-    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
-        let type_id = self.union.type_id(idx);
-        let offset = self.union.value_offset(idx);
-        match self.children.iter_mut().find(|(id, _)| *id == type_id) {
-            Some((_, child)) if !child.is_null(offset) => child.encode(offset, out),
-            _ => out.extend_from_slice(b"null"),
-        }
-    }
-}
-
-/// Whether a union variant holds JSON text rather than a string: marked
-/// as JSON (the `arrow.json` extension type, or the older `is_json`
-/// metadata), or one of the `object` and `array` variants of
-/// datafusion-functions-json, which hold JSON text in any of its versions.
-fn holds_json_text(variant: &FieldRef) -> bool {
-    if !matches!(
-        variant.data_type(),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-    ) {
-        return false;
-    }
-    let metadata = variant.metadata();
-    metadata.get("ARROW:extension:name").map(String::as_str) == Some("arrow.json")
-        || metadata.get("is_json").map(String::as_str) == Some("true")
-        || matches!(variant.name().as_str(), "object" | "array")
-}
-
-/// Writes text that is JSON as that JSON, compacted onto one line; text
-/// that is not JSON after all is written as a JSON string.
-struct RawJson {
-    texts: StringArray,
-}
-
-impl RawJson {
-    fn encoder<'a>(array: &dyn Array) -> Result<NullableEncoder<'a>, ArrowError> {
-        let texts = arrow::compute::cast(array, &DataType::Utf8)?;
-        let texts = texts
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(|| ArrowError::CastError("JSON text is not a string".to_owned()))?
-            .clone();
-        let nulls = texts.logical_nulls();
-        Ok(NullableEncoder::new(Box::new(RawJson { texts }), nulls))
-    }
-}
-
-impl Encoder for RawJson {
-    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
-        let text = self.texts.value(idx);
-        if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
-            push_compact_json(text, out);
-        } else {
-            // Writing a String to a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *out, text);
-        }
-    }
-}
-
-/// Valid JSON `text` without the whitespace between its tokens, so that a
-/// pretty-printed document stays on its JSON line.
-fn push_compact_json(text: &str, out: &mut Vec<u8>) {
-    let (mut in_string, mut escaped) = (false, false);
-    for &byte in text.as_bytes() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
-            }
-        } else if matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
-            continue;
-        } else if byte == b'"' {
-            in_string = true;
-        }
-        out.push(byte);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{AsArray, Int64Array, MapBuilder};
+    use arrow::array::*;
     use arrow::buffer::ScalarBuffer;
-    use arrow::datatypes::{UnionFields, UnionMode};
+    use arrow::datatypes::{
+        DataType, Field, Fields, IntervalDayTime, IntervalMonthDayNano, IntervalUnit, TimeUnit,
+        UnionFields,
+    };
 
     #[test]
     fn parquet_needs_a_file_and_others_default_to_stdout() {
@@ -442,108 +256,235 @@ mod tests {
         );
     }
 
-    #[test]
-    fn csv_gets_nested_columns_as_json_text() {
+    /// Two rows (a value, then NULL) of nearly every type a query can
+    /// return, `json_get`'s union among them.
+    fn every_type() -> RecordBatch {
+        let mut columns: Vec<(&str, ArrayRef)> = vec![
+            ("utf8", Arc::new(StringArray::from(vec![Some("a"), None]))),
+            (
+                "large_utf8",
+                Arc::new(LargeStringArray::from(vec![Some("a"), None])),
+            ),
+            (
+                "utf8_view",
+                Arc::new(StringViewArray::from(vec![Some("a"), None])),
+            ),
+            ("int8", Arc::new(Int8Array::from(vec![Some(-1), None]))),
+            ("int16", Arc::new(Int16Array::from(vec![Some(-1), None]))),
+            ("int32", Arc::new(Int32Array::from(vec![Some(-1), None]))),
+            ("int64", Arc::new(Int64Array::from(vec![Some(-1), None]))),
+            ("uint8", Arc::new(UInt8Array::from(vec![Some(1), None]))),
+            ("uint16", Arc::new(UInt16Array::from(vec![Some(1), None]))),
+            ("uint32", Arc::new(UInt32Array::from(vec![Some(1), None]))),
+            ("uint64", Arc::new(UInt64Array::from(vec![Some(1), None]))),
+            (
+                "float32",
+                Arc::new(Float32Array::from(vec![Some(1.5), None])),
+            ),
+            (
+                "float64",
+                Arc::new(Float64Array::from(vec![Some(1.5), None])),
+            ),
+            (
+                "boolean",
+                Arc::new(BooleanArray::from(vec![Some(true), None])),
+            ),
+            (
+                "decimal",
+                Arc::new(
+                    Decimal128Array::from(vec![Some(12345), None])
+                        .with_precision_and_scale(10, 2)
+                        .expect("decimal"),
+                ),
+            ),
+            (
+                "date32",
+                Arc::new(Date32Array::from(vec![Some(19000), None])),
+            ),
+            (
+                "date64",
+                Arc::new(Date64Array::from(vec![Some(1_700_000_000_000), None])),
+            ),
+            (
+                "time64",
+                Arc::new(Time64MicrosecondArray::from(vec![
+                    Some(3_600_000_000),
+                    None,
+                ])),
+            ),
+            (
+                "timestamp_utc",
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![Some(1_700_000_000_000_000), None])
+                        .with_timezone("UTC"),
+                ),
+            ),
+            (
+                "timestamp_ns",
+                Arc::new(TimestampNanosecondArray::from(vec![Some(1), None])),
+            ),
+            (
+                "duration",
+                Arc::new(DurationMicrosecondArray::from(vec![
+                    Some(86_400_000_000),
+                    None,
+                ])),
+            ),
+            (
+                "interval_ym",
+                Arc::new(IntervalYearMonthArray::from(vec![Some(14), None])),
+            ),
+            (
+                "interval_dt",
+                Arc::new(IntervalDayTimeArray::from(vec![
+                    Some(IntervalDayTime::new(7, 0)),
+                    None,
+                ])),
+            ),
+            (
+                "interval_mdn",
+                Arc::new(IntervalMonthDayNanoArray::from(vec![
+                    Some(IntervalMonthDayNano::new(0, 7, 0)),
+                    None,
+                ])),
+            ),
+            (
+                "binary",
+                Arc::new(BinaryArray::from(vec![Some(&b"ab"[..]), None])),
+            ),
+            (
+                "list",
+                Arc::new(ListArray::from_iter_primitive::<
+                    arrow::datatypes::Int64Type,
+                    _,
+                    _,
+                >(vec![Some(vec![Some(1), None]), None])),
+            ),
+            (
+                "struct",
+                Arc::new(StructArray::new(
+                    Fields::from(vec![Field::new("x", DataType::Int64, true)]),
+                    vec![Arc::new(Int64Array::from(vec![Some(1), Some(2)]))],
+                    Some(vec![true, false].into()),
+                )),
+            ),
+            (
+                "dictionary",
+                Arc::new(
+                    vec![Some("a"), None]
+                        .into_iter()
+                        .collect::<DictionaryArray<arrow::datatypes::Int32Type>>(),
+                ),
+            ),
+            ("null", Arc::new(NullArray::new(2))),
+        ];
         let mut tags = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
         tags.keys().append_value("team");
         tags.values().append_value("ml");
         tags.append(true).expect("entry");
         tags.append(false).expect("null map");
-        let tags = tags.finish();
-        let schema = Schema::new(vec![
-            Field::new("name", DataType::Utf8, false),
-            Field::new("tags", tags.data_type().clone(), true),
-            Field::new("n", DataType::Int64, false),
-        ]);
-        let batch = RecordBatch::try_new(
-            Arc::new(schema),
-            vec![
-                Arc::new(StringArray::from(vec!["a", "b"])),
-                Arc::new(tags),
-                Arc::new(Int64Array::from(vec![1, 2])),
-            ],
-        )
-        .expect("batch");
-        let adapted = adapt(OutputFormat::Csv, &batch).expect("adapt");
-        let texts = adapted.column(1).as_string::<i32>();
-        assert_eq!(texts.value(0), r#"{"team":"ml"}"#);
-        assert!(texts.is_null(1));
-        assert_eq!(adapted.column(2).data_type(), &DataType::Int64);
-        // Other formats keep the column as it is.
-        let kept = adapt(OutputFormat::Jsonl, &batch).expect("kept");
-        assert_eq!(kept.schema(), batch.schema());
-    }
-
-    /// A column like `json_get`'s: a sparse union whose object and array
-    /// variants hold JSON text.
-    fn json_union_batch() -> RecordBatch {
-        let json = std::collections::HashMap::from([(
-            "ARROW:extension:name".to_owned(),
-            "arrow.json".to_owned(),
-        )]);
+        columns.push(("map", Arc::new(tags.finish())));
         let fields = UnionFields::try_new(
-            [2, 4, 5, 6],
+            [0, 1],
             [
-                Field::new("int", DataType::Int64, false),
-                Field::new("str", DataType::Utf8, false),
-                // Without metadata, as older versions sent it.
-                Field::new("array", DataType::Utf8, false),
-                Field::new("object", DataType::Utf8, false).with_metadata(json),
+                Field::new("int", DataType::Int64, true),
+                Field::new("object", DataType::Utf8, true),
             ],
         )
         .expect("fields");
-        let object = "{\"Os\": \"LINUX\",\n \"Arch\":\"X86_64\", \"Note\":\"a \\\" b\"}";
         let union = UnionArray::try_new(
-            fields.clone(),
-            ScalarBuffer::from(vec![6, 5, 4, 2, 6]),
+            fields,
+            ScalarBuffer::from(vec![1, 0]),
             None,
             vec![
-                Arc::new(Int64Array::from(vec![0, 0, 0, 900, 0])),
-                Arc::new(StringArray::from(vec!["", "", "ml_c5", "", ""])),
-                Arc::new(StringArray::from(vec!["", "[1, \"a\"]", "", "", ""])),
-                Arc::new(StringArray::from(vec![object, "", "", "", "not json"])),
+                Arc::new(Int64Array::from(vec![Some(0), None])),
+                Arc::new(StringArray::from(vec![Some(r#"{"Os":"LINUX"}"#), Some("")])),
             ],
         )
         .expect("union");
-        let schema = Schema::new(vec![Field::new(
-            "p",
-            DataType::Union(fields, UnionMode::Sparse),
-            true,
-        )]);
-        RecordBatch::try_new(Arc::new(schema), vec![Arc::new(union)]).expect("batch")
+        columns.push(("json_get", Arc::new(union)));
+        RecordBatch::try_from_iter_with_nullable(
+            columns.into_iter().map(|(name, array)| (name, array, true)),
+        )
+        .expect("batch")
     }
 
     #[test]
-    fn json_text_in_a_union_is_written_as_json() {
-        let batch = json_union_batch();
-        let mut jsonl = arrow::json::WriterBuilder::new()
-            .with_explicit_nulls(true)
-            .with_encoder_factory(Arc::new(UnionAsVariant))
-            .build::<_, LineDelimited>(Vec::new());
-        jsonl.write(&batch).expect("write");
-        jsonl.finish().expect("finish");
-        let text = String::from_utf8(jsonl.into_inner()).expect("utf-8");
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(
-            lines,
-            [
-                r#"{"p":{"Os":"LINUX","Arch":"X86_64","Note":"a \" b"}}"#,
-                r#"{"p":[1,"a"]}"#,
-                r#"{"p":"ml_c5"}"#,
-                r#"{"p":900}"#,
-                r#"{"p":"not json"}"#,
-            ]
+    fn every_type_is_written_by_every_format_without_a_panic() {
+        let batch = every_type();
+        assert!(
+            matches!(
+                batch
+                    .schema()
+                    .field_with_name("interval_mdn")
+                    .map(|f| f.data_type().clone()),
+                Ok(DataType::Interval(IntervalUnit::MonthDayNano))
+            ) && batch
+                .schema()
+                .field_with_name("timestamp_ns")
+                .is_ok_and(|f| {
+                    f.data_type() == &DataType::Timestamp(TimeUnit::Nanosecond, None)
+                })
         );
-
-        // CSV: the same JSON, as text.
-        let adapted = adapt(OutputFormat::Csv, &batch).expect("adapt");
-        let texts = adapted.column(0).as_string::<i32>();
-        assert_eq!(
-            texts.value(0),
-            r#"{"Os":"LINUX","Arch":"X86_64","Note":"a \" b"}"#
-        );
-        assert_eq!(texts.value(1), r#"[1,"a"]"#);
-        assert_eq!(texts.value(2), r#""ml_c5""#);
-        assert_eq!(texts.value(3), "900");
+        let dir =
+            std::env::temp_dir().join(format!("sagemaker-flight-formats-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        for format in [
+            OutputFormat::Table,
+            OutputFormat::Csv,
+            OutputFormat::Jsonl,
+            OutputFormat::Parquet,
+        ] {
+            let path = dir.join(format!("out-{format:?}"));
+            let mut sink = Sink::open(format, Destination::File(path.clone())).expect("open");
+            sink.write(&batch)
+                .unwrap_or_else(|e| panic!("{format:?} refused a batch of every type: {e}"));
+            sink.finish(Some(batch.schema()))
+                .unwrap_or_else(|e| panic!("{format:?} could not finish: {e}"));
+            assert!(
+                !partial_path(&path).exists(),
+                "{format:?} left its partial file"
+            );
+            let written = std::fs::read(&path).expect("the file");
+            if format == OutputFormat::Parquet {
+                let reader =
+                    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                        bytes::Bytes::from(written),
+                    )
+                    .expect("a Parquet file")
+                    .build()
+                    .expect("a reader");
+                let read: Vec<RecordBatch> = reader.map(|b| b.expect("a batch")).collect();
+                let rows: usize = read.iter().map(RecordBatch::num_rows).sum();
+                assert_eq!(rows, batch.num_rows());
+                let schema = read[0].schema();
+                let json = schema
+                    .field_with_name("json_get")
+                    .expect("the union column");
+                assert_eq!(
+                    json.data_type(),
+                    &DataType::Utf8,
+                    "a union becomes JSON text"
+                );
+                let texts = read[0]
+                    .column_by_name("json_get")
+                    .expect("column")
+                    .as_string::<i32>();
+                assert_eq!(texts.value(0), r#"{"Os":"LINUX"}"#);
+                let interval = read[0].column_by_name("interval_mdn").expect("column");
+                assert_eq!(interval.as_string::<i32>().value(0), "7 days");
+            } else {
+                let text = String::from_utf8(written).expect("text");
+                assert!(
+                    text.contains(r#"{"Os":"LINUX"}"#) || text.contains(r#"{""Os"":""LINUX""}"#),
+                    "{format:?} writes the union's JSON: {text}"
+                );
+                assert!(
+                    !text.contains("object="),
+                    "{format:?} names the variant: {text}"
+                );
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
