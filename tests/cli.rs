@@ -102,6 +102,42 @@ async fn bad_flags_are_refused_with_a_message() {
     assert!(stderr.contains("not a probability"), "{stderr}");
 }
 
+#[tokio::test]
+async fn the_log_has_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let (server, _) = Binary::new(&["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .start_one("listening on ")
+        .await;
+    // Logged before the address is printed, so it is in by now.
+    let log = server.stop_and_read_stderr().await;
+    assert!(
+        log.contains("demo: serving an in-process SageMaker emulator"),
+        "{log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a piped log: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_listener_that_cannot_bind_names_itself() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = taken.local_addr().expect("address").to_string();
+    for flag in ["--listen", "--metrics-listen"] {
+        let mut args = vec!["serve", "--demo", flag, &address];
+        if flag == "--metrics-listen" {
+            args.extend(["--listen", "127.0.0.1:0"]);
+        }
+        let output = Binary::new(&args).output().await;
+        assert!(!output.status.success(), "{flag} {address} was taken");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("cannot listen on {address} ({flag})")),
+            "{stderr}"
+        );
+    }
+}
+
 /// `serve --demo` with `extra` flags; the process and a Flight client.
 async fn start_demo(extra: &[&str]) -> (Process, FlightClient, String) {
     let mut args = vec!["serve", "--demo", "--listen", "127.0.0.1:0"];

@@ -574,3 +574,22 @@ async fn a_whole_table_read_is_served_from_a_fresh_snapshot_with_the_announced_s
     assert_eq!(stats.operations.values().map(|o| o.calls).sum::<u64>(), 0);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn list_actions_offers_only_what_the_server_implements() {
+    let server = TestServer::builder(emulator_config(10)).start().await;
+    let mut client = server.client().await;
+    let actions: Vec<String> = client
+        .list_actions()
+        .await
+        .expect("list_actions")
+        .map_ok(|action| action.r#type)
+        .try_collect()
+        .await
+        .expect("actions");
+    assert_eq!(
+        actions,
+        ["CreatePreparedStatement", "ClosePreparedStatement"]
+    );
+    server.stop().await;
+}

@@ -356,6 +356,55 @@ async fn filters_on_account_and_region_call_only_those_partitions() {
 }
 
 #[tokio::test]
+async fn explain_says_when_no_partition_can_match_and_no_call_is_made() {
+    let emulator = start_tenants().await;
+    let server = serve_alone(&emulator).await;
+    let mut client = server.client().await;
+    let explain = async |client: &mut FlightClient, filter: &str| {
+        let sql = format!(
+            "EXPLAIN SELECT compilation_job_name FROM aws.sagemaker_compilation_job WHERE {filter}"
+        );
+        let info = flight_info(client, &sql).await;
+        let batches = read_endpoint(client, &info.endpoint[0]).await;
+        arrow::util::pretty::pretty_format_batches(&batches)
+            .expect("format")
+            .to_string()
+    };
+    reset_stats(&emulator);
+    let none = explain(&mut client, "account_id = '999999999999'").await;
+    assert!(
+        none.contains("SageMakerScanExec: calls=[], partitions=[] (no partition can match)"),
+        "{none}"
+    );
+    let some = explain(&mut client, "account_id = '111122223333'").await;
+    assert!(
+        some.contains("SageMakerScanExec: calls=[ListCompilationJobs]"),
+        "{some}"
+    );
+    let sql = "SELECT compilation_job_name FROM aws.sagemaker_compilation_job \
+               WHERE account_id = '999999999999'";
+    let info = flight_info(&mut client, sql).await;
+    let mut rows = 0;
+    for endpoint in &info.endpoint {
+        rows += read_endpoint(&mut client, endpoint)
+            .await
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum::<usize>();
+    }
+    assert_eq!(rows, 0);
+    assert!(
+        calls_by_partition(&emulator)
+            .values()
+            .all(|calls| *calls == 0),
+        "{:?}",
+        calls_by_partition(&emulator)
+    );
+    server.stop().await;
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_scan_has_one_endpoint_per_partition_it_calls() {
     let emulator = start_tenants().await;
     let server = serve_alone(&emulator).await;

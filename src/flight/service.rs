@@ -20,13 +20,18 @@ use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
     HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket,
 };
-use futures::stream::{self, Stream, StreamExt};
+use futures::stream::{self, Stream, StreamExt, TryStreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::flight::sql_service::SqlService;
 use crate::flight::status::cap_message;
 use crate::flight::ticket::{Statement, check_flight_sql_command, is_flight_sql_command};
 use crate::table::schema::{TABLE_NAME, is_table_path};
+
+/// The DoAction types this server implements, and so lists: Flight SQL's
+/// prepared statements. Its transactions, savepoints, Substrait plans and
+/// CancelQuery are not offered on a read-only server.
+pub const OFFERED_ACTIONS: &[&str] = &["CreatePreparedStatement", "ClosePreparedStatement"];
 
 /// gRPC streams of this service.
 type BoxedStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -223,6 +228,14 @@ impl FlightService for FlightServer {
         &self,
         request: Request<Empty>,
     ) -> Result<Response<Self::ListActionsStream>, Status> {
-        FlightService::list_actions(&self.sql, request).await
+        // Flight SQL lists every action it defines; only the ones this
+        // read-only server implements are offered.
+        let listed = FlightService::list_actions(&self.sql, request)
+            .await?
+            .into_inner();
+        let offered = listed.try_filter(|action| {
+            std::future::ready(OFFERED_ACTIONS.contains(&action.r#type.as_str()))
+        });
+        Ok(Response::new(Box::pin(offered)))
     }
 }

@@ -1,6 +1,8 @@
 //! The log on stderr: text for people or JSON for collectors, filtered in
 //! RUST_LOG's syntax.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Format of the log on stderr (a clap value, `text` or `json`).
@@ -30,8 +32,11 @@ pub fn init_logging(format: LogFormat, filter: Option<&str>) -> Result<(), Strin
             .map_err(|error| format!("--log-level: {error}"))?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
+    // Colour codes only for a person at a terminal: a file, a pipe or a
+    // log collector would get them as text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let installed = match format {
         LogFormat::Text => builder.try_init(),

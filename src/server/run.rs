@@ -2,6 +2,7 @@
 //! shutdown.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -38,7 +39,9 @@ pub async fn run(
     } = config;
     access.check_listener(listen)?;
     // Prometheus metrics on their own port, until `run` returns.
-    let _metrics = metrics_listener::listen(metrics_listen).await?;
+    let _metrics = metrics_listener::listen(metrics_listen)
+        .await
+        .map_err(|error| cannot_listen(metrics_listen, "--metrics-listen", &error))?;
     if !access.authenticates() {
         tracing::info!("no authentication configured: anyone who can connect may read");
     }
@@ -87,7 +90,9 @@ pub async fn run(
         .with_auth(access.auth.authenticator())
         .with_fleet(fleet);
     let governor = service.governor().clone();
-    let listener = TcpListener::bind(listen).await?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|error| cannot_listen(Some(listen), "--listen", &error))?;
     let address = listener.local_addr()?;
     let scheme = if access.tls.is_some() {
         "grpc+tls"
@@ -107,6 +112,15 @@ pub async fn run(
         emulator.shutdown().await;
     }
     result
+}
+
+/// The error of a listener that could not bind, naming it: which of the
+/// server's ports is taken is the first thing to know.
+fn cannot_listen(address: Option<SocketAddr>, flag: &str, error: &std::io::Error) -> ServeError {
+    match address {
+        Some(address) => format!("cannot listen on {address} ({flag}): {error}").into(),
+        None => format!("cannot listen ({flag}): {error}").into(),
+    }
 }
 
 /// A source per partition, each with its own gates and cache: SageMaker's

@@ -241,17 +241,29 @@ impl SageMakerScanExec {
 
 impl DisplayAs for SageMakerScanExec {
     fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "SageMakerScanExec: calls=[{}]",
-            self.plan.operations().join(", ")
-        )?;
-        match &self.plan.lookups {
-            Some(names) => write!(f, ", lookups=[{}]", names.join(", "))?,
-            None if self.plan.listings.is_empty() => write!(f, ", listings=[] (no job can match)")?,
-            None => {
-                let listings: Vec<_> = self.plan.listings.iter().map(|l| l.to_string()).collect();
-                write!(f, ", listings=[{}]", listings.join("; "))?
+        if self.partitions.is_empty() {
+            // The account and region filters left no partition: the plan's
+            // calls are never made anywhere.
+            write!(
+                f,
+                "SageMakerScanExec: calls=[], partitions=[] (no partition can match)"
+            )?;
+        } else {
+            write!(
+                f,
+                "SageMakerScanExec: calls=[{}]",
+                self.plan.operations().join(", ")
+            )?;
+            match &self.plan.lookups {
+                Some(names) => write!(f, ", lookups=[{}]", names.join(", "))?,
+                None if self.plan.listings.is_empty() => {
+                    write!(f, ", listings=[] (no job can match)")?
+                }
+                None => {
+                    let listings: Vec<_> =
+                        self.plan.listings.iter().map(|l| l.to_string()).collect();
+                    write!(f, ", listings=[{}]", listings.join("; "))?
+                }
             }
         }
         if let Some(limit) = self.plan.limit {
