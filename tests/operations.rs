@@ -222,6 +222,20 @@ async fn metrics_and_the_json_log_count_what_the_queries_did_body() {
     let (status, body) = http_get(&metrics_url).await;
     assert!(status.contains("200"), "{status}");
     let before = common::metric_samples(&body);
+    // Every series whose labels are known is there, at zero, before any query.
+    for series in [
+        format!(
+            "sagemaker_flight_sagemaker_calls_total{{operation=\"DescribeCompilationJob\",outcome=\"throttled\",{UNKNOWN_PARTITION}}}"
+        ),
+        format!(
+            "sagemaker_flight_sagemaker_retries_total{{operation=\"ListTags\",{UNKNOWN_PARTITION}}}"
+        ),
+        "sagemaker_flight_cache_hits_total{answer=\"tags\"}".to_owned(),
+        "sagemaker_flight_query_duration_seconds_count{outcome=\"error\"}".to_owned(),
+        "sagemaker_flight_grpc_requests_total{method=\"DoGet\",code=\"UNAVAILABLE\"}".to_owned(),
+    ] {
+        assert_eq!(before.get(&series), Some(&0.0), "{series} before any query");
+    }
     assert_eq!(
         common::metric_sample(&before, "sagemaker_flight_rows_sent_total"),
         0.0,
@@ -350,6 +364,18 @@ async fn metrics_and_the_json_log_count_what_the_queries_did_body() {
         "cached: {}",
         finished[1]
     );
+    // The statement refused at GetFlightInfo is logged with its SQL and code.
+    let refused = eventually("the refused statement is logged", async || {
+        json_lines(&stack.server)
+            .into_iter()
+            .find(|line| line["fields"]["message"] == "statement refused")
+    })
+    .await;
+    assert_eq!(
+        refused["fields"]["sql"], "SELECT * FROM no_such_table",
+        "{refused}"
+    );
+    assert_eq!(refused["fields"]["code"], "NotFound", "{refused}");
 
     stack.stop().await;
 }

@@ -16,6 +16,7 @@ use crate::flight::prepared::decode_parameters;
 use crate::flight::sql_service::{BoxedStream, EncodedSnapshot, SqlService};
 use crate::flight::status::{cap_message, status_of_datafusion};
 use crate::flight::ticket::Statement;
+use crate::obs::query_span::logged_sql;
 use crate::query::PlannedQuery;
 use crate::source::PartitionKey;
 use crate::table::schema::table_schema;
@@ -53,8 +54,28 @@ impl SqlService {
     }
 
     /// The FlightInfo of a statement: the exact schema DoGet will stream,
-    /// and its endpoints ([`SqlService::endpoints`]).
+    /// and its endpoints ([`SqlService::endpoints`]). A statement refused
+    /// here (most clients plan at GetFlightInfo) is logged, as a query
+    /// refused at DoGet is.
     pub async fn statement_flight_info(
+        &self,
+        statement: &Statement,
+        descriptor: FlightDescriptor,
+    ) -> Result<FlightInfo, Status> {
+        let info = self.planned_flight_info(statement, descriptor).await;
+        if let Err(status) = &info {
+            tracing::info!(
+                sql = %logged_sql(&statement.sql),
+                code = ?status.code(),
+                // Not `message`: that is the event's own field.
+                error = status.message(),
+                "statement refused"
+            );
+        }
+        info
+    }
+
+    async fn planned_flight_info(
         &self,
         statement: &Statement,
         descriptor: FlightDescriptor,

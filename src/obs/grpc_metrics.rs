@@ -12,7 +12,7 @@ use tonic::codegen::{Service, http};
 use tonic::server::NamedService;
 use tonic::{Code, Status};
 
-use crate::obs::metrics::grpc_request;
+use crate::obs::metrics::{grpc_request, preregister_grpc_request};
 
 /// The gRPC service whose methods are counted by name.
 const FLIGHT_SERVICE_PREFIX: &str = "/arrow.flight.protocol.FlightService/";
@@ -54,6 +54,15 @@ pub fn grpc_code_name(code: Code) -> &'static str {
         Code::Unavailable => "UNAVAILABLE",
         Code::DataLoss => "DATA_LOSS",
         Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// Creates, at zero, the series of every Flight method and gRPC status.
+pub fn preregister() {
+    for method in FLIGHT_METHODS {
+        for number in 0..=16 {
+            preregister_grpc_request(method, grpc_code_name(Code::from_i32(number)));
+        }
     }
 }
 

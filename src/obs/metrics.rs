@@ -222,6 +222,57 @@ pub fn sagemaker_retry(operation: &'static str, partition: &PartitionLabels) {
         .inc();
 }
 
+/// The `answer` label of a Describe cache lookup.
+pub const DESCRIBE_ANSWER: &str = "describe";
+/// The `answer` label of a ListTags cache lookup.
+pub const TAGS_ANSWER: &str = "tags";
+/// The answers the cache is looked up for.
+pub const CACHE_ANSWERS: [&str; 2] = [DESCRIBE_ANSWER, TAGS_ANSWER];
+/// How a query ends (the `outcome` label of the query histograms).
+pub const QUERY_OUTCOMES: [&str; 3] = ["ok", "error", "cancelled"];
+
+/// Creates, at zero, the call series of `operation` for every one of
+/// `outcomes`, and its retry series, in `partition`.
+pub fn preregister_sagemaker_calls(
+    operation: &'static str,
+    outcomes: &[&'static str],
+    partition: &PartitionLabels,
+) {
+    for &outcome in outcomes {
+        let _ = METRICS.sagemaker_calls.get_or_create(&CallLabels {
+            operation,
+            outcome,
+            account: partition.account.clone(),
+            region: partition.region.clone(),
+        });
+    }
+    let _ = METRICS.sagemaker_retries.get_or_create(&OperationLabels {
+        operation,
+        account: partition.account.clone(),
+        region: partition.region.clone(),
+    });
+}
+
+/// Creates, at zero, the cache and query series of every known label value.
+pub fn preregister_process() {
+    for answer in CACHE_ANSWERS {
+        let _ = METRICS.cache_hits.get_or_create(&AnswerLabels { answer });
+        let _ = METRICS.cache_misses.get_or_create(&AnswerLabels { answer });
+    }
+    for outcome in QUERY_OUTCOMES {
+        let _ = METRICS
+            .query_duration
+            .get_or_create(&OutcomeLabels { outcome });
+    }
+}
+
+/// Creates, at zero, a Flight RPC series for `method` and status `code`.
+pub(super) fn preregister_grpc_request(method: &'static str, code: &'static str) {
+    let _ = METRICS
+        .grpc_requests
+        .get_or_create(&GrpcLabels { method, code });
+}
+
 /// Counts a cache lookup of `answer` ("describe" or "tags").
 pub fn cache_lookup(answer: &'static str, hit: bool) {
     let family = if hit {

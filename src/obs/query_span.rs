@@ -39,7 +39,7 @@ use tracing_subscriber::registry::LookupSpan;
 pub const MAX_LOGGED_SQL: usize = 1024;
 
 /// `sql`, cut to [`MAX_LOGGED_SQL`] bytes on a character boundary.
-fn logged_sql(sql: &str) -> String {
+pub fn logged_sql(sql: &str) -> String {
     if sql.len() <= MAX_LOGGED_SQL {
         return sql.to_owned();
     }
@@ -200,7 +200,8 @@ impl QueryTelemetry {
     /// The query failed before it streamed anything.
     pub fn failed(mut self, status: &Status) {
         self.span.in_scope(|| {
-            tracing::info!(code = ?status.code(), message = status.message(), "query failed");
+            // Not `message`: that is the event's own field (JSON would hold it twice).
+            tracing::info!(code = ?status.code(), error = status.message(), "query failed");
         });
         self.finish("error", 0, None);
     }
@@ -307,7 +308,8 @@ impl Stream for WatchedQuery {
             Poll::Ready(Some(Err(status))) => {
                 this.failed = true;
                 // In the span, entered above.
-                tracing::info!(code = ?status.code(), message = status.message(), "query failed");
+                // Not `message`: that is the event's own field (JSON would hold it twice).
+                tracing::info!(code = ?status.code(), error = status.message(), "query failed");
             }
             Poll::Ready(None) => {
                 let outcome = if this.failed { "error" } else { "ok" };

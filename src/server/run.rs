@@ -84,6 +84,11 @@ pub async fn run(
         }
     };
     let partitions = partitions(clients, &source);
+    // Every known series at zero from the first scrape on.
+    let keys: Vec<_> = partitions.all().iter().map(|p| p.key.clone()).collect();
+    crate::source::operations::preregister_metrics(&keys);
+    crate::obs::metrics::preregister_process();
+    crate::obs::grpc_metrics::preregister();
     let names: Vec<_> = partitions.all().iter().map(|p| p.key.to_string()).collect();
     tracing::info!(partitions = %names.join(", "), fleet = ?fleet.members(), "reading");
     let service = flight_service(partitions, table, &limits)?

@@ -20,6 +20,7 @@ use aws_sdk_sagemaker::operation::describe_compilation_job::DescribeCompilationJ
 use tokio::time::Instant;
 
 use super::record::JobSummary;
+use crate::obs::metrics::{DESCRIBE_ANSWER, TAGS_ANSWER};
 
 /// How long cached answers are reused, unless configured.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
@@ -70,7 +71,7 @@ impl JobCache {
     /// The cached Describe answer for a listed job, if it is still valid.
     pub fn describe(&self, summary: &JobSummary) -> Option<DescribeCompilationJobOutput> {
         let found = self.valid_describe(summary);
-        crate::obs::metrics::cache_lookup("describe", found.is_some());
+        crate::obs::metrics::cache_lookup(DESCRIBE_ANSWER, found.is_some());
         found
     }
 
@@ -88,7 +89,7 @@ impl JobCache {
     /// The cached tags of `arn`, if younger than the TTL.
     pub fn tags(&self, arn: &str) -> Option<Vec<(String, String)>> {
         let found = self.valid_tags(arn);
-        crate::obs::metrics::cache_lookup("tags", found.is_some());
+        crate::obs::metrics::cache_lookup(TAGS_ANSWER, found.is_some());
         found
     }
 

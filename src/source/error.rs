@@ -25,6 +25,18 @@ pub enum SourceErrorKind {
 }
 
 impl SourceErrorKind {
+    /// Every kind.
+    pub const ALL: [SourceErrorKind; 8] = [
+        SourceErrorKind::Throttled,
+        SourceErrorKind::ServerError,
+        SourceErrorKind::Transport,
+        SourceErrorKind::NotFound,
+        SourceErrorKind::AccessDenied,
+        SourceErrorKind::InvalidRequest,
+        SourceErrorKind::Malformed,
+        SourceErrorKind::Other,
+    ];
+
     /// The `outcome` label of an attempt that failed so, in the metrics.
     pub fn outcome_label(self) -> &'static str {
         match self {

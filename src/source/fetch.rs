@@ -4,6 +4,7 @@
 use aws_sdk_sagemaker::operation::describe_compilation_job::DescribeCompilationJobOutput;
 
 use crate::source::error::{SourceError, SourceErrorKind};
+use crate::source::operations;
 use crate::source::record::{JobRecord, JobSummary};
 use crate::source::request::ScanRequest;
 use crate::source::sagemaker_source::SageMakerSource;
@@ -98,7 +99,7 @@ impl SageMakerSource {
         &self,
         name: &str,
     ) -> Result<Option<DescribeCompilationJobOutput>, SourceError> {
-        const OPERATION: &str = "DescribeCompilationJob";
+        const OPERATION: &str = operations::DESCRIBE;
         let result = self
             .describe_gate
             .run(&self.retry, || async {
@@ -115,7 +116,7 @@ impl SageMakerSource {
 
     /// Every tag of `arn` (all ListTags pages), `None` when the job does not exist.
     async fn list_tags(&self, arn: &str) -> Result<Option<Vec<(String, String)>>, SourceError> {
-        const OPERATION: &str = "ListTags";
+        const OPERATION: &str = operations::LIST_TAGS;
         let mut tags = Vec::new();
         let mut next_token: Option<String> = None;
         loop {

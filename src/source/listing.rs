@@ -12,6 +12,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::mpsc;
 
 use crate::source::error::SourceError;
+use crate::source::operations;
 use crate::source::record::JobSummary;
 use crate::source::request::{LIST_PAGE_SIZE, ListParams};
 use crate::source::sagemaker_source::SageMakerSource;
@@ -159,7 +160,7 @@ impl SageMakerSource {
         params: &ListParams,
         next_token: Option<String>,
     ) -> Result<(Vec<CompilationJobSummary>, Option<String>), SourceError> {
-        const OPERATION: &str = "ListCompilationJobs";
+        const OPERATION: &str = operations::LIST;
         let output = self
             .list_gate
             .run(&self.retry, || async {

@@ -37,6 +37,7 @@ mod error;
 mod fetch;
 mod gate;
 mod listing;
+pub mod operations;
 pub mod partition;
 mod partition_key;
 mod rate_controller;

@@ -15,6 +15,7 @@ use crate::source::budget::{Budget, Budgeted};
 use crate::source::cache::JobCache;
 use crate::source::error::SourceError;
 use crate::source::gate::OperationGate;
+use crate::source::operations;
 use crate::source::partition_key::PartitionKey;
 use crate::source::record::JobRecord;
 use crate::source::request::ScanRequest;
@@ -55,9 +56,9 @@ impl SageMakerSource {
             list_windows: DEFAULT_LIST_WINDOWS,
             cache: None,
             retry,
-            list_gate: OperationGate::new("ListCompilationJobs", concurrency),
-            describe_gate: OperationGate::new("DescribeCompilationJob", concurrency),
-            tags_gate: OperationGate::new("ListTags", concurrency),
+            list_gate: OperationGate::new(operations::LIST, concurrency),
+            describe_gate: OperationGate::new(operations::DESCRIBE, concurrency),
+            tags_gate: OperationGate::new(operations::LIST_TAGS, concurrency),
         }
     }
 

@@ -1,0 +1,33 @@
+//! The SageMaker operations the source calls, by the names AWS gives them
+//! (and the metrics' `operation` label).
+
+use crate::obs::metrics::{PartitionLabels, preregister_sagemaker_calls};
+use crate::source::error::SourceErrorKind;
+use crate::source::partition_key::PartitionKey;
+
+/// ListCompilationJobs.
+pub const LIST: &str = "ListCompilationJobs";
+/// DescribeCompilationJob.
+pub const DESCRIBE: &str = "DescribeCompilationJob";
+/// ListTags.
+pub const LIST_TAGS: &str = "ListTags";
+/// Every operation the source calls.
+pub const ALL: [&str; 3] = [LIST, DESCRIBE, LIST_TAGS];
+
+/// Creates, at zero, the call and retry series of every operation and
+/// outcome for each partition, so that dashboards and alerts see zeros
+/// before the first call instead of no series at all.
+pub fn preregister_metrics(partitions: &[PartitionKey]) {
+    let outcomes: Vec<&'static str> = std::iter::once("ok")
+        .chain(SourceErrorKind::ALL.iter().map(|kind| kind.outcome_label()))
+        .collect();
+    for key in partitions {
+        let labels = PartitionLabels::new(
+            key.account_id.as_deref().unwrap_or_default(),
+            key.region.as_deref().unwrap_or_default(),
+        );
+        for operation in ALL {
+            preregister_sagemaker_calls(operation, &outcomes, &labels);
+        }
+    }
+}
