@@ -638,6 +638,21 @@ async fn the_progress_line_shows_with_progress_and_not_otherwise() {
 }
 
 #[tokio::test]
+async fn wait_gives_up_only_once_the_whole_wait_is_over() {
+    // A port nothing listens on: every attempt is refused at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("grpc://{}", closed.local_addr().expect("address"));
+    drop(closed);
+    let started = std::time::Instant::now();
+    let output = run_query(&url, "SELECT 1", &["--wait", "1"], &[]).await;
+    let waited = started.elapsed();
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("(still, after waiting 1s)"), "{stderr}");
+    assert!(waited >= Duration::from_secs(1), "gave up after {waited:?}");
+}
+
+#[tokio::test]
 async fn wait_retries_until_a_server_that_starts_later_answers() {
     // The port is ours until the server takes it; the query's first
     // attempt meets a connection closed at once, so only a retry can

@@ -242,14 +242,16 @@ impl Connector {
                 // Ready, or refused (credentials): final.
                 done => return done,
             };
-            if Instant::now() + WAIT_RETRY > deadline {
+            let now = Instant::now();
+            if now >= deadline {
                 return Err(QueryCliError::Unreachable {
                     url: url.as_str().to_owned(),
                     reason: format!("{reason} (still, after waiting {}s)", wait.as_secs()),
                 });
             }
-            // Backing off between attempts, not waiting for an event.
-            tokio::time::sleep(WAIT_RETRY).await;
+            // Backing off between attempts, not waiting for an event; the
+            // last attempt is at the deadline, so the whole wait is used.
+            tokio::time::sleep(WAIT_RETRY.min(deadline - now)).await;
         }
     }
 
