@@ -89,16 +89,22 @@ async fn assert_no_new_calls(emulator: &Emulator, window: Duration) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_dropped_stream_stops_its_sagemaker_calls_within_a_second() {
+/// 3,000 jobs at 50 ms a call, read 16 calls at a time in 4 windows: a
+/// scan that is still calling when its client gives up.
+async fn slow_server() -> TestServer {
     let mut config = emulator_config(3000);
     config.latency = Duration::from_millis(50);
-    let server = TestServer::builder(config)
+    TestServer::builder(config)
         .concurrency(16)
         .retry(quick_retries(3))
         .list_windows(4)
         .start()
-        .await;
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dropped_stream_stops_its_sagemaker_calls_within_a_second() {
+    let server = slow_server().await;
     let mut client = server.client().await;
     let ticket = ticket_of(&mut client, SELECT_ALL).await;
     let mut stream = client.do_get(ticket).await.expect("do_get");
@@ -135,14 +141,7 @@ async fn a_dropped_stream_stops_its_sagemaker_calls_within_a_second() {
 async fn a_cancelled_aggregate_stops_datafusions_tasks_and_their_calls() {
     // GROUP BY sends nothing before the scan ends: the client gives up
     // while DataFusion's aggregation (and its spawned tasks) still reads.
-    let mut config = emulator_config(3000);
-    config.latency = Duration::from_millis(50);
-    let server = TestServer::builder(config)
-        .concurrency(16)
-        .retry(quick_retries(3))
-        .list_windows(4)
-        .start()
-        .await;
+    let server = slow_server().await;
     let mut client = server.client().await;
     let sql = "SELECT compilation_job_status, tags['team'] AS team, count(*) \
                FROM aws.sagemaker_compilation_job GROUP BY 1, 2 ORDER BY 1, 2";
