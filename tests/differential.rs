@@ -1,9 +1,11 @@
 //! Differential test of filter pushdown: a corpus of queries runs on two
-//! engines over the same emulator and source, one pushing filters into the
-//! SageMaker API and one not. Every pushed filter is `Inexact`, so the
-//! answers must be identical; and pushdown must never make more calls,
-//! except the List pages its plan allows (one listing per status: k listings
-//! may end in k - 1 more partly filled pages than one full listing).
+//! engines over the same emulator and source, one pushing filters, sorts
+//! and limits into the SageMaker API and one not. The answers must be
+//! identical; and pushdown must never make more calls, except the List
+//! pages its plan allows (one listing per status: k listings may end in
+//! k - 1 more partly filled pages than one full listing; if the API filters
+//! after it cuts a page, each of them may cost as many pages as the full
+//! listing). The corpus runs under both of the emulator's paging models.
 //!
 //! The literals come from the emulator's own jobs, so every time bound is a
 //! real job's exact time (boundary equality keeps or drops exactly that job)
@@ -21,7 +23,7 @@ use aws_smithy_types::date_time::Format;
 use common::{emulator_config, quick_retries, seconds_to_micros};
 use datafusion::physical_plan::ExecutionPlan;
 use futures::TryStreamExt;
-use sagemaker_emulator::{Emulator, Stats};
+use sagemaker_emulator::{Emulator, EmulatorConfig, FilterPaging, Stats};
 use sagemaker_flight::query::QueryEngine;
 use sagemaker_flight::source::{SageMakerSource, emulator_client};
 use sagemaker_flight::table::TableOptions;
@@ -507,6 +509,48 @@ fn build_corpus(jobs: &[Job]) -> Vec<Case> {
         ts(c_mid)
     ));
 
+    // --- ORDER BY a column the API sorts by, with LIMIT: first rows only
+    corpus.add(format!(
+        "SELECT compilation_job_name, role_arn FROM {T} ORDER BY creation_time DESC LIMIT 5"
+    ));
+    corpus.add(format!(
+        "SELECT compilation_job_name, creation_time FROM {T} ORDER BY creation_time LIMIT 3 OFFSET 4"
+    ));
+    corpus.add(format!(
+        "SELECT compilation_job_name FROM {T} ORDER BY compilation_job_name DESC LIMIT 6"
+    ));
+    corpus.add(format!(
+        "SELECT compilation_job_name, {status} FROM {T} \
+         ORDER BY {status}, compilation_job_name DESC LIMIT 4"
+    ));
+    corpus.add(format!(
+        "SELECT compilation_job_name, failure_reason FROM {T} WHERE {status} IN ('FAILED', 'STOPPED') \
+         ORDER BY creation_time DESC, compilation_job_name LIMIT 8"
+    ));
+    corpus.add(format!(
+        "SELECT compilation_job_name FROM {T} WHERE account_id = '123456789012' \
+         AND creation_time > {} ORDER BY creation_time DESC, compilation_job_name LIMIT 5",
+        ts(c_lo)
+    ));
+    corpus.add(format!(
+        "SELECT compilation_job_name FROM {T} WHERE compilation_job_name IN ('{an}', '{bn}') \
+         ORDER BY compilation_job_name LIMIT 1"
+    ));
+    // --- LIMIT under exact filters: which rows is open, how many and
+    // what they satisfy is not
+    corpus.add(format!(
+        "SELECT count(*) AS n, min({status}), max({status}) FROM \
+         (SELECT {status}, failure_reason FROM {T} WHERE {status} = 'FAILED' LIMIT 5)"
+    ));
+    corpus.add(format!(
+        "SELECT count(*) AS n FROM (SELECT compilation_job_name FROM {T} \
+         WHERE {status} IN ('STOPPED', 'STARTING') AND account_id = '123456789012' LIMIT 7)"
+    ));
+    corpus.add(format!(
+        "SELECT count(*) AS n FROM (SELECT compilation_job_name FROM {T} \
+         WHERE compilation_job_name IN ('{an}', '{bn}', '{missing}') LIMIT 1)"
+    ));
+
     // --- aggregates
     corpus.add(format!("SELECT count(*) AS n FROM {T}"));
     corpus.add(format!(
@@ -585,9 +629,15 @@ impl Answer {
 
     /// How this answer (with pushdown) cost more calls than `plain`
     /// (without), beyond the List pages its plan allows. Calls are counted
-    /// together: a Describe by name stands in for a listing.
-    fn costs_more_than(&self, plain: &Answer) -> Option<String> {
-        let allowed = plain.total_calls() + self.extra_list_pages;
+    /// together: a Describe by name stands in for a listing. If the API
+    /// filters after it cuts a page, each extra status listing may cost as
+    /// many pages as the full one.
+    fn costs_more_than(&self, plain: &Answer, paging: FilterPaging) -> Option<String> {
+        let per_extra_listing = match paging {
+            FilterPaging::BeforeCut => 1,
+            FilterPaging::AfterCut => plain.calls.get("ListCompilationJobs").copied().unwrap_or(1),
+        };
+        let allowed = plain.total_calls() + self.extra_list_pages * per_extra_listing;
         (self.total_calls() > allowed).then(|| {
             format!(
                 "{} calls, {} allowed ({:?} vs {:?})",
@@ -668,8 +718,12 @@ fn only_in(a: &[String], b: &[String]) -> Vec<String> {
 
 /// The emulator of `JOBS` jobs, and two engines over one source of it:
 /// with filter pushdown and without.
-async fn emulator_and_engines() -> (Emulator, QueryEngine, QueryEngine) {
-    let emu = Emulator::start(emulator_config(JOBS), ([127, 0, 0, 1], 0).into())
+async fn emulator_and_engines(paging: FilterPaging) -> (Emulator, QueryEngine, QueryEngine) {
+    let config = EmulatorConfig {
+        filter_paging: paging,
+        ..emulator_config(JOBS)
+    };
+    let emu = Emulator::start(config, ([127, 0, 0, 1], 0).into())
         .await
         .expect("emulator starts");
     let client = emulator_client(&emu.endpoint_url(), "us-east-1");
@@ -689,7 +743,16 @@ async fn emulator_and_engines() -> (Emulator, QueryEngine, QueryEngine) {
 
 #[tokio::test]
 async fn pushdown_never_changes_an_answer_nor_adds_calls_beyond_its_status_pages() {
-    let (emu, with, without) = emulator_and_engines().await;
+    corpus_answers_the_same_with_and_without_pushdown(FilterPaging::BeforeCut).await;
+}
+
+#[tokio::test]
+async fn pushdown_answers_the_same_when_the_api_filters_after_it_cuts_a_page() {
+    corpus_answers_the_same_with_and_without_pushdown(FilterPaging::AfterCut).await;
+}
+
+async fn corpus_answers_the_same_with_and_without_pushdown(paging: FilterPaging) {
+    let (emu, with, without) = emulator_and_engines(paging).await;
 
     let jobs = jobs_of(&emu);
     assert_eq!(jobs.len(), JOBS);
@@ -749,7 +812,7 @@ async fn pushdown_never_changes_an_answer_nor_adds_calls_beyond_its_status_pages
                 ));
             }
         }
-        if let Some(excess) = pushed.costs_more_than(&plain) {
+        if let Some(excess) = pushed.costs_more_than(&plain, paging) {
             failures.push(format!(
                 "#{i} pushdown made more calls: {excess}\n    {}",
                 case.sql
@@ -775,7 +838,7 @@ async fn pushdown_never_changes_an_answer_nor_adds_calls_beyond_its_status_pages
 #[tokio::test]
 async fn random_predicates_answer_the_same_with_and_without_pushdown() {
     let cases = common::proptest_cases(48);
-    let (emu, with, without) = emulator_and_engines().await;
+    let (emu, with, without) = emulator_and_engines(FilterPaging::BeforeCut).await;
 
     let jobs = jobs_of(&emu);
     let mut atoms = Vec::new();
@@ -817,7 +880,7 @@ async fn random_predicates_answer_the_same_with_and_without_pushdown() {
                 case.sql
             ));
         }
-        if let Some(excess) = pushed.costs_more_than(&plain) {
+        if let Some(excess) = pushed.costs_more_than(&plain, FilterPaging::BeforeCut) {
             failures.push(format!(
                 "pushdown made more calls: {excess}\n    {}",
                 case.sql

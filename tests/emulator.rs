@@ -21,7 +21,7 @@ use aws_sdk_sagemaker::types::{
     SortOrder, StoppingCondition, Tag, TargetDevice,
 };
 use common::http;
-use sagemaker_emulator::{EmulatedJob, Emulator, EmulatorConfig, Stats};
+use sagemaker_emulator::{EmulatedJob, Emulator, EmulatorConfig, FilterPaging, Stats};
 use serde_json::Value;
 
 const ANCHOR_SECS: u64 = 1_700_000_000;
@@ -540,6 +540,71 @@ async fn list_sorts_by_name_creation_time_and_status_in_both_orders() {
             assert_eq!(got, want, "SortBy={by} SortOrder={order}");
         }
     }
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn after_cut_paging_filters_each_page_of_max_results_jobs() {
+    let emu = start(EmulatorConfig {
+        filter_paging: FilterPaging::AfterCut,
+        ..config(137, 15)
+    })
+    .await;
+    let c = client(&emu);
+    let jobs = emu.state().jobs();
+    // Unfiltered, the two models agree.
+    assert_eq!(list_names(&c, 10, |b| b).await.len(), 137);
+    let mut short_pages_with_a_token = 0;
+    for s in ALL_STATUSES {
+        let (mut got, mut pages, mut token) = (Vec::new(), 0, None::<String>);
+        loop {
+            assert!(pages < 100, "StatusEquals={s}: runaway listing");
+            let resp = c
+                .list_compilation_jobs()
+                .max_results(10)
+                .status_equals(CompilationJobStatus::from(s))
+                .sort_by(ListCompilationJobsSortBy::CreationTime)
+                .sort_order(SortOrder::Descending)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .expect("list succeeds");
+            pages += 1;
+            let summaries = resp.compilation_job_summaries();
+            assert!(
+                summaries
+                    .iter()
+                    .all(|j| j.compilation_job_status().map(|x| x.as_str()) == Some(s))
+            );
+            got.extend(
+                summaries
+                    .iter()
+                    .map(|j| j.compilation_job_name().unwrap_or_default().to_string()),
+            );
+            token = resp.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+            if summaries.len() < 10 {
+                short_pages_with_a_token += 1;
+            }
+        }
+        // Every page cut 10 of all 137 jobs: as many pages as unfiltered.
+        assert_eq!(pages, 14, "StatusEquals={s}");
+        let mut want: Vec<&EmulatedJob> = jobs.iter().filter(|j| status(j) == s).collect();
+        want.sort_by_key(|j| {
+            (
+                std::cmp::Reverse(created(j)),
+                std::cmp::Reverse(name(j).to_string()),
+            )
+        });
+        let want: Vec<String> = want.iter().map(|j| name(j).to_string()).collect();
+        assert_eq!(got, want, "StatusEquals={s}: every match, newest first");
+    }
+    assert!(
+        short_pages_with_a_token > 0,
+        "some pages are short yet go on"
+    );
     emu.shutdown().await;
 }
 

@@ -14,6 +14,9 @@ pub(super) struct Setup {
     /// `--snapshot-ttl`: every query within it is answered from the last
     /// complete `SELECT *`, with no call.
     pub(super) snapshot_ttl: u64,
+    /// The emulator's `--filter-paging after-cut`: ListCompilationJobs cuts
+    /// a page of MaxResults jobs, then filters it.
+    pub(super) filters_after_cut: bool,
 }
 
 impl Setup {
@@ -45,6 +48,9 @@ impl Setup {
         }
         if self.snapshot_ttl > 0 {
             let _ = write!(text, ", snapshot {} s", self.snapshot_ttl);
+        }
+        if self.filters_after_cut {
+            text.push_str(", API filters after the page cut");
         }
         text
     }
@@ -150,6 +156,7 @@ impl Bench {
             rate_limit: None,
             cache_ttl: 0,
             snapshot_ttl: 0,
+            filters_after_cut: false,
         }
     }
 
@@ -183,6 +190,9 @@ impl Bench {
         .to_vec();
         if let Some(rate) = setup.rate_limit {
             args.extend(["--rate-limit".into(), rate.to_string()]);
+        }
+        if setup.filters_after_cut {
+            args.extend(["--filter-paging".into(), "after-cut".into()]);
         }
         self.launched(&args);
         let (proc, url) = Proc::start(

@@ -17,7 +17,7 @@ use clap::Parser;
     args_override_self = true
 )]
 struct Args {
-    /// Scenarios to run (S1 S2 S3 S4 S5 S6 M; default: all)
+    /// Scenarios to run (S1 S2 S3 S4 S5 S6 S7 M; default: all)
     #[arg(
         long,
         visible_alias = "scenarios",

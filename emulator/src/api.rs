@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::config::FilterPaging;
 use super::create;
 use super::error::ApiError;
 use super::limits::lock;
@@ -174,15 +175,18 @@ fn list_jobs(state: &EmulatorState, req: ListJobsRequest) -> Result<Value, ApiEr
         "Status" => SortKey::Text(r.compilation_job_status.clone()),
         _ => SortKey::Time(r.creation_time.0),
     };
-    // One pass keeps the matching jobs after the cursor; only the page (and
-    // one more, to know whether there is a next page) is sorted and turned
-    // into summaries, so a page costs O(jobs), not a sort of every job.
-    let (page, more): (Vec<(SortKey, JobSummary)>, bool) = {
+    let filter_first = state.filter_paging == FilterPaging::BeforeCut;
+    // One pass keeps the jobs after the cursor (the matching ones, when
+    // filters come first); only the page (and one more, to know whether
+    // there is a next page) is sorted and turned into summaries, so a page
+    // costs O(jobs), not a sort of every job.
+    type Page = (Vec<(SortKey, JobSummary)>, Option<(SortKey, String)>, bool);
+    let (page, last_of_cut, more): Page = {
         let jobs = lock(&state.jobs);
         let mut rows: Vec<(SortKey, &JobRecord)> = jobs
             .values()
             .map(|j| &j.record)
-            .filter(|r| req.matches(r, name_lower.as_deref()))
+            .filter(|r| !filter_first || req.matches(r, name_lower.as_deref()))
             .map(|r| (key_of(r), r))
             .filter(|(k, r)| {
                 cursor.as_ref().is_none_or(|(ck, cn)| {
@@ -199,14 +203,23 @@ fn list_jobs(state: &EmulatorState, req: ListJobsRequest) -> Result<Value, ApiEr
             rows.truncate(max);
         }
         rows.sort_unstable_by(by_order);
-        let page = rows.into_iter().map(|(k, r)| (k, r.summary())).collect();
-        (page, more)
+        let cut = rows;
+        // The next page starts after the last job of the cut, whether or
+        // not that job matched.
+        let last_of_cut = cut
+            .last()
+            .map(|(k, r)| (k.clone(), r.compilation_job_name.clone()));
+        let page = cut
+            .iter()
+            .filter(|(_, r)| filter_first || req.matches(r, name_lower.as_deref()))
+            .map(|(k, r)| (k.clone(), r.summary()))
+            .collect();
+        (page, last_of_cut, more)
     };
-    let next_token = match (more, page.last()) {
-        (true, Some((k, s))) => Some(seal(&format!(
-            "L1|{fingerprint:016x}|{}|{}",
+    let next_token = match (more, last_of_cut) {
+        (true, Some((k, name))) => Some(seal(&format!(
+            "L1|{fingerprint:016x}|{}|{name}",
             k.encode(),
-            s.compilation_job_name
         ))),
         _ => None,
     };

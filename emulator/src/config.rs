@@ -9,6 +9,47 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 /// Account of the default partition, unless configured.
 pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
 
+/// When ListCompilationJobs applies its filters: before or after it cuts
+/// a page of `MaxResults` jobs. AWS documents the second for
+/// ListTrainingJobs' `StatusEquals`, and users see it elsewhere (empty pages
+/// that still carry a NextToken); ListCompilationJobs' documentation says
+/// neither, so a client must work under both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FilterPaging {
+    /// Filters first, then pages of `MaxResults` matching jobs: a listing
+    /// costs ceil(matches / MaxResults) pages.
+    #[default]
+    BeforeCut,
+    /// Pages of `MaxResults` jobs in sort order, then the filters: a page
+    /// may hold fewer matches than `MaxResults`, or none, and still carry a
+    /// NextToken; a filtered listing costs as many pages as an unfiltered
+    /// one.
+    AfterCut,
+}
+
+impl std::str::FromStr for FilterPaging {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "before-cut" => Ok(FilterPaging::BeforeCut),
+            "after-cut" => Ok(FilterPaging::AfterCut),
+            other => Err(format!(
+                "{other:?} is not a paging model (before-cut or after-cut)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for FilterPaging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FilterPaging::BeforeCut => "before-cut",
+            FilterPaging::AfterCut => "after-cut",
+        })
+    }
+}
+
 /// How to build and run an emulator.
 #[derive(Clone, Debug)]
 pub struct EmulatorConfig {
@@ -46,6 +87,9 @@ pub struct EmulatorConfig {
     pub partitions: Vec<EmulatorPartition>,
     /// Roles that STS AssumeRole grants; an unknown role is `AccessDenied`.
     pub roles: Vec<EmulatorRole>,
+    /// When ListCompilationJobs filters: before it cuts a page (the
+    /// default) or after.
+    pub filter_paging: FilterPaging,
 }
 
 impl Default for EmulatorConfig {
@@ -64,6 +108,7 @@ impl Default for EmulatorConfig {
             anchor: None,
             partitions: Vec::new(),
             roles: Vec::new(),
+            filter_paging: FilterPaging::default(),
         }
     }
 }

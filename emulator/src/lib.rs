@@ -116,6 +116,11 @@
 //!   `Descending` is the exact reverse of `Ascending`.
 //! * `MaxResults` is 1..=100 (default 10, as AWS), else
 //!   `ValidationException`.
+//! * Filters apply before the page is cut (`FilterPaging::BeforeCut`, the
+//!   default: a page holds `MaxResults` matching jobs), or after it
+//!   (`FilterPaging::AfterCut`: the page is the next `MaxResults` jobs in
+//!   sort order, then filtered, so it may be short or empty and still carry
+//!   a NextToken, as AWS documents for ListTrainingJobs' `StatusEquals`).
 //! * `NextToken` is opaque. It records the last job returned (keyset
 //!   paging), so jobs created or deleted between pages neither shift nor
 //!   repeat others. A token that does not decode, or that was issued for
@@ -239,7 +244,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EmulatorConfig};
+pub use config::{DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EmulatorConfig, FilterPaging};
 pub use limits::{OperationStats, Stats};
 pub use partition::{EmulatorPartition, EmulatorRole};
 pub use state::{EmulatedJob, EmulatorState};

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::config::EmulatorConfig;
+use super::config::{EmulatorConfig, FilterPaging};
 use super::data;
 use super::limits::{Knobs, Limits, Stats, lock};
 use super::operation::Operation;
@@ -43,6 +43,8 @@ pub struct EmulatorState {
     /// Jobs keyed by name; the BTreeMap keeps them in byte order of name.
     pub(crate) jobs: Mutex<BTreeMap<String, StoredJob>>,
     pub(crate) limits: Limits,
+    /// When ListCompilationJobs filters (see [`FilterPaging`]).
+    pub(crate) filter_paging: FilterPaging,
 }
 
 /// Milliseconds since the epoch of a `SystemTime` (negative before 1970).
@@ -94,6 +96,7 @@ impl EmulatorState {
                 },
                 config.rate_limit,
             ),
+            filter_paging: config.filter_paging,
         }
     }
 

@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use clap::Args;
-use sagemaker_emulator::{DEFAULT_ACCOUNT_ID, DEFAULT_REGION};
+use sagemaker_emulator::{DEFAULT_ACCOUNT_ID, DEFAULT_REGION, FilterPaging};
 
 /// The emulator's HTTP listener, unless configured.
 const DEFAULT_EMULATOR_LISTEN: SocketAddr =
@@ -81,6 +81,12 @@ pub struct EmulatorArgs {
     /// credentials it issues act in ACCOUNT.
     #[arg(long = "role", value_name = "ROLE_ARN[,EXTERNAL_ID]")]
     pub roles: Vec<sagemaker_emulator::EmulatorRole>,
+
+    /// When ListCompilationJobs applies its filters: before-cut (pages of
+    /// matching jobs) or after-cut (pages of MaxResults jobs, then filtered:
+    /// short and empty pages that still carry a NextToken, as AWS may do).
+    #[arg(long, default_value_t = FilterPaging::BeforeCut, value_name = "MODEL")]
+    pub filter_paging: FilterPaging,
 }
 
 impl EmulatorArgs {
@@ -102,6 +108,7 @@ impl EmulatorArgs {
                 .map(|secs| std::time::UNIX_EPOCH + Duration::from_secs(secs)),
             partitions: self.partitions.clone(),
             roles: self.roles.clone(),
+            filter_paging: self.filter_paging,
         }
     }
 }

@@ -8,6 +8,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::common::{DataFusionError, ParamValues};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
@@ -22,6 +23,7 @@ use crate::table::provider::{CompilationJobTable, TableOptions};
 use crate::table::pushdown::ApiFilter;
 use crate::table::schema::{TABLE_SCHEMA, TABLE_UNQUALIFIED};
 use crate::table::snapshot::SnapshotStore;
+use crate::table::top_pushdown::FirstRowsIntoListing;
 
 /// The catalog the table lives in (`sagemaker.aws.sagemaker_compilation_job`).
 pub const CATALOG: &str = "sagemaker";
@@ -101,7 +103,14 @@ impl QueryEngine {
         if let Some(bytes) = memory_limit {
             runtime = runtime.with_memory_limit(bytes, 1.0);
         }
-        let mut context = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime.build_arc()?)
+            .with_default_features()
+            // Last, once DataFusion has placed its sorts and limits.
+            .with_physical_optimizer_rule(Arc::new(FirstRowsIntoListing))
+            .build();
+        let mut context = SessionContext::new_with_state(state);
         // json_get_str(output_config, 'TargetDevice') and the rest of
         // datafusion-functions-json on the JSON text columns (none reads files).
         datafusion_functions_json::register_all(&mut context)?;

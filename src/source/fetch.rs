@@ -38,18 +38,20 @@ impl SageMakerSource {
     }
 
     /// Fetches what `request` needs for one listed job. `Ok(None)`: the job
-    /// vanished in between (see the module doc).
+    /// vanished in between (see the module doc), or its row is not one
+    /// `request.rows` keeps.
     pub(super) async fn complete(
         &self,
         summary: JobSummary,
         request: &ScanRequest,
     ) -> Result<Option<JobRecord>, SourceError> {
         if !request.describe && !request.tags {
-            return Ok(Some(JobRecord {
+            let record = JobRecord {
                 summary,
                 describe: None,
                 tags: None,
-            }));
+            };
+            return Ok(request.rows.keeps(&record).then_some(record));
         }
         // Both calls at once: a job costs one round trip, not two. The cache
         // answers what has not changed since it was fetched.
@@ -87,11 +89,14 @@ impl SageMakerSource {
         let (Some(describe), Some(tags)) = (describe, tags) else {
             return Ok(None);
         };
-        Ok(Some(JobRecord {
+        let record = JobRecord {
             summary,
             describe,
             tags,
-        }))
+        };
+        // A job that changed (its status, since it was listed) into one the
+        // scan does not want is skipped too.
+        Ok(request.rows.keeps(&record).then_some(record))
     }
 
     /// DescribeCompilationJob, `None` when the job does not exist.

@@ -4,9 +4,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use aws_sdk_sagemaker::types::{
-    CompilationJobStatus, CompilationJobSummary, ListCompilationJobsSortBy, SortOrder,
-};
+use aws_sdk_sagemaker::types::{CompilationJobStatus, CompilationJobSummary};
 use aws_smithy_types::DateTime;
 use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::mpsc;
@@ -14,9 +12,14 @@ use tokio::sync::mpsc;
 use crate::source::error::SourceError;
 use crate::source::operations;
 use crate::source::record::JobSummary;
-use crate::source::request::{LIST_PAGE_SIZE, ListParams};
+use crate::source::request::{LIST_PAGE_SIZE, ListOrder, ListParams, SortKey};
 use crate::source::sagemaker_source::SageMakerSource;
 
+/// The order of a listing that asks for none.
+const OLDEST_FIRST: ListOrder = ListOrder {
+    key: SortKey::CreationTime,
+    descending: false,
+};
 /// Windows cover the year before the listing (or the query's creation-time
 /// range); anything older falls in the first, open-ended one.
 const WINDOWED_SPAN_SECS: i64 = 365 * 24 * 3600;
@@ -161,15 +164,17 @@ impl SageMakerSource {
         next_token: Option<String>,
     ) -> Result<(Vec<CompilationJobSummary>, Option<String>), SourceError> {
         const OPERATION: &str = operations::LIST;
+        // Oldest first unless asked otherwise: windows start after the
+        // first page.
+        let order = params.order.unwrap_or(OLDEST_FIRST);
         let output = self
             .list_gate
             .run(&self.retry, || async {
                 self.client
                     .list_compilation_jobs()
                     .max_results(params.page_size.unwrap_or(LIST_PAGE_SIZE))
-                    // Oldest first, explicitly: windows start after the first page.
-                    .sort_by(ListCompilationJobsSortBy::CreationTime)
-                    .sort_order(SortOrder::Ascending)
+                    .sort_by(order.sort_by())
+                    .sort_order(order.sort_order())
                     .set_status_equals(params.status.as_deref().map(CompilationJobStatus::from))
                     .set_creation_time_after(params.creation_after)
                     .set_creation_time_before(params.creation_before)

@@ -16,7 +16,8 @@
 //! - [`SageMakerSource`] (`sagemaker_source.rs`): one partition's client,
 //!   gates and cache; `listing.rs` lists, `fetch.rs` completes a job.
 //! - [`arn`]: the fields of an ARN.
-//! - `request.rs`: what a scan asks for; `record.rs`: what it yields.
+//! - `request.rs`: what a scan asks for; `row_filter.rs`: what its rows
+//!   must meet; `record.rs`: what it yields.
 //! - `gate.rs`, `rate_controller.rs` and `budget.rs`: concurrency, pacing
 //!   and a LIMIT's budget;
 //!   `retry.rs`: attempts and backoff; `cache.rs`: answers kept between
@@ -44,6 +45,7 @@ mod rate_controller;
 mod record;
 mod request;
 mod retry;
+mod row_filter;
 mod sagemaker_source;
 
 pub use arn::account_id_from_arn;
@@ -55,7 +57,8 @@ pub use error::{SourceError, SourceErrorKind, describe_chain};
 pub use partition::{Partition, Partitions};
 pub use partition_key::PartitionKey;
 pub use record::{JobRecord, JobSummary};
-pub use request::{LIST_PAGE_SIZE, ListParams, ScanRequest};
+pub use request::{LIST_PAGE_SIZE, ListOrder, ListParams, ScanRequest, SortKey, SortValue};
 pub use retry::DEFAULT_MAX_ATTEMPTS;
 pub use retry::RetryPolicy;
+pub use row_filter::RowFilter;
 pub use sagemaker_source::{DEFAULT_CONCURRENCY, DEFAULT_LIST_WINDOWS, SageMakerSource};

@@ -20,6 +20,7 @@ use crate::source::partition_key::PartitionKey;
 use crate::source::record::JobRecord;
 use crate::source::request::ScanRequest;
 use crate::source::retry::RetryPolicy;
+use crate::source::row_filter::RowFilter;
 
 /// Pages each lister may run ahead of the describers.
 const LIST_PAGES_AHEAD: usize = 2;
@@ -126,11 +127,18 @@ impl SageMakerSource {
         });
         let budget = request.limit.map(Budget::new);
         let summaries = match &budget {
-            Some(budget) => Budgeted::new(summaries, Arc::clone(budget)).boxed(),
+            Some(budget) => Budgeted::new(summaries.boxed(), Arc::clone(budget))
+                .with_ties_in(request.list.order)
+                .boxed(),
             None => summaries.boxed(),
         };
         let source = Arc::clone(self);
-        let limit = request.limit.unwrap_or(usize::MAX);
+        // An ordered LIMIT also delivers the ties of its last row; the
+        // budget alone bounds it.
+        let limit = match request.list.order {
+            Some(_) => usize::MAX,
+            None => request.limit.unwrap_or(usize::MAX),
+        };
         summaries
             .map(move |summary| {
                 let source = Arc::clone(&source);
@@ -142,14 +150,24 @@ impl SageMakerSource {
                 // Owning the lister here ties its life to the stream's.
                 let _lister = &lister;
                 let item = match completed {
-                    Ok(Some(record)) => Some(Ok(record)),
                     Ok(None) => {
                         if let Some(budget) = &budget {
                             budget.refund();
                         }
                         None
                     }
-                    Err(error) => Some(Err(error)),
+                    Ok(Some(record)) => {
+                        if let Some(budget) = &budget {
+                            budget.finished();
+                        }
+                        Some(Ok(record))
+                    }
+                    Err(error) => {
+                        if let Some(budget) = &budget {
+                            budget.finished();
+                        }
+                        Some(Err(error))
+                    }
                 };
                 async move { item }
             })
@@ -157,12 +175,13 @@ impl SageMakerSource {
             .boxed()
     }
     /// Streams the jobs named in `names` straight from DescribeCompilationJob
-    /// (and ListTags when `tags`), no listing; names that do not exist are
-    /// skipped. At most `concurrency` lookups run at once.
+    /// (and ListTags when `tags`), no listing; names that do not exist, and
+    /// jobs that `rows` does not keep, are skipped. At most `concurrency` lookups run at once.
     pub fn lookup(
         self: &Arc<Self>,
         names: Vec<String>,
         tags: bool,
+        rows: RowFilter,
     ) -> BoxStream<'static, Result<JobRecord, SourceError>> {
         let source = Arc::clone(self);
         stream::iter(names)
@@ -171,7 +190,12 @@ impl SageMakerSource {
                 async move { source.lookup_one(&name, tags).await }
             })
             .buffer_unordered(self.concurrency)
-            .filter_map(|found| async move { found.transpose() })
+            .filter_map(move |found| {
+                let kept = found
+                    .map(|record| record.filter(|record| rows.keeps(record)))
+                    .transpose();
+                async move { kept }
+            })
             .boxed()
     }
 }

@@ -8,8 +8,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use aws_smithy_types::DateTime;
-use aws_smithy_types::date_time::Format;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -21,166 +19,11 @@ use datafusion::physical_plan::{
 };
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use crate::source::{ListParams, Partition, PartitionKey, ScanRequest};
+use crate::source::{ListOrder, Partition, PartitionKey, ScanRequest, SortKey};
 use crate::table::batches::{BatchSizing, record_batches};
-use crate::table::pushdown::ApiFilter;
-use crate::table::schema::{Column, ColumnSource};
+use crate::table::scan_plan::{ScanPlan, describe_row_filter};
+use crate::table::schema::Column;
 use crate::table::snapshot::SnapshotStore;
-
-/// The calls a scan will make, decided at planning time.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScanPlan {
-    /// Describe these names directly (no listing).
-    pub lookups: Option<Vec<String>>,
-    /// Otherwise: one ListCompilationJobs chain each, in parallel. Empty
-    /// when the filters match nothing: no call at all.
-    pub listings: Vec<ListParams>,
-    /// Whether each listed job is described.
-    pub describe: bool,
-    /// Whether each job's tags are read.
-    pub tags: bool,
-    /// Stop after this many rows per partition (only when no filter remains
-    /// above the scan, so every row the scan makes is a row of the answer).
-    pub limit: Option<usize>,
-}
-
-impl ScanPlan {
-    /// The calls that answer a query using `columns`, filtered by `api`.
-    pub fn new(api: &ApiFilter, columns: &[Column], limit: Option<usize>) -> ScanPlan {
-        let describe = columns.iter().any(|c| c.source() == ColumnSource::Describe);
-        let tags = columns.contains(&Column::Tags);
-        if api.matches_nothing() {
-            return ScanPlan {
-                lookups: None,
-                listings: Vec::new(),
-                describe,
-                tags,
-                limit,
-            };
-        }
-        if let Some(names) = &api.names {
-            return ScanPlan {
-                lookups: Some(names.iter().cloned().collect()),
-                listings: Vec::new(),
-                // A lookup is a Describe, whatever the columns.
-                describe: true,
-                tags,
-                limit,
-            };
-        }
-        let base = ListParams {
-            status: None,
-            creation_after: api.creation_after.map(date_time_of_micros),
-            creation_before: api.creation_before.map(date_time_of_micros),
-            modified_after: api.modified_after.map(date_time_of_micros),
-            modified_before: api.modified_before.map(date_time_of_micros),
-            name_contains: api.name_contains.clone(),
-            // A small LIMIT needs no full page.
-            page_size: limit.map(|l| l.clamp(1, crate::source::LIST_PAGE_SIZE as usize) as i32),
-        };
-        let listings = match &api.statuses {
-            Some(statuses) => statuses
-                .iter()
-                .map(|status| ListParams {
-                    status: Some(status.clone()),
-                    ..base.clone()
-                })
-                .collect(),
-            None => vec![base],
-        };
-        ScanPlan {
-            lookups: None,
-            listings,
-            describe,
-            tags,
-            limit,
-        }
-    }
-
-    /// Whether the plan reads every job in full: no filter, no LIMIT,
-    /// Describe and tags.
-    pub fn reads_everything(&self) -> bool {
-        self.lookups.is_none()
-            && self.listings == [ListParams::default()]
-            && self.limit.is_none()
-            && self.describe
-            && self.tags
-    }
-
-    /// How many more ListCompilationJobs pages this plan can cost, per
-    /// (account, region), than one listing of every job: each of k status
-    /// listings may end in a partly filled page, so k listings cost at most
-    /// k - 1 pages more (and far fewer when the statuses are rare). Every
-    /// other call is never more than a full listing's.
-    pub fn extra_list_pages_at_most(&self) -> usize {
-        self.listings.len().saturating_sub(1)
-    }
-
-    fn partitions(&self) -> usize {
-        if self.lookups.is_some() {
-            1
-        } else {
-            self.listings.len().max(1)
-        }
-    }
-
-    /// The operations this plan calls, in call order.
-    pub fn operations(&self) -> Vec<&'static str> {
-        let mut operations = Vec::new();
-        if self.lookups.as_ref().is_some_and(|names| !names.is_empty()) {
-            operations.push("DescribeCompilationJob");
-        } else if !self.listings.is_empty() {
-            operations.push("ListCompilationJobs");
-            if self.describe {
-                operations.push("DescribeCompilationJob");
-            }
-        }
-        if self.tags && !operations.is_empty() {
-            operations.push("ListTags");
-        }
-        operations
-    }
-}
-
-fn date_time_of_micros(micros: i64) -> DateTime {
-    let nanos = (micros.rem_euclid(1_000_000) * 1_000) as u32;
-    DateTime::from_secs_and_nanos(micros.div_euclid(1_000_000), nanos)
-}
-
-fn format_time(time: &DateTime) -> String {
-    time.fmt(Format::DateTime)
-        .unwrap_or_else(|_| time.to_string())
-}
-
-impl fmt::Display for ListParams {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut parts = Vec::new();
-        if let Some(status) = &self.status {
-            parts.push(format!("StatusEquals={status}"));
-        }
-        for (name, value) in [
-            ("CreationTimeAfter", &self.creation_after),
-            ("CreationTimeBefore", &self.creation_before),
-            ("LastModifiedTimeAfter", &self.modified_after),
-            ("LastModifiedTimeBefore", &self.modified_before),
-        ] {
-            if let Some(value) = value {
-                parts.push(format!("{name}={}", format_time(value)));
-            }
-        }
-        if let Some(fragment) = &self.name_contains {
-            parts.push(format!("NameContains={fragment}"));
-        }
-        if let Some(size) = self.page_size {
-            parts.push(format!("MaxResults={size}"));
-        }
-        if parts.is_empty() {
-            f.write_str("(all)")
-        } else {
-            f.write_str(&parts.join(" "))
-        }
-    }
-}
 
 /// Streams the table's rows from SageMaker as the plan says.
 #[derive(Debug)]
@@ -232,6 +75,43 @@ impl SageMakerScanExec {
         &self.plan
     }
 
+    /// This scan listing in the order of its output column `index` and
+    /// bringing the first `limit` rows of each listing (and their ties), if
+    /// the API can sort by that column and the scan lists: the input of a
+    /// sort that keeps `limit` rows (`top_pushdown.rs`).
+    pub fn with_first_rows(
+        &self,
+        index: usize,
+        descending: bool,
+        limit: usize,
+    ) -> Option<SageMakerScanExec> {
+        let key = match self.columns.get(index)? {
+            Column::CreationTime => SortKey::CreationTime,
+            Column::CompilationJobName => SortKey::Name,
+            Column::CompilationJobStatus => SortKey::Status,
+            _ => return None,
+        };
+        // A scan that already stops at a LIMIT of its own must keep
+        // bringing those rows, whichever they are.
+        if self.plan.lookups.is_some() || self.plan.listings.is_empty() || self.plan.limit.is_some()
+        {
+            return None;
+        }
+        let plan = self
+            .plan
+            .clone()
+            .with_first_rows(ListOrder { key, descending }, limit);
+        Some(SageMakerScanExec::new(
+            self.partitions.clone(),
+            plan,
+            self.columns.clone(),
+            self.schema.clone(),
+            self.sizing,
+            // Not every job: no snapshot.
+            None,
+        ))
+    }
+
     /// [`ScanPlan::extra_list_pages_at_most`] over every partition this
     /// scan calls.
     pub fn extra_list_pages_at_most(&self) -> usize {
@@ -267,7 +147,13 @@ impl DisplayAs for SageMakerScanExec {
             }
         }
         if let Some(limit) = self.plan.limit {
-            write!(f, ", limit={limit}")?;
+            match self.plan.order {
+                Some(_) => write!(f, ", limit={limit} per listing (and ties), sorted above")?,
+                None => write!(f, ", limit={limit}")?,
+            }
+        }
+        if !self.plan.rows.is_empty() {
+            write!(f, ", exact={}", describe_row_filter(&self.plan.rows))?;
         }
         // A server of one unnamed partition has nothing to say here.
         if self
@@ -327,11 +213,12 @@ impl ExecutionPlan for SageMakerScanExec {
         // Each source's calls run side by side: a slow or throttled region
         // delays only its own rows.
         let records = if let Some(names) = &self.plan.lookups {
-            stream::select_all(
-                self.partitions
-                    .iter()
-                    .map(|partition| partition.source.lookup(names.clone(), self.plan.tags)),
-            )
+            stream::select_all(self.partitions.iter().map(|partition| {
+                partition
+                    .source
+                    .lookup(names.clone(), self.plan.tags, self.plan.rows.clone())
+            }))
+            .take(self.plan.limit.unwrap_or(usize::MAX))
             .boxed()
         } else if let Some(listing) = self.plan.listings.get(partition) {
             let request = ScanRequest {
@@ -339,16 +226,19 @@ impl ExecutionPlan for SageMakerScanExec {
                 describe: self.plan.describe,
                 tags: self.plan.tags,
                 limit: self.plan.limit,
+                rows: self.plan.rows.clone(),
             };
             let scans = self
                 .partitions
                 .iter()
                 .map(|partition| partition.source.scan(request.clone()));
             let records = stream::select_all(scans);
-            // LIMIT rows in all: each source stops at it, and so does the union.
-            match self.plan.limit {
-                Some(limit) => records.take(limit).boxed(),
-                None => records.boxed(),
+            // LIMIT rows in all: each source stops at it, and so does the
+            // union, unless the sort above chooses among the first rows of
+            // every source.
+            match (self.plan.limit, self.plan.order) {
+                (Some(limit), None) => records.take(limit).boxed(),
+                _ => records.boxed(),
             }
         } else {
             // No listing: the filters match no job.
@@ -370,61 +260,5 @@ impl ExecutionPlan for SageMakerScanExec {
             self.schema.clone(),
             batches,
         )))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::table::schema::ALL_COLUMNS;
-    use std::collections::BTreeSet;
-
-    #[test]
-    fn summary_columns_need_only_the_listing() {
-        let plan = ScanPlan::new(
-            &ApiFilter::default(),
-            &[Column::CompilationJobName, Column::CreationTime],
-            None,
-        );
-        assert_eq!(plan.operations(), vec!["ListCompilationJobs"]);
-        let plan = ScanPlan::new(&ApiFilter::default(), &[Column::Tags], None);
-        assert_eq!(plan.operations(), vec!["ListCompilationJobs", "ListTags"]);
-        let plan = ScanPlan::new(&ApiFilter::default(), &ALL_COLUMNS, Some(5));
-        assert_eq!(
-            plan.operations(),
-            vec!["ListCompilationJobs", "DescribeCompilationJob", "ListTags"]
-        );
-        assert_eq!(plan.listings[0].page_size, Some(5));
-        assert_eq!(plan.extra_list_pages_at_most(), 0);
-    }
-
-    #[test]
-    fn statuses_list_in_parallel_and_names_skip_the_listing() {
-        let api = ApiFilter {
-            statuses: Some(BTreeSet::from(["FAILED".into(), "STOPPED".into()])),
-            ..ApiFilter::default()
-        };
-        let plan = ScanPlan::new(&api, &[Column::CompilationJobName], None);
-        assert_eq!(plan.partitions(), 2);
-        assert_eq!(plan.listings[1].to_string(), "StatusEquals=STOPPED");
-        assert_eq!(plan.extra_list_pages_at_most(), 1);
-        let api = ApiFilter {
-            names: Some(BTreeSet::from(["a".into()])),
-            ..ApiFilter::default()
-        };
-        let plan = ScanPlan::new(&api, &[Column::CompilationJobName], None);
-        assert_eq!(plan.operations(), vec!["DescribeCompilationJob"]);
-    }
-
-    #[test]
-    fn times_print_as_rfc3339() {
-        let params = ListParams {
-            creation_after: Some(date_time_of_micros(1_700_000_000_500_000)),
-            ..ListParams::default()
-        };
-        assert_eq!(
-            params.to_string(),
-            "CreationTimeAfter=2023-11-14T22:13:20.5Z"
-        );
     }
 }

@@ -6,8 +6,10 @@
 //! - [`convert`] and [`batches`]: SageMaker answers into record batches,
 //!   streamed as rows complete.
 //! - [`pushdown`] (with [`api_filter`] and [`expr_parts`]): SQL filters
-//!   into API parameters.
-//! - [`provider`] and [`exec`]: the TableProvider and the scan plan.
+//!   into API parameters; [`exact_filter`]: the filters the scan answers
+//!   exactly; [`top_pushdown`]: `ORDER BY ... LIMIT` into the listing.
+//! - [`provider`], [`scan_plan`] and [`exec`]: the TableProvider, the calls
+//!   a scan makes, and the scan.
 //! - [`snapshot`]: the last complete `SELECT *`, for its TTL.
 //!
 //! May import: `source`, `obs`. Returns [`ScanError`]; the Flight edge
@@ -16,12 +18,15 @@
 pub mod api_filter;
 pub mod batches;
 pub mod convert;
+pub mod exact_filter;
 pub mod exec;
 pub mod expr_parts;
 pub mod provider;
 pub mod pushdown;
+pub mod scan_plan;
 pub mod schema;
 pub mod snapshot;
+pub mod top_pushdown;
 
 pub use batches::{BatchSizing, ScanError, record_batches};
 pub use provider::TableOptions;

@@ -4,19 +4,26 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::catalog::memory::{DataSourceExec, MemorySourceConfig};
+use datafusion::common::DFSchema;
 use datafusion::common::Result;
 use datafusion::datasource::{TableProvider, TableType};
+use datafusion::logical_expr::expr_rewriter::unnormalize_col;
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::filter::FilterExecBuilder;
 
 use crate::source::{DEFAULT_CACHE_MAX_JOBS, Partition, Partitions};
 use crate::table::batches::BatchSizing;
-use crate::table::exec::{SageMakerScanExec, ScanPlan};
+use crate::table::exact_filter::{row_filter_of, row_filter_of_all};
+use crate::table::exec::SageMakerScanExec;
 use crate::table::pushdown::{ApiFilter, pushdown_support};
+use crate::table::scan_plan::ScanPlan;
 use crate::table::schema::{ALL_COLUMNS, table_schema};
 use crate::table::snapshot::SnapshotStore;
 
@@ -115,21 +122,24 @@ impl TableProvider for CompilationJobTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        // The filters the scan answers itself: DataFusion does not apply
+        // them again.
+        let exact: Vec<Expr> = if self.options.filter_pushdown {
+            filters
+                .iter()
+                .filter(|filter| row_filter_of(filter).is_some())
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
         if let Some(batches) = self.snapshots.fresh() {
-            // Every pushed filter is Inexact, so DataFusion filters the
-            // snapshot's rows as it would a scan's.
-            let snapshot = MemorySourceConfig::try_new(
-                std::slice::from_ref(batches.as_ref()),
-                table_schema(),
-                projection.cloned(),
-            )?
-            .with_limit(limit);
-            return Ok(DataSourceExec::from_data_source(snapshot));
+            return snapshot_scan(state, &batches, &exact, projection, limit);
         }
         let columns: Vec<_> = match projection {
             Some(indices) => indices
@@ -147,7 +157,7 @@ impl TableProvider for CompilationJobTable {
         } else {
             ApiFilter::default()
         };
-        let plan = ScanPlan::new(&api, &columns, limit);
+        let plan = ScanPlan::new(&api, row_filter_of_all(&exact), &columns, limit);
         let partitions: Vec<Partition> = self.partitions_for(&api).into_iter().cloned().collect();
         // Only a scan of every job (of every partition) and every column
         // can answer any query.
@@ -165,4 +175,35 @@ impl TableProvider for CompilationJobTable {
             snapshot_to,
         )))
     }
+}
+
+/// The snapshot's rows, as a scan would make them: filtered by the filters
+/// the scan answers exactly (DataFusion applies the others above), then
+/// projected and limited.
+fn snapshot_scan(
+    state: &dyn Session,
+    batches: &Arc<Vec<RecordBatch>>,
+    exact: &[Expr],
+    projection: Option<&Vec<usize>>,
+    limit: Option<usize>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let Some(predicate) = conjunction(exact.iter().cloned()) else {
+        let snapshot = MemorySourceConfig::try_new(
+            std::slice::from_ref(batches.as_ref()),
+            table_schema(),
+            projection.cloned(),
+        )?
+        .with_limit(limit);
+        return Ok(DataSourceExec::from_data_source(snapshot));
+    };
+    let every_column =
+        MemorySourceConfig::try_new(std::slice::from_ref(batches.as_ref()), table_schema(), None)?;
+    let schema = DFSchema::try_from(table_schema().as_ref().clone())?;
+    let predicate = state.create_physical_expr(unnormalize_col(predicate), &schema)?;
+    let filtered =
+        FilterExecBuilder::new(predicate, DataSourceExec::from_data_source(every_column))
+            .apply_projection(projection.cloned())?
+            .with_fetch(limit)
+            .build()?;
+    Ok(Arc::new(filtered))
 }

@@ -1,13 +1,15 @@
 //! SQL filters -> SageMaker API parameters ([`ApiFilter`]).
 //!
-//! Every pushed filter is `Inexact`: DataFusion evaluates it again on the
-//! rows, so a pushdown never changes an answer (and removes calls, but for
-//! the partly filled last page of each status listing). That
-//! frees the translation to be generous where the API's semantics are not
-//! SQL's: time bounds are widened by a second (AWS does not say whether
-//! `CreationTimeAfter` is inclusive, nor its precision), `NameContains` is
-//! used for `LIKE` although AWS may match case-insensitively, and a job that
-//! changed status between List and Describe is filtered on its new status.
+//! Equalities on `compilation_job_status`, `compilation_job_name` and
+//! `account_id` are `Exact`: the scan answers them itself
+//! (`exact_filter.rs`), so a LIMIT above them reaches the scan. Every other
+//! pushed filter is `Inexact`: DataFusion evaluates it again on the rows, so
+//! a pushdown never changes an answer (and removes calls, but for the
+//! partly filled last page of each status listing). That frees the
+//! translation to be generous where the API's semantics are not SQL's: time
+//! bounds are widened by a second (AWS does not say whether
+//! `CreationTimeAfter` is inclusive, nor its precision), and `NameContains`
+//! is used for `LIKE` although AWS may match case-insensitively.
 //!
 //! | filter | API |
 //! |---|---|
@@ -27,6 +29,7 @@ use datafusion::logical_expr::expr::{Between, InList, Like};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 
 use crate::source::arn::{ArnField, is_entity_name, name_of_job_arn};
+use crate::table::exact_filter::row_filter_of;
 use crate::table::expr_parts::{column_of, literal_of, micros_of, string_of};
 use crate::table::schema::Column;
 
@@ -326,10 +329,13 @@ fn is_arn_column(expr: &Expr) -> bool {
     )
 }
 
-/// Whether DataFusion may hand `filter` to the scan (always `Inexact`: it
-/// is evaluated again on the rows).
+/// Whether DataFusion may hand `filter` to the scan: `Exact` when the scan
+/// answers it itself (`exact_filter.rs`), `Inexact` when its API parameters
+/// only narrow the listing (DataFusion evaluates it again on the rows).
 pub fn pushdown_support(filter: &Expr) -> TableProviderFilterPushDown {
-    if ApiFilter::of_expr(filter).is_some() {
+    if row_filter_of(filter).is_some() && ApiFilter::of_expr(filter).is_some() {
+        TableProviderFilterPushDown::Exact
+    } else if ApiFilter::of_expr(filter).is_some() {
         TableProviderFilterPushDown::Inexact
     } else {
         TableProviderFilterPushDown::Unsupported

@@ -11,6 +11,7 @@ mod s3_pushdown;
 mod s4_cache;
 mod s5_serving_speed;
 mod s6_first_batch;
+mod s7_first_rows;
 
 /// A scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,11 +22,21 @@ pub(super) enum Id {
     S4,
     S5,
     S6,
+    S7,
     M,
 }
 
 impl Id {
-    pub(super) const ALL: [Id; 7] = [Id::S1, Id::S2, Id::S3, Id::S4, Id::S5, Id::S6, Id::M];
+    pub(super) const ALL: [Id; 8] = [
+        Id::S1,
+        Id::S2,
+        Id::S3,
+        Id::S4,
+        Id::S5,
+        Id::S6,
+        Id::S7,
+        Id::M,
+    ];
 
     pub(super) fn name(self) -> &'static str {
         match self {
@@ -35,6 +46,7 @@ impl Id {
             Id::S4 => "S4",
             Id::S5 => "S5",
             Id::S6 => "S6",
+            Id::S7 => "S7",
             Id::M => "M",
         }
     }
@@ -54,6 +66,7 @@ impl Id {
             Id::S4 => s4_cache::ABOUT,
             Id::S5 => s5_serving_speed::ABOUT,
             Id::S6 => s6_first_batch::ABOUT,
+            Id::S7 => s7_first_rows::ABOUT,
             Id::M => m_memory::ABOUT,
         }
     }
@@ -68,6 +81,7 @@ impl Bench {
             Id::S4 => self.s4().await,
             Id::S5 => self.s5().await,
             Id::S6 => self.s6().await,
+            Id::S7 => self.s7().await,
             Id::M => self.m().await,
         }
     }
