@@ -103,7 +103,7 @@ def test_endpoints_spread_partitions_over_both_instances(fleet):
 
 def test_adbc_reads_every_endpoint_wherever_it_is(fleet):
     _, fleet = fleet
-    with adbc_driver_flightsql.dbapi.connect(fleet[1]) as connection:
+    with adbc_driver_flightsql.dbapi.connect(fleet[1], autocommit=True) as connection:
         with connection.cursor() as cursor:
             cursor.execute(SQL + " WHERE split_part(compilation_job_arn, ':', 4) = 'eu-west-1'")
             table = cursor.fetch_arrow_table()
@@ -113,7 +113,7 @@ def test_adbc_reads_every_endpoint_wherever_it_is(fleet):
 
 def test_polars_counts_by_account_and_region(fleet):
     _, fleet = fleet
-    with adbc_driver_flightsql.dbapi.connect(fleet[0]) as connection:
+    with adbc_driver_flightsql.dbapi.connect(fleet[0], autocommit=True) as connection:
         frame = pl.read_database(
             "SELECT account_id, split_part(compilation_job_arn, ':', 4) AS region, "
             "count(*) AS jobs FROM aws.sagemaker_compilation_job GROUP BY 1, 2",
