@@ -18,6 +18,15 @@ pub enum QueryCliError {
         /// What went wrong, from the transport.
         reason: String,
     },
+    /// The URL's scheme does not match what the server speaks (TLS or
+    /// plaintext): final, however long `--wait` is.
+    #[error("cannot connect to {url}: {reason}")]
+    WrongScheme {
+        /// The address as given.
+        url: String,
+        /// Which scheme the server wants, and the transport's error.
+        reason: String,
+    },
     /// The server answered a call with an error status.
     #[error("{}", refusal_message(call, url, *code, message))]
     Refused {
