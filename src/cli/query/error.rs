@@ -84,6 +84,8 @@ impl QueryCliError {
 
 fn refusal_message(call: &str, url: &str, code: Code, message: &str) -> String {
     let hint = match code {
+        // The server's own AWS credentials are missing: not ours to give.
+        Code::Unauthenticated if message.contains("AWS credentials") => "",
         Code::Unauthenticated => {
             " (give --token-file, SAGEMAKER_FLIGHT_TOKEN, or --user with SAGEMAKER_FLIGHT_PASSWORD)"
         }
