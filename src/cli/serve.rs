@@ -198,6 +198,16 @@ pub struct AwsArgs {
     /// A SageMaker-compatible endpoint (the emulator, moto) instead of AWS's.
     #[arg(long, env = "SAGEMAKER_FLIGHT_ENDPOINT_URL", conflicts_with = "demo")]
     pub endpoint_url: Option<String>,
+
+    /// Start even if the AWS credential chain finds no credentials at
+    /// start-up (by default the server then exits with an error); each
+    /// query then fails with UNAUTHENTICATED until credentials appear.
+    #[arg(
+        long,
+        env = "SAGEMAKER_FLIGHT_ALLOW_MISSING_CREDENTIALS",
+        conflicts_with = "demo"
+    )]
+    pub allow_missing_credentials: bool,
 }
 
 impl AwsArgs {
@@ -265,6 +275,7 @@ impl ServeArgs {
                 options: self.aws.options(),
                 regions: self.aws.regions.clone(),
                 accounts_file: self.aws.accounts_file.clone(),
+                allow_missing_credentials: self.aws.allow_missing_credentials,
             }
         };
         Ok(ServeConfig {

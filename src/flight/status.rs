@@ -32,6 +32,7 @@ impl From<SourceError> for Status {
             SourceErrorKind::Throttled => Code::ResourceExhausted,
             SourceErrorKind::ServerError | SourceErrorKind::Transport => Code::Unavailable,
             SourceErrorKind::NotFound => Code::NotFound,
+            SourceErrorKind::NoCredentials => Code::Unauthenticated,
             SourceErrorKind::AccessDenied => Code::PermissionDenied,
             SourceErrorKind::InvalidRequest => Code::InvalidArgument,
             SourceErrorKind::Malformed | SourceErrorKind::Other => Code::Unknown,

@@ -15,6 +15,14 @@ pub enum LogFormat {
     Json,
 }
 
+/// The target of the AWS SDK's configuration crate.
+const AWS_CONFIG_TARGET: &str = "aws_config";
+
+/// The SDK's instance metadata (IMDS) client warns on every attempt when
+/// there is no metadata service (any machine that is not EC2): a start-up
+/// without credentials printed kilobytes of them. Errors only.
+const IMDS_QUIET: &str = "aws_config::imds=error";
+
 /// Checks a log filter in RUST_LOG's syntax (clap's value parser).
 pub fn parse_log_filter(text: &str) -> Result<String, String> {
     EnvFilter::builder()
@@ -26,12 +34,17 @@ pub fn parse_log_filter(text: &str) -> Result<String, String> {
 /// Installs the process's subscriber: `format` on stderr, filtered by
 /// `filter` (RUST_LOG's syntax), else by RUST_LOG, else at `info`.
 pub fn init_logging(format: LogFormat, filter: Option<&str>) -> Result<(), String> {
-    let filter = match filter {
+    let mut filter = match filter {
         Some(filter) => EnvFilter::builder()
             .parse(filter)
             .map_err(|error| format!("--log-level: {error}"))?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
+    // Unless the filter speaks of the SDK's config crate itself.
+    let spoken_of = filter.to_string().contains(AWS_CONFIG_TARGET);
+    if !spoken_of && let Ok(quiet) = IMDS_QUIET.parse() {
+        filter = filter.add_directive(quiet);
+    }
     // Colour codes only for a person at a terminal: a file, a pipe or a
     // log collector would get them as text.
     let builder = tracing_subscriber::fmt()

@@ -10,7 +10,7 @@
 //!   response headers, counts as `CANCELLED`).
 //! - `sagemaker_calls_total{operation, outcome, account, region}`: every
 //!   attempt of a SageMaker call; `outcome` is `ok`, `throttled`,
-//!   `server_error`, `transport`, `not_found`, `access_denied`,
+//!   `server_error`, `transport`, `not_found`, `no_credentials`, `access_denied`,
 //!   `invalid_request`, `malformed` or `other`. `account` and `region` are
 //!   the partition's, empty when the server does not know them (one region,
 //!   no accounts file).

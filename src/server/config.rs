@@ -37,6 +37,10 @@ pub enum Backend {
         regions: Vec<String>,
         /// More accounts to read through roles (`--accounts-file`).
         accounts_file: Option<PathBuf>,
+        /// Start even when the credential chain finds no credentials
+        /// (`--allow-missing-credentials`); queries then fail with
+        /// UNAUTHENTICATED.
+        allow_missing_credentials: bool,
     },
 }
 

@@ -13,7 +13,7 @@ use crate::server::error::ServeError;
 use crate::server::grace::serve_with_grace;
 use crate::server::transport::{flight_service, serve_with_tls};
 use crate::source::accounts::{AccountsFile, PartitionClient, partition_clients};
-use crate::source::{Partition, Partitions, SageMakerSource, sdk_config};
+use crate::source::{Partition, Partitions, SageMakerSource, check_credentials, sdk_config};
 
 /// Seed of the `--demo` emulator's jobs.
 #[cfg(feature = "demo")]
@@ -74,12 +74,20 @@ pub async fn run(
             options,
             regions,
             accounts_file,
+            allow_missing_credentials,
         } => {
             let accounts = match &accounts_file {
                 Some(path) => Some(AccountsFile::load(path)?),
                 None => None,
             };
             let base = sdk_config(&options).await;
+            match check_credentials(&base).await {
+                Ok(()) => {}
+                Err(missing) if allow_missing_credentials => {
+                    tracing::warn!(%missing, "starting without AWS credentials: queries will fail with UNAUTHENTICATED");
+                }
+                Err(missing) => return Err(missing.into()),
+            }
             partition_clients(&base, &regions, accounts.as_ref()).await?
         }
     };

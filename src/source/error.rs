@@ -14,7 +14,10 @@ pub enum SourceErrorKind {
     Transport,
     /// The job does not exist (any more).
     NotFound,
-    /// Credentials are missing, invalid or not allowed to make the call.
+    /// No credentials could be found (the SDK's credential chain found
+    /// none): the call was never sent.
+    NoCredentials,
+    /// Credentials are invalid or not allowed to make the call.
     AccessDenied,
     /// AWS rejected the request's parameters.
     InvalidRequest,
@@ -26,11 +29,12 @@ pub enum SourceErrorKind {
 
 impl SourceErrorKind {
     /// Every kind.
-    pub const ALL: [SourceErrorKind; 8] = [
+    pub const ALL: [SourceErrorKind; 9] = [
         SourceErrorKind::Throttled,
         SourceErrorKind::ServerError,
         SourceErrorKind::Transport,
         SourceErrorKind::NotFound,
+        SourceErrorKind::NoCredentials,
         SourceErrorKind::AccessDenied,
         SourceErrorKind::InvalidRequest,
         SourceErrorKind::Malformed,
@@ -44,6 +48,7 @@ impl SourceErrorKind {
             SourceErrorKind::ServerError => "server_error",
             SourceErrorKind::Transport => "transport",
             SourceErrorKind::NotFound => "not_found",
+            SourceErrorKind::NoCredentials => "no_credentials",
             SourceErrorKind::AccessDenied => "access_denied",
             SourceErrorKind::InvalidRequest => "invalid_request",
             SourceErrorKind::Malformed => "malformed",
@@ -123,6 +128,19 @@ impl SourceError {
                     kind,
                 }
             }
+            // Before dispatching, the SDK resolves credentials; when the
+            // chain finds none, the failure is reported as a dispatch
+            // failure, which retrying cannot mend.
+            _ if is_credentials_error(&error) => SourceError {
+                operation,
+                code: None,
+                message: format!(
+                    "no AWS credentials: {} (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+                     or AWS_PROFILE / --profile)",
+                    describe_chain(&error)
+                ),
+                kind: SourceErrorKind::NoCredentials,
+            },
             SdkError::TimeoutError(_)
             | SdkError::DispatchFailure(_)
             | SdkError::ResponseError(_) => SourceError {
@@ -148,6 +166,23 @@ impl SourceError {
             SourceErrorKind::Throttled | SourceErrorKind::ServerError | SourceErrorKind::Transport
         )
     }
+}
+
+/// Whether `error` or one of its sources is the SDK's CredentialsError
+/// (no provider of the chain gave credentials, or one failed to).
+fn is_credentials_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    // Bounded by the length of the chain, which ends in None.
+    while let Some(current) = next {
+        if current
+            .downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+            .is_some()
+        {
+            return true;
+        }
+        next = current.source();
+    }
+    false
 }
 
 fn classify(code: Option<&str>, status: Option<u16>) -> SourceErrorKind {

@@ -24,7 +24,7 @@
 //!   scans; `error.rs`: why a call failed.
 //! - [`partition`]: (account, region) partitions, each with its source;
 //!   [`accounts`]: finding them (STS, roles, the Account API); `client.rs`:
-//!   the SDK configuration.
+//!   the SDK configuration; `credentials_check.rs`: credentials at start-up.
 //!
 //! May import: `obs`. Returns [`SourceError`]; the Flight edge turns it
 //! into a status.
@@ -34,6 +34,7 @@ pub mod arn;
 mod budget;
 mod cache;
 mod client;
+mod credentials_check;
 mod error;
 mod fetch;
 mod gate;
@@ -53,6 +54,7 @@ pub use cache::{DEFAULT_CACHE_MAX_JOBS, DEFAULT_CACHE_TTL};
 #[cfg(feature = "demo")]
 pub use client::emulator_client;
 pub use client::{AwsOptions, sdk_config};
+pub use credentials_check::{MissingCredentials, check_credentials};
 pub use error::{SourceError, SourceErrorKind, describe_chain};
 pub use partition::{Partition, Partitions};
 pub use partition_key::PartitionKey;

@@ -82,7 +82,7 @@ def two_region_server():
 
 
 def test_the_readme_has_the_examples_these_tests_run():
-    assert len(code_blocks("python")) == 3
+    assert len(code_blocks("python")) == 4
     assert len(readme_sql()) >= 4
 
 

@@ -19,12 +19,15 @@ use base64::engine::general_purpose::STANDARD;
 use futures::TryStreamExt;
 use tokio::time::Instant;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use super::error::{QueryCliError, one_line};
+use super::scheme_mismatch;
+pub use super::server_url::ServerUrl;
+use super::tls::ClientTls;
 use sagemaker_flight::auth::Secret;
 use sagemaker_flight::server::MAX_MESSAGE_BYTES;
 
@@ -48,68 +51,6 @@ const REUSE_CONNECTION: &str = "arrow-flight-reuse-connection://?";
 /// Whether a location URI means the server that sent the FlightInfo.
 pub fn means_same_server(location: &str) -> bool {
     location.is_empty() || location == REUSE_CONNECTION
-}
-
-/// A Flight server address: `grpc://` / `grpc+tcp://` (plaintext) or
-/// `grpc+tls://` (TLS), as Flight spells them, with tonic's equivalent.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServerUrl {
-    original: String,
-    /// `http://HOST:PORT` or `https://HOST:PORT`, for tonic.
-    uri: String,
-    tls: bool,
-}
-
-impl ServerUrl {
-    /// Parses a Flight URL; `http://` and `https://` are taken as they are.
-    pub fn parse(text: &str) -> Result<ServerUrl, QueryCliError> {
-        let text = text.trim();
-        let (scheme, rest) = text.split_once("://").ok_or_else(|| {
-            QueryCliError::Usage(format!(
-                "{text:?} is not a server URL: expected grpc://HOST:PORT or grpc+tls://HOST:PORT"
-            ))
-        })?;
-        let tls = match scheme.to_ascii_lowercase().as_str() {
-            "grpc" | "grpc+tcp" | "http" => false,
-            "grpc+tls" | "https" => true,
-            _ => {
-                return Err(QueryCliError::Usage(format!(
-                    "{text:?}: unknown scheme {scheme:?} (use grpc:// or grpc+tls://)"
-                )));
-            }
-        };
-        let authority = rest.trim_end_matches('/');
-        if authority.is_empty() || authority.contains('/') {
-            return Err(QueryCliError::Usage(format!(
-                "{text:?} is not a server URL: expected grpc://HOST:PORT"
-            )));
-        }
-        let uri = format!("{}://{authority}", if tls { "https" } else { "http" });
-        // Checked here so that a bad address is a usage error, not a
-        // connection failure.
-        Endpoint::from_shared(uri.clone())
-            .map_err(|e| QueryCliError::Usage(format!("{text:?} is not a server URL: {e}")))?;
-        Ok(ServerUrl {
-            original: text.to_owned(),
-            uri,
-            tls,
-        })
-    }
-
-    /// The URL as given.
-    pub fn as_str(&self) -> &str {
-        &self.original
-    }
-
-    /// tonic's form of it (`http://` or `https://`).
-    pub fn uri(&self) -> &str {
-        &self.uri
-    }
-
-    /// Whether it speaks TLS.
-    pub fn is_tls(&self) -> bool {
-        self.tls
-    }
 }
 
 /// What `query` presents to the server.
@@ -174,32 +115,19 @@ impl Credentials {
     }
 }
 
-/// Opens authenticated connections, all with the same TLS trust and
+/// Opens authenticated connections, all with the same TLS settings and
 /// credentials.
 #[derive(Clone, Debug)]
 pub struct Connector {
-    tls_ca: Option<Certificate>,
+    tls: ClientTls,
     credentials: Credentials,
 }
 
 impl Connector {
-    /// A connector trusting `tls_ca` (PEM; `None`: the system's roots) and
-    /// presenting `credentials`.
-    pub fn new(
-        tls_ca: Option<&Path>,
-        credentials: Credentials,
-    ) -> Result<Connector, QueryCliError> {
-        let tls_ca = tls_ca
-            .map(|path| {
-                std::fs::read(path).map(Certificate::from_pem).map_err(|e| {
-                    QueryCliError::Usage(format!("cannot read --tls-ca {}: {e}", path.display()))
-                })
-            })
-            .transpose()?;
-        Ok(Connector {
-            tls_ca,
-            credentials,
-        })
+    /// A connector with `tls` (for `grpc+tls://` servers) presenting
+    /// `credentials`.
+    pub fn new(tls: ClientTls, credentials: Credentials) -> Connector {
+        Connector { tls, credentials }
     }
 
     /// Connects to `url` and authenticates, giving up after
@@ -281,19 +209,26 @@ impl Connector {
             .connect_timeout(CONNECT_TIMEOUT);
         if url.is_tls() {
             // tonic's connect timeout covers the TCP connection only.
-            let tls = ClientTlsConfig::new().timeout(CONNECT_TIMEOUT);
-            let tls = match &self.tls_ca {
-                Some(ca) => tls.ca_certificate(ca.clone()),
-                None => tls.with_native_roots(),
-            };
-            endpoint = endpoint
-                .tls_config(tls)
+            endpoint = self
+                .tls
+                .apply(endpoint, CONNECT_TIMEOUT)
                 .map_err(|e| unreachable(error_chain(&e)))?;
         }
-        endpoint
-            .connect()
-            .await
-            .map_err(|e| unreachable(error_chain(&e)))
+        match endpoint.connect().await {
+            Ok(channel) => Ok(channel),
+            // The transport's own words ("transport error", "connection
+            // reset") do not say that the scheme is the mistake.
+            Err(error) => {
+                let chain = error_chain(&error);
+                Err(match scheme_mismatch::explain(url, &chain).await {
+                    Some(reason) => QueryCliError::WrongScheme {
+                        url: url.as_str().to_owned(),
+                        reason,
+                    },
+                    None => unreachable(self.tls.with_hint(url, chain)),
+                })
+            }
+        }
     }
 
     async fn authenticate(
@@ -306,6 +241,7 @@ impl Connector {
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let mut connection = Connection {
             server: url.clone(),
+            tls: self.tls.clone(),
             client: FlightSqlServiceClient::new_from_inner(flight),
         };
         match &self.credentials {
@@ -357,10 +293,16 @@ async fn health_check(url: &ServerUrl, channel: Channel) -> Result<(), QueryCliE
             reason: format!("health check: {:?}", response.get_ref().status()),
         }),
         Err(status) if status.code() == tonic::Code::Unimplemented => Ok(()),
-        Err(status) => Err(QueryCliError::Unreachable {
-            url: url.as_str().to_owned(),
-            reason: format!("health check: {}", one_line(status.message())),
-        }),
+        Err(status) => match scheme_mismatch::explain(url, &status_chain(&status)).await {
+            Some(reason) => Err(QueryCliError::WrongScheme {
+                url: url.as_str().to_owned(),
+                reason,
+            }),
+            None => Err(QueryCliError::Unreachable {
+                url: url.as_str().to_owned(),
+                reason: format!("health check: {}", one_line(status.message())),
+            }),
+        },
     }
 }
 
@@ -369,6 +311,8 @@ async fn health_check(url: &ServerUrl, channel: Channel) -> Result<(), QueryCliE
 pub struct Connection {
     server: ServerUrl,
     client: FlightSqlServiceClient<Channel>,
+    /// Its TLS settings, for the hints of a failed call.
+    tls: ClientTls,
 }
 
 impl Connection {
@@ -384,13 +328,30 @@ impl Connection {
 
     /// GetFlightInfo of `sql` as a Flight SQL statement.
     pub async fn execute(&mut self, sql: &str) -> Result<FlightInfo, QueryCliError> {
-        self.client
-            .execute(sql.to_owned(), None)
-            .await
-            .map_err(|error| match error {
-                FlightError::Tonic(status) => QueryCliError::refused("query", self.url(), &status),
-                other => self.protocol(other.to_string()),
-            })
+        match self.client.execute(sql.to_owned(), None).await {
+            Ok(info) => Ok(info),
+            Err(FlightError::Tonic(status)) => Err(self.refused("query", &status).await),
+            Err(other) => Err(self.protocol(other.to_string())),
+        }
+    }
+
+    /// The error of `call` answered with `status`: a refusal by the
+    /// server, or, when the status is the transport's and the scheme does
+    /// not match the server, that mismatch.
+    async fn refused(&self, call: &'static str, status: &tonic::Status) -> QueryCliError {
+        match scheme_mismatch::explain(&self.server, &status_chain(status)).await {
+            Some(reason) => QueryCliError::WrongScheme {
+                url: self.url().to_owned(),
+                reason,
+            },
+            // A status with a source is the transport's: the call never
+            // got the server's answer (e.g. a TLS alert after the handshake).
+            None if std::error::Error::source(status).is_some() => QueryCliError::Unreachable {
+                url: self.url().to_owned(),
+                reason: self.tls.with_hint(&self.server, status_chain(status)),
+            },
+            None => QueryCliError::refused(call, self.url(), status),
+        }
     }
 
     /// DoGet of `ticket`: the raw FlightData messages (so the caller can
@@ -406,11 +367,7 @@ impl Connection {
         }
         match self.client.inner_mut().do_get(request).await {
             Ok(response) => Ok(response.into_inner()),
-            Err(status) => Err(QueryCliError::refused(
-                "reading the result",
-                self.url(),
-                &status,
-            )),
+            Err(status) => Err(self.refused("reading the result", &status).await),
         }
     }
 
@@ -428,12 +385,10 @@ impl Connection {
         let mut request = tonic::Request::new(futures::stream::iter([HandshakeRequest::default()]));
         request.metadata_mut().insert("authorization", value);
         let url = self.url().to_owned();
-        let response = self
-            .client
-            .inner_mut()
-            .handshake(request)
-            .await
-            .map_err(|status| QueryCliError::refused("handshake", &url, &status))?;
+        let response = match self.client.inner_mut().handshake(request).await {
+            Ok(response) => response,
+            Err(status) => return Err(self.refused("handshake", &status).await),
+        };
         let header = response
             .metadata()
             .get("authorization")
@@ -465,6 +420,23 @@ fn bearer_header(token: &str) -> Result<MetadataValue<tonic::metadata::Ascii>, S
         .map_err(|_| "the token cannot be sent in a header (control characters?)".to_owned())
 }
 
+/// A status's message and the errors beneath it (the transport's, for a
+/// call that never reached the server), joined by ": ".
+fn status_chain(status: &tonic::Status) -> String {
+    let message = one_line(status.message());
+    match std::error::Error::source(status) {
+        Some(source) => {
+            let chain = error_chain(source);
+            if chain.contains(&message) {
+                chain
+            } else {
+                format!("{message}: {chain}")
+            }
+        }
+        None => message,
+    }
+}
+
 /// An error and its sources, joined by ": " (tonic's transport error
 /// alone says only "transport error"), each text once.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
@@ -483,23 +455,6 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flight_schemes_map_to_tonic_schemes() {
-        let plain = ServerUrl::parse("grpc://127.0.0.1:50051").expect("grpc");
-        assert_eq!(plain.uri(), "http://127.0.0.1:50051");
-        assert!(!plain.is_tls());
-        let tls = ServerUrl::parse("grpc+tls://flight.example:443/").expect("grpc+tls");
-        assert_eq!(tls.uri(), "https://flight.example:443");
-        assert!(tls.is_tls());
-        assert_eq!(
-            ServerUrl::parse("grpc+tcp://h:1").expect("grpc+tcp").uri(),
-            "http://h:1"
-        );
-        for bad in ["127.0.0.1:50051", "ftp://h:1", "grpc://", "grpc://h:1/path"] {
-            assert!(ServerUrl::parse(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn credentials_come_from_the_user_the_token_file_or_the_environment() {

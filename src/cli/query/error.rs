@@ -18,6 +18,15 @@ pub enum QueryCliError {
         /// What went wrong, from the transport.
         reason: String,
     },
+    /// The URL's scheme does not match what the server speaks (TLS or
+    /// plaintext): final, however long `--wait` is.
+    #[error("cannot connect to {url}: {reason}")]
+    WrongScheme {
+        /// The address as given.
+        url: String,
+        /// Which scheme the server wants, and the transport's error.
+        reason: String,
+    },
     /// The server answered a call with an error status.
     #[error("{}", refusal_message(call, url, *code, message))]
     Refused {
@@ -75,6 +84,8 @@ impl QueryCliError {
 
 fn refusal_message(call: &str, url: &str, code: Code, message: &str) -> String {
     let hint = match code {
+        // The server's own AWS credentials are missing: not ours to give.
+        Code::Unauthenticated if message.contains("AWS credentials") => "",
         Code::Unauthenticated => {
             " (give --token-file, SAGEMAKER_FLIGHT_TOKEN, or --user with SAGEMAKER_FLIGHT_PASSWORD)"
         }

@@ -18,7 +18,11 @@ mod connection;
 mod error;
 mod format;
 mod output;
+mod pinned_verifier;
 mod progress;
+mod scheme_mismatch;
+mod server_url;
+mod tls;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -39,6 +43,7 @@ pub use error::QueryCliError;
 pub use format::OutputFormat;
 pub use output::Sink;
 pub use progress::Progress;
+use tls::ClientTls;
 
 /// Options of `sagemaker-flight query`.
 #[derive(Debug, Args)]
@@ -54,8 +59,19 @@ pub struct QueryArgs {
 
     /// PEM CA certificate(s) that signed the server's certificate (a
     /// private CA); without it grpc+tls:// trusts the system's roots.
+    /// Also trusted: a server certificate that is itself one of these
+    /// (a self-signed certificate, CA:TRUE or not), if it names the host.
     #[arg(long)]
     pub tls_ca: Option<PathBuf>,
+
+    /// PEM client certificate (chain) to present, for a server that asks
+    /// for one (serve --tls-client-ca); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 
     /// How to write the rows: table (aligned text), csv (with a header),
     /// jsonl (one JSON object a line) or parquet (needs --output).
@@ -108,13 +124,23 @@ pub async fn run(args: QueryArgs) -> Result<(), QueryCliError> {
             std::env::var(name).ok()
         })?;
     let server = ServerUrl::parse(&args.server)?;
-    if args.tls_ca.is_some() && !server.is_tls() {
+    let tls = ClientTls::from_files(
+        args.tls_ca.as_deref(),
+        args.tls_cert.as_deref(),
+        args.tls_key.as_deref(),
+    )?;
+    if tls.is_configured() && !server.is_tls() {
+        let option = if args.tls_ca.is_some() {
+            "--tls-ca"
+        } else {
+            "--tls-cert"
+        };
         return Err(QueryCliError::Usage(format!(
-            "--tls-ca is for TLS servers, and {} is plaintext (use grpc+tls://)",
+            "{option} is for TLS servers, and {} is plaintext (use grpc+tls://)",
             server.as_str()
         )));
     }
-    let connector = Connector::new(args.tls_ca.as_deref(), credentials)?;
+    let connector = Connector::new(tls, credentials);
     let progress = Progress::new(progress::should_show(args.progress, args.quiet));
 
     let mut home = connector
@@ -289,7 +315,7 @@ mod tests {
             .expect("bind");
         let address = listener.local_addr().expect("address");
         let home_url = ServerUrl::parse(&format!("grpc://{address}")).expect("url");
-        let connector = Connector::new(None, Credentials::Anonymous).expect("connector");
+        let connector = Connector::new(ClientTls::default(), Credentials::Anonymous);
         let mut home = connector.connect(&home_url).await.expect("connect");
         let mut elsewhere = HashMap::new();
 
