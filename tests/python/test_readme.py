@@ -9,6 +9,8 @@ import io
 import os
 import pathlib
 import re
+import shutil
+import subprocess
 import warnings
 
 import adbc_driver_flightsql.dbapi as flightsql
@@ -130,6 +132,31 @@ def test_the_credentials_snippet_authenticates_without_warnings(basic_auth_serve
         conn.close()
     assert not [str(w.message) for w in caught], [str(w.message) for w in caught]
     assert len(list(client.list_flights(options=options))) == 1
+
+
+def test_the_tls_snippet_reads_through_mutual_tls(tmp_path, monkeypatch):
+    """The private-CA recipe's openssl lines, run as written, make the
+    files; the Python snippet reads through mutual TLS with them."""
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl on this machine (tests/query_tls.rs covers the recipe with rcgen)")
+    recipe = next(block for block in code_blocks("sh") if "ca-key.pem" in block)
+    for line in recipe.splitlines():
+        if line.startswith("openssl "):
+            subprocess.run(line, shell=True, cwd=tmp_path, check=True, capture_output=True,
+                           timeout=60)
+    proc, url = start_and_read_address(
+        [binary(), "serve", "--demo", "--demo-jobs", "40", "--listen", "127.0.0.1:0",
+         "--tls-cert", str(tmp_path / "server.pem"), "--tls-key", str(tmp_path / "server-key.pem"),
+         "--tls-client-ca", str(tmp_path / "ca.pem")],
+    )
+    try:
+        assert url.startswith("grpc+tls://127.0.0.1:"), url
+        monkeypatch.chdir(tmp_path)
+        _, printed = run_snippet(code_blocks("python")[3],
+                                 **{"grpc+tls://localhost:50051": url})
+    finally:
+        stop(proc)
+    assert printed.splitlines() == ["1", "(40,)"], printed
 
 
 @pytest.mark.parametrize("sql", readme_sql())
