@@ -19,13 +19,15 @@ MAX_LINES = 600
 
 # Each layer of the library and the layers it may import (below it).
 LAYERS = {
-    "obs": set(),
-    "source": {"obs"},
-    "table": {"source", "obs"},
-    "query": {"table", "source", "obs"},
-    "auth": {"source", "obs"},
-    "flight": {"query", "table", "source", "auth", "obs"},
-    "server": {"flight", "query", "table", "source", "auth", "obs"},
+    "task": set(),
+    "obs": {"task"},
+    "source": {"obs", "task"},
+    "table": {"source", "obs", "task"},
+    "replica": {"table", "source", "obs", "task"},
+    "query": {"replica", "table", "source", "obs", "task"},
+    "auth": {"source", "obs", "task"},
+    "flight": {"query", "replica", "table", "source", "auth", "obs", "task"},
+    "server": {"flight", "query", "replica", "table", "source", "auth", "obs", "task"},
 }
 
 # The crates: (name as other crates spell it, source folder, root file).

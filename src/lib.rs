@@ -17,6 +17,8 @@
 //!   through Handshake, TLS and mutual TLS, the loopback rule.
 //! - [`query`]: the DataFusion session, read-only, and splitting a plan by
 //!   partition.
+//! - [`replica`]: the table kept in a Delta Lake store by a collector per
+//!   partition, read by queries when the server has `--store`.
 //! - [`table`]: the table: its schema (the one place that spells columns),
 //!   SageMaker answers to record batches, SQL filters to API parameters,
 //!   the TableProvider, the scan and the snapshot.
@@ -24,6 +26,7 @@
 //!   the rate controller, retries, the cache, accounts and regions.
 //! - [`obs`]: metrics (plain labels), the gRPC metrics layer, `/metrics`,
 //!   the log and the per-query span.
+//! - [`task`]: spawned tasks that stop when their holder is dropped.
 //!
 //! The command line (clap, the `--config` file, the `query` client) lives
 //! in the binary (`src/cli/`) and turns its options into this library's
@@ -35,6 +38,8 @@ pub mod auth;
 pub mod flight;
 pub mod obs;
 pub mod query;
+pub mod replica;
 pub mod server;
 pub mod source;
 pub mod table;
+pub mod task;

@@ -14,6 +14,7 @@ const USAGE_ERROR: u8 = 2;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    sagemaker_flight::auth::tls::install_crypto_provider();
     // Flags > environment > config file > defaults (`cli/config_file.rs`).
     let cli = match config_file::parse_cli() {
         Ok(cli) => cli,

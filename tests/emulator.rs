@@ -21,7 +21,9 @@ use aws_sdk_sagemaker::types::{
     SortOrder, StoppingCondition, Tag, TargetDevice,
 };
 use common::http;
-use sagemaker_emulator::{EmulatedJob, Emulator, EmulatorConfig, FilterPaging, Stats};
+use sagemaker_emulator::{
+    ActivityEvent, EmulatedJob, Emulator, EmulatorConfig, FilterPaging, Stats,
+};
 use serde_json::Value;
 
 const ANCHOR_SECS: u64 = 1_700_000_000;
@@ -606,6 +608,38 @@ async fn after_cut_paging_filters_each_page_of_max_results_jobs() {
         "some pages are short yet go on"
     );
     emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn activity_is_deterministic_for_a_seed_and_moves_jobs_forward() {
+    let (a, b) = (start(config(40, 3)).await, start(config(40, 3)).await);
+    let (first, second) = (a.state().advance(200), b.state().advance(200));
+    assert_eq!(first, second, "the same seed plays the same events");
+    let jobs = a.state().jobs();
+    let new_jobs: Vec<&String> = first
+        .iter()
+        .filter_map(|e| match e {
+            ActivityEvent::Created(name) => Some(name),
+            _ => None,
+        })
+        .collect();
+    assert!(new_jobs.len() > 20, "{} created", new_jobs.len());
+    for event in &first {
+        if let ActivityEvent::Moved(moved, _) = event
+            && let Some(job) = jobs.iter().find(|j| moved == name(j))
+        {
+            let name = moved;
+            let now = status(job);
+            assert!(
+                ["INPROGRESS", "COMPLETED", "FAILED", "STOPPED"].contains(&now),
+                "{name}: {now}"
+            );
+            assert!(modified(job) >= created(job), "{name}");
+        }
+    }
+    assert!(first.iter().any(|e| matches!(e, ActivityEvent::Deleted(_))));
+    a.shutdown().await;
+    b.shutdown().await;
 }
 
 #[tokio::test]

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use common::{emulator_config, quick_retries, string_at};
-use futures::TryStreamExt;
 use sagemaker_emulator::{Emulator, EmulatorConfig, FilterPaging};
 use sagemaker_flight::query::QueryEngine;
 use sagemaker_flight::source::{
@@ -102,16 +101,7 @@ fn engine_with(regions: &[(&str, &Region)], options: TableOptions) -> QueryEngin
 }
 
 async fn run(engine: &QueryEngine, sql: &str) -> Vec<RecordBatch> {
-    let planned = engine
-        .plan(sql, None)
-        .await
-        .unwrap_or_else(|e| panic!("plan {sql}: {e}"));
-    planned
-        .execute()
-        .unwrap_or_else(|e| panic!("execute {sql}: {e}"))
-        .try_collect()
-        .await
-        .unwrap_or_else(|e| panic!("run {sql}: {e}"))
+    common::run_sql(engine, sql).await
 }
 
 fn column(batches: &[RecordBatch], name: &str) -> Vec<String> {

@@ -16,6 +16,7 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use common::binary::{Binary, Process};
+use common::temp_dir::TempDir;
 use futures::TryStreamExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tonic::transport::Channel;
@@ -102,31 +103,6 @@ fn succeeded(output: &Output) -> String {
 
 fn row_count(batches: &[RecordBatch]) -> usize {
     batches.iter().map(RecordBatch::num_rows).sum()
-}
-
-/// A temporary directory for output files, removed on drop.
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!(
-            "sagemaker-flight-query-cli-{name}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-
-    fn file(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 const FAILED_JOBS: &str = "SELECT compilation_job_name, compilation_job_status, creation_time \
@@ -328,7 +304,7 @@ async fn parquet_reads_back_as_the_rows_of_a_direct_read() {
                 input_config, tags FROM {TABLE} ORDER BY compilation_job_name"
     );
     let direct = server.direct(&sql, None).await;
-    let dir = TempDir::new("parquet");
+    let dir = TempDir::new("query-cli-parquet");
     let path = dir.file("jobs.parquet");
     let output = run_query(
         &server.url,
@@ -403,7 +379,7 @@ const EVERY_FAMILY: &str = "SELECT compilation_job_name, \
 #[tokio::test]
 async fn every_function_family_goes_through_every_format() {
     let server = DemoServer::start(&["--demo-jobs", "60"], &[]).await;
-    let dir = TempDir::new("families");
+    let dir = TempDir::new("query-cli-families");
     for format in ["table", "csv", "jsonl", "parquet"] {
         let path = dir.file(&format!("out.{format}"));
         let output = run_query(
@@ -471,7 +447,7 @@ fn failure(output: &Output) -> String {
 #[tokio::test]
 async fn failures_are_one_line_and_a_non_zero_exit() {
     let server = DemoServer::start(&["--demo-jobs", "20"], &[]).await;
-    let dir = TempDir::new("failures");
+    let dir = TempDir::new("query-cli-failures");
 
     // Bad SQL: the server's own message.
     let path = dir.file("out.csv");
@@ -512,7 +488,7 @@ async fn failures_are_one_line_and_a_non_zero_exit() {
 
 #[tokio::test]
 async fn credentials_come_from_a_token_file_the_environment_or_a_basic_handshake() {
-    let dir = TempDir::new("auth");
+    let dir = TempDir::new("query-cli-auth");
     let tokens = dir.file("tokens");
     std::fs::write(&tokens, "a-static-token\n").expect("token file");
     let server = DemoServer::start(
@@ -601,7 +577,7 @@ async fn the_progress_line_shows_with_progress_and_not_otherwise() {
     // 800 jobs at 20 ms a call, 16 calls at a time: over a second of reading.
     let server = DemoServer::start(&["--demo-jobs", "800", "--demo-latency-ms", "20"], &[]).await;
     let sql = format!("SELECT * FROM {TABLE}");
-    let dir = TempDir::new("progress");
+    let dir = TempDir::new("query-cli-progress");
     let path = dir.file("all.csv");
 
     let shown = run_query(
@@ -764,7 +740,7 @@ fn private_ca() -> (String, String, String) {
 
 #[tokio::test]
 async fn tls_ca_trusts_a_server_certificate_from_a_private_ca() {
-    let dir = TempDir::new("tls");
+    let dir = TempDir::new("query-cli-tls");
     let (ca, cert, key) = private_ca();
     let (ca_path, cert_path, key_path) = (
         dir.file("ca.pem"),

@@ -7,11 +7,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
 use common::binary::{Binary, Process};
+use common::temp_dir::TempDir;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     date_time_ymd,
@@ -20,36 +21,6 @@ use rcgen::{
 const COUNT: &str = "SELECT count(*) AS n FROM aws.sagemaker_compilation_job";
 const JOBS: &str = "15";
 const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!(
-            "sagemaker-flight-query-tls-{name}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-
-    fn file(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
-
-    fn write(&self, name: &str, text: &str) -> String {
-        std::fs::write(self.0.join(name), text).expect("write");
-        self.file(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `serve --demo` on 127.0.0.1:0 with `tls` flags; its port.
 async fn serve(tls: &[&str]) -> (Process, u16) {
@@ -206,7 +177,7 @@ fn readme_certificates(dir: &TempDir) -> &'static str {
         for args in &commands {
             let output = std::process::Command::new("openssl")
                 .args(args)
-                .current_dir(&dir.0)
+                .current_dir(dir.path())
                 .output()
                 .expect("run openssl");
             assert!(
@@ -238,7 +209,7 @@ fn readme_certificates(dir: &TempDir) -> &'static str {
 
 #[tokio::test]
 async fn the_readme_recipes_connect_query_over_tls_and_mutual_tls() {
-    let dir = TempDir::new("readme");
+    let dir = TempDir::new("query-tls-readme");
     let made_by = readme_certificates(&dir);
 
     // The quick self-signed certificate (CA:TRUE), pinned with --tls-ca.
@@ -305,7 +276,7 @@ async fn the_readme_recipes_connect_query_over_tls_and_mutual_tls() {
 
 #[tokio::test]
 async fn a_pinned_self_signed_certificate_still_needs_the_host_and_its_validity() {
-    let dir = TempDir::new("pinned");
+    let dir = TempDir::new("query-tls-pinned");
     // Names localhost only, expired, and a good one for the control.
     let (only_localhost, only_localhost_key) = self_signed_ca(&["localhost"], current());
     let (expired, expired_key) = self_signed_ca(&["localhost", "127.0.0.1"], (2020, 2021));
@@ -353,7 +324,7 @@ async fn a_pinned_self_signed_certificate_still_needs_the_host_and_its_validity(
 
 #[tokio::test]
 async fn a_scheme_that_does_not_match_the_listener_is_named_both_ways() {
-    let dir = TempDir::new("scheme");
+    let dir = TempDir::new("query-tls-scheme");
     let (cert, key) = self_signed_ca(&["localhost", "127.0.0.1"], current());
     let cert = dir.write("cert.pem", &cert);
     let key = dir.write("key.pem", &key);
@@ -384,7 +355,7 @@ async fn a_scheme_that_does_not_match_the_listener_is_named_both_ways() {
 
 #[tokio::test]
 async fn tls_files_that_cannot_be_used_are_usage_errors_naming_them() {
-    let dir = TempDir::new("files");
+    let dir = TempDir::new("query-tls-files");
     let (cert, key) = self_signed_ca(&["localhost"], current());
     let cert = dir.write("cert.pem", &cert);
     let key = dir.write("key.pem", &key);

@@ -581,33 +581,7 @@ async fn a_warm_scan_calls_only_what_may_have_changed() {
         .send()
         .await
         .expect("delete");
-    use aws_sdk_sagemaker::types::{
-        Framework, InputConfig, OutputConfig, StoppingCondition, TargetDevice,
-    };
-    sagemaker
-        .create_compilation_job()
-        .compilation_job_name(&name)
-        .role_arn("arn:aws:iam::123456789012:role/neo")
-        .input_config(
-            InputConfig::builder()
-                .s3_uri("s3://bucket/model.tar.gz")
-                .framework(Framework::Pytorch)
-                .build(),
-        )
-        .output_config(
-            OutputConfig::builder()
-                .s3_output_location("s3://bucket/out")
-                .target_device(TargetDevice::MlC5)
-                .build(),
-        )
-        .stopping_condition(
-            StoppingCondition::builder()
-                .max_runtime_in_seconds(900)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create");
+    common::create_compilation_job(&sagemaker, &name).await;
     server.emulator.state().reset_stats();
     let again = query(&server, &sql).await.expect("warm again");
     assert_eq!(rows(&again), 250);

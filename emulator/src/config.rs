@@ -90,6 +90,10 @@ pub struct EmulatorConfig {
     /// When ListCompilationJobs filters: before it cuts a page (the
     /// default) or after.
     pub filter_paging: FilterPaging,
+    /// New jobs a minute that the default partition creates and moves
+    /// through their statuses in the background (`activity.rs`); `None`:
+    /// the jobs change only through the API and the test hooks.
+    pub activity: Option<f64>,
 }
 
 impl Default for EmulatorConfig {
@@ -109,6 +113,7 @@ impl Default for EmulatorConfig {
             partitions: Vec::new(),
             roles: Vec::new(),
             filter_paging: FilterPaging::default(),
+            activity: None,
         }
     }
 }

@@ -210,6 +210,7 @@
 #![warn(missing_docs)]
 
 mod account;
+mod activity;
 mod api;
 mod catalog;
 mod config;
@@ -244,6 +245,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use activity::ActivityEvent;
 pub use config::{DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EmulatorConfig, FilterPaging};
 pub use limits::{OperationStats, Stats};
 pub use partition::{EmulatorPartition, EmulatorRole};
@@ -263,6 +265,8 @@ pub struct Emulator {
     tenancy: Arc<Tenancy>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<io::Result<()>>,
+    /// The background activity, if configured; stops with the emulator.
+    _activity: Option<activity::Background>,
 }
 
 impl Emulator {
@@ -278,11 +282,16 @@ impl Emulator {
             let _ = stopped.await;
         };
         let task = tokio::spawn(run(listener, Arc::clone(&tenancy), shutdown));
+        let activity = config
+            .activity
+            .filter(|rate| *rate > 0.0)
+            .map(|rate| activity::Background::start(Arc::clone(&tenancy.default), rate));
         Ok(Emulator {
             addr,
             tenancy,
             stop,
             task,
+            _activity: activity,
         })
     }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::config::{EmulatorConfig, FilterPaging};
 use super::data;
-use super::limits::{Knobs, Limits, Stats, lock};
+use super::limits::{Knobs, Limits, SplitMix64, Stats, lock};
 use super::operation::Operation;
 use super::shapes::{JobRecord, Millis, Tag};
 
@@ -21,6 +21,22 @@ pub(crate) struct StoredJob {
     /// Delete answer `ResourceNotFound` (a job deleted between list and
     /// describe).
     pub(crate) vanished: bool,
+}
+
+/// The dice of the activity (`activity.rs`) and how many jobs it created.
+#[derive(Debug)]
+pub(crate) struct ActivityDice {
+    pub(crate) rng: SplitMix64,
+    pub(crate) created: usize,
+}
+
+impl ActivityDice {
+    pub(crate) fn new(seed: u64) -> ActivityDice {
+        ActivityDice {
+            rng: SplitMix64::new(seed ^ 0xA11F_E5EE_D000_0001),
+            created: 0,
+        }
+    }
 }
 
 /// A snapshot of one emulated job, for tests to compare against.
@@ -45,6 +61,8 @@ pub struct EmulatorState {
     pub(crate) limits: Limits,
     /// When ListCompilationJobs filters (see [`FilterPaging`]).
     pub(crate) filter_paging: FilterPaging,
+    /// The dice of [`EmulatorState::advance`] (`activity.rs`).
+    pub(crate) activity: Mutex<ActivityDice>,
 }
 
 /// Milliseconds since the epoch of a `SystemTime` (negative before 1970).
@@ -97,6 +115,7 @@ impl EmulatorState {
                 config.rate_limit,
             ),
             filter_paging: config.filter_paging,
+            activity: Mutex::new(ActivityDice::new(seed)),
         }
     }
 

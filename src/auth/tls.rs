@@ -52,6 +52,7 @@ impl TlsConfig {
 
     /// tonic's TLS configuration for the listener.
     pub fn server_tls_config(&self) -> ServerTlsConfig {
+        install_crypto_provider();
         let mut config = ServerTlsConfig::new()
             .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
             .timeout(TLS_HANDSHAKE_TIMEOUT);
@@ -69,4 +70,13 @@ impl TlsConfig {
             .map(|_| ())
             .map_err(|e| AccessError::Tls(crate::source::describe_chain(&e)))
     }
+}
+
+/// Makes aws-lc-rs the process's rustls crypto provider, once. tonic's
+/// listener takes the process's provider, and rustls picks none by itself
+/// when both of its providers are built in (the AWS SDK brings aws-lc-rs,
+/// the Delta store's HTTP client ring).
+pub fn install_crypto_provider() {
+    // Already installed (by an earlier call, or by the binary): fine.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }

@@ -87,6 +87,12 @@ pub struct EmulatorArgs {
     /// short and empty pages that still carry a NextToken, as AWS may do).
     #[arg(long, default_value_t = FilterPaging::BeforeCut, value_name = "MODEL")]
     pub filter_paging: FilterPaging,
+
+    /// New jobs a minute, created and moved STARTING -> INPROGRESS ->
+    /// COMPLETED/FAILED/STOPPED over time (with tag changes and deletions
+    /// now and then), deterministic for --seed; 0: the jobs stay as they are.
+    #[arg(long, default_value_t = 0.0, value_name = "JOBS_PER_MINUTE")]
+    pub activity: f64,
 }
 
 impl EmulatorArgs {
@@ -109,6 +115,7 @@ impl EmulatorArgs {
             partitions: self.partitions.clone(),
             roles: self.roles.clone(),
             filter_paging: self.filter_paging,
+            activity: Some(self.activity),
         }
     }
 }

@@ -11,9 +11,12 @@ use sagemaker_flight::flight::limits::{
 };
 use sagemaker_flight::flight::{Fleet, Limits, fleet::location_of_address};
 use sagemaker_flight::query::engine::DEFAULT_MEMORY_LIMIT;
+use sagemaker_flight::replica::{
+    DEFAULT_RECONCILE_INTERVAL, DEFAULT_REFRESH_INTERVAL, DEFAULT_TAGS_REFRESH_INTERVAL, Schedule,
+};
 use sagemaker_flight::server::{
-    Backend, DEFAULT_DEMO_JOBS, DEFAULT_DEMO_LATENCY, DEFAULT_LISTEN, ServeConfig, ServeError,
-    SourceSettings,
+    Backend, DEFAULT_DEMO_JOBS, DEFAULT_DEMO_LATENCY, DEFAULT_LISTEN, ReplicaSettings, ServeConfig,
+    ServeError, SourceSettings,
 };
 use sagemaker_flight::source::{
     AwsOptions, DEFAULT_CACHE_MAX_JOBS, DEFAULT_CACHE_TTL, DEFAULT_CONCURRENCY,
@@ -56,6 +59,16 @@ pub struct ServeArgs {
     )]
     pub demo_latency_ms: u64,
 
+    /// New jobs a minute the demo creates and moves STARTING -> INPROGRESS
+    /// -> COMPLETED/FAILED/STOPPED over time (0: a table that stays still).
+    #[arg(
+        long,
+        env = "SAGEMAKER_FLIGHT_DEMO_ACTIVITY",
+        default_value_t = 0.0,
+        requires = "demo"
+    )]
+    pub demo_activity: f64,
+
     /// Where SageMaker is.
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -88,6 +101,36 @@ pub struct ServeArgs {
     #[arg(long, env = "SAGEMAKER_FLIGHT_SNAPSHOT_TTL",
           default_value_t = TableOptions::default().snapshot_ttl.as_secs())]
     pub snapshot_ttl: u64,
+
+    /// Keep the table in a Delta Lake table in this directory (made if
+    /// missing): a collector per partition fills it and keeps it current,
+    /// queries read it with no SageMaker call, and a restart resumes from
+    /// it. `aws.sagemaker_compilation_job_live` still calls SageMaker.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_STORE", value_name = "DIR")]
+    pub store: Option<String>,
+
+    /// Seconds between two refreshes of the replica, per partition.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_REFRESH_INTERVAL",
+          default_value_t = DEFAULT_REFRESH_INTERVAL.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..),
+          requires = "store")]
+    pub refresh_interval: u64,
+
+    /// Seconds between two reconciles of the replica, per partition: every
+    /// job listed (List pages only), the jobs no longer listed removed.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_RECONCILE_INTERVAL",
+          default_value_t = DEFAULT_RECONCILE_INTERVAL.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..),
+          requires = "store")]
+    pub reconcile_interval: u64,
+
+    /// Seconds between two reads of every job's tags (ListTags per job; a
+    /// reconcile too), per partition: tags change without a status change.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_TAGS_REFRESH_INTERVAL",
+          default_value_t = DEFAULT_TAGS_REFRESH_INTERVAL.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..),
+          requires = "store")]
+    pub tags_refresh_interval: u64,
 
     /// Most jobs the cache holds (about 1.5 KiB each), and the most rows
     /// a snapshot holds.
@@ -298,6 +341,14 @@ impl ServeArgs {
             access,
             fleet,
             metrics_listen: self.operations.metrics_listen,
+            replica: self.store.clone().map(|store| ReplicaSettings {
+                store,
+                schedule: Schedule {
+                    refresh: Duration::from_secs(self.refresh_interval),
+                    reconcile: Duration::from_secs(self.reconcile_interval),
+                    tags_refresh: Duration::from_secs(self.tags_refresh_interval),
+                },
+            }),
         })
     }
 
@@ -330,6 +381,7 @@ fn demo_backend(args: &ServeArgs) -> Result<Backend, ServeError> {
     Ok(Backend::Demo {
         jobs: args.demo_jobs,
         latency: Duration::from_millis(args.demo_latency_ms),
+        activity: args.demo_activity,
     })
 }
 

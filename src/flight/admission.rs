@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use tonic::Status;
 
 use crate::flight::limits::Limits;
+use crate::task::AbortOnDrop;
 
 /// the count of running streams.
 #[derive(Clone, Debug)]
@@ -252,15 +253,6 @@ impl<T> Stream for Governed<T> {
             }
             Poll::Pending => Poll::Pending,
         }
-    }
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

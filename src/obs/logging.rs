@@ -23,6 +23,11 @@ const AWS_CONFIG_TARGET: &str = "aws_config";
 /// without credentials printed kilobytes of them. Errors only.
 const IMDS_QUIET: &str = "aws_config::imds=error";
 
+/// The Delta kernel of the replica's store logs every snapshot it builds
+/// at `info`: lines per query. Warnings and errors only.
+const DELTA_KERNEL_TARGET: &str = "buoyant_kernel";
+const DELTA_QUIET: &str = "buoyant_kernel=warn";
+
 /// Checks a log filter in RUST_LOG's syntax (clap's value parser).
 pub fn parse_log_filter(text: &str) -> Result<String, String> {
     EnvFilter::builder()
@@ -40,10 +45,17 @@ pub fn init_logging(format: LogFormat, filter: Option<&str>) -> Result<(), Strin
             .map_err(|error| format!("--log-level: {error}"))?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
-    // Unless the filter speaks of the SDK's config crate itself.
-    let spoken_of = filter.to_string().contains(AWS_CONFIG_TARGET);
-    if !spoken_of && let Ok(quiet) = IMDS_QUIET.parse() {
-        filter = filter.add_directive(quiet);
+    // Unless the filter speaks of the crate itself.
+    let given = filter.to_string();
+    for (target, quiet) in [
+        (AWS_CONFIG_TARGET, IMDS_QUIET),
+        (DELTA_KERNEL_TARGET, DELTA_QUIET),
+    ] {
+        if !given.contains(target)
+            && let Ok(quiet) = quiet.parse()
+        {
+            filter = filter.add_directive(quiet);
+        }
     }
     // Colour codes only for a person at a terminal: a file, a pipe or a
     // log collector would get them as text.

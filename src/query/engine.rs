@@ -18,10 +18,11 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use crate::query::error::QueryError;
 use crate::query::read_only::check_read_only;
 use crate::query::split::{is_immutable, restrict_to_partition, splittable_scan};
+use crate::replica::{ReplicaStore, ReplicaTable};
 use crate::source::{PartitionKey, Partitions};
 use crate::table::provider::{CompilationJobTable, TableOptions};
 use crate::table::pushdown::ApiFilter;
-use crate::table::schema::{TABLE_SCHEMA, TABLE_UNQUALIFIED};
+use crate::table::schema::{LIVE_TABLE_UNQUALIFIED, TABLE_SCHEMA, TABLE_UNQUALIFIED};
 use crate::table::snapshot::SnapshotStore;
 use crate::table::top_pushdown::FirstRowsIntoListing;
 
@@ -65,6 +66,8 @@ pub struct QueryEngine {
     filter_pushdown: bool,
     /// The table's snapshot (`table/snapshot.rs`), for whole-table reads.
     snapshots: Arc<SnapshotStore>,
+    /// Whether the table is answered from the replica (`--store`).
+    replica: bool,
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -125,6 +128,33 @@ impl QueryEngine {
             table,
             filter_pushdown: options.filter_pushdown,
             snapshots,
+            replica: false,
+        })
+    }
+
+    /// The same engine answering `aws.sagemaker_compilation_job` from the
+    /// replica in `store` (no SageMaker call), with the live table as
+    /// `aws.sagemaker_compilation_job_live` for a query that wants it.
+    pub fn with_replica(self, store: Arc<ReplicaStore>) -> Result<QueryEngine, QueryError> {
+        let name = format!("{TABLE_SCHEMA}.{TABLE_UNQUALIFIED}");
+        self.context.deregister_table(name.as_str())?;
+        let partitions = self
+            .table
+            .partitions()
+            .all()
+            .iter()
+            .map(|partition| partition.key.clone())
+            .collect();
+        let replica = ReplicaTable::new(store, Arc::clone(&self.table) as _, partitions);
+        self.context
+            .register_table(name.as_str(), Arc::new(replica))?;
+        self.context.register_table(
+            format!("{TABLE_SCHEMA}.{LIVE_TABLE_UNQUALIFIED}").as_str(),
+            Arc::clone(&self.table) as _,
+        )?;
+        Ok(QueryEngine {
+            replica: true,
+            ..self
         })
     }
 
@@ -136,6 +166,10 @@ impl QueryEngine {
     /// The rows of every column of the table's snapshot, if one is fresh:
     /// the answer to `SELECT *` without a call.
     pub fn fresh_snapshot(&self) -> Option<Arc<Vec<RecordBatch>>> {
+        // With a replica, the table is the replica's, not the live one's.
+        if self.replica {
+            return None;
+        }
         self.snapshots.fresh()
     }
 

@@ -28,6 +28,9 @@ pub enum Backend {
         jobs: usize,
         /// Latency of each of its calls.
         latency: Duration,
+        /// New jobs a minute it creates and moves through their statuses
+        /// (0: its jobs stay as generated).
+        activity: f64,
     },
     /// AWS, or an endpoint speaking its API.
     Aws {
@@ -78,4 +81,17 @@ pub struct ServeConfig {
     pub fleet: Fleet,
     /// The Prometheus listener's address, if any.
     pub metrics_listen: Option<SocketAddr>,
+    /// The replica (`--store`): queries read it, collectors keep it
+    /// current; `None`: every query calls SageMaker.
+    pub replica: Option<ReplicaSettings>,
+}
+
+/// Where the replica is kept and how often it is refreshed.
+#[derive(Clone, Debug)]
+pub struct ReplicaSettings {
+    /// The store's location (a local directory).
+    pub store: String,
+    /// When each partition's collector refreshes, reconciles and reads
+    /// tags.
+    pub schedule: crate::replica::Schedule,
 }

@@ -21,8 +21,11 @@ pub mod run;
 pub mod transport;
 
 pub use config::{
-    Backend, DEFAULT_DEMO_JOBS, DEFAULT_DEMO_LATENCY, DEFAULT_LISTEN, ServeConfig, SourceSettings,
+    Backend, DEFAULT_DEMO_JOBS, DEFAULT_DEMO_LATENCY, DEFAULT_LISTEN, ReplicaSettings, ServeConfig,
+    SourceSettings,
 };
 pub use error::ServeError;
 pub use run::run;
-pub use transport::{MAX_MESSAGE_BYTES, flight_service, serve, serve_with_tls};
+pub use transport::{
+    MAX_MESSAGE_BYTES, flight_service, flight_service_over, serve, serve_with_tls,
+};

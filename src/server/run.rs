@@ -8,12 +8,15 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::obs::metrics_listener;
+use crate::query::QueryEngine;
+use crate::replica::{Collector, ReplicaStore, Schedule};
 use crate::server::config::{Backend, ServeConfig, SourceSettings};
 use crate::server::error::ServeError;
 use crate::server::grace::serve_with_grace;
-use crate::server::transport::{flight_service, serve_with_tls};
+use crate::server::transport::{flight_service_over, serve_with_tls};
 use crate::source::accounts::{AccountsFile, PartitionClient, partition_clients};
 use crate::source::{Partition, Partitions, SageMakerSource, check_credentials, sdk_config};
+use crate::task::AbortOnDrop;
 
 /// Seed of the `--demo` emulator's jobs.
 #[cfg(feature = "demo")]
@@ -36,6 +39,7 @@ pub async fn run(
         access,
         fleet,
         metrics_listen,
+        replica,
     } = config;
     access.check_listener(listen)?;
     // Prometheus metrics on their own port, until `run` returns.
@@ -49,11 +53,16 @@ pub async fn run(
     let mut demo_emulator = None;
     let clients = match backend {
         #[cfg(feature = "demo")]
-        Backend::Demo { jobs, latency } => {
+        Backend::Demo {
+            jobs,
+            latency,
+            activity,
+        } => {
             let config = sagemaker_emulator::EmulatorConfig {
                 jobs,
                 seed: DEMO_SEED,
                 latency,
+                activity: Some(activity),
                 ..sagemaker_emulator::EmulatorConfig::default()
             };
             let emulator =
@@ -99,7 +108,23 @@ pub async fn run(
     crate::obs::grpc_metrics::preregister();
     let names: Vec<_> = partitions.all().iter().map(|p| p.key.to_string()).collect();
     tracing::info!(partitions = %names.join(", "), fleet = ?fleet.members(), "reading");
-    let service = flight_service(partitions, table, &limits)?
+    // With a store: a collector per partition keeps it current, and the
+    // table is read from it. The collectors stop with `run`.
+    let (store, _collectors) = match &replica {
+        Some(settings) => {
+            let store = Arc::new(ReplicaStore::open(&settings.store).await?);
+            let collectors = spawn_collectors(&partitions, &store, settings.schedule);
+            tracing::info!(store = store.location(), "answering from the replica");
+            (Some(store), collectors)
+        }
+        None => (None, Vec::new()),
+    };
+    let engine = QueryEngine::with_memory_limit(partitions, table, limits.memory_limit)?;
+    let engine = match store {
+        Some(store) => engine.with_replica(store)?,
+        None => engine,
+    };
+    let service = flight_service_over(engine, &limits)?
         .with_auth(access.auth.authenticator())
         .with_fleet(fleet);
     let governor = service.governor().clone();
@@ -155,4 +180,23 @@ fn partitions(clients: Vec<PartitionClient>, settings: &SourceSettings) -> Parti
             })
             .collect(),
     )
+}
+
+/// A collector task per partition, keeping `store` current by `schedule`;
+/// each is aborted when its handle is dropped.
+fn spawn_collectors(
+    partitions: &Partitions,
+    store: &Arc<ReplicaStore>,
+    schedule: Schedule,
+) -> Vec<AbortOnDrop> {
+    partitions
+        .all()
+        .iter()
+        .map(|partition| {
+            let collector = Collector::new(partition.clone(), Arc::clone(store));
+            AbortOnDrop(tokio::spawn(async move {
+                collector.run_every(schedule).await;
+            }))
+        })
+        .collect()
 }

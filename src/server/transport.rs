@@ -31,6 +31,15 @@ pub fn flight_service(
     limits: &Limits,
 ) -> Result<FlightServer, ServeError> {
     let engine = QueryEngine::with_memory_limit(source, options, limits.memory_limit)?;
+    flight_service_over(engine, limits)
+}
+
+/// The Flight service answering from `engine` (built by the caller, e.g.
+/// with a replica), admitting queries by `limits`.
+pub fn flight_service_over(
+    engine: QueryEngine,
+    limits: &Limits,
+) -> Result<FlightServer, ServeError> {
     let sql = SqlService::new(engine)?.with_governor(QueryGovernor::new(limits));
     Ok(FlightServer::new(sql))
 }

@@ -96,6 +96,37 @@ impl SageMakerSource {
         .boxed()
     }
 
+    /// The summaries of the jobs created at or after `since`, newest first,
+    /// listed lazily: the listing stops at the first older job, so it costs
+    /// the pages that hold the new jobs (and one more page's worth at
+    /// most), whatever the table's size and whether or not the API filters
+    /// before it cuts pages (no filter is asked for).
+    pub fn created_since(
+        self: &Arc<Self>,
+        since: DateTime,
+    ) -> BoxStream<'static, Result<JobSummary, SourceError>> {
+        let newest_first = ListParams {
+            order: Some(ListOrder {
+                key: SortKey::CreationTime,
+                descending: true,
+            }),
+            ..ListParams::default()
+        };
+        Arc::clone(self)
+            .pages(newest_first, None)
+            .flat_map(|page| match page {
+                Ok(summaries) => stream::iter(summaries.into_iter().map(Ok).collect::<Vec<_>>()),
+                Err(error) => stream::iter(vec![Err(error)]),
+            })
+            .take_while(move |summary| {
+                let newer = summary
+                    .as_ref()
+                    .map_or(true, |summary| summary.creation_time >= since);
+                async move { newer }
+            })
+            .boxed()
+    }
+
     /// Lists everything `params` matches into `pages`. The first page says
     /// how long the listing is: a page of 100 jobs created within `d`
     /// seconds, with the range beyond it `r` seconds long, suggests `r / d`

@@ -21,6 +21,7 @@ use crate::source::record::JobRecord;
 use crate::source::request::ScanRequest;
 use crate::source::retry::RetryPolicy;
 use crate::source::row_filter::RowFilter;
+use crate::task::AbortOnDrop;
 
 /// Pages each lister may run ahead of the describers.
 const LIST_PAGES_AHEAD: usize = 2;
@@ -197,14 +198,5 @@ impl SageMakerSource {
                 async move { kept }
             })
             .boxed()
-    }
-}
-
-/// Aborts a spawned task when dropped, so a dropped stream stops its work.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

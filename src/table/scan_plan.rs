@@ -196,7 +196,8 @@ pub(crate) fn describe_row_filter(rows: &RowFilter) -> String {
     format!("[{}]", parts.join(" AND "))
 }
 
-fn date_time_of_micros(micros: i64) -> DateTime {
+/// The instant `micros` microseconds after the epoch.
+pub fn date_time_of_micros(micros: i64) -> DateTime {
     let nanos = (micros.rem_euclid(1_000_000) * 1_000) as u32;
     DateTime::from_secs_and_nanos(micros.div_euclid(1_000_000), nanos)
 }

@@ -11,6 +11,9 @@ pub const TABLE_NAME: &str = "aws.sagemaker_compilation_job";
 pub const TABLE_SCHEMA: &str = "aws";
 /// The table part of [`TABLE_NAME`].
 pub const TABLE_UNQUALIFIED: &str = "sagemaker_compilation_job";
+/// With a replica (`serve --store`), the live table: every query of it
+/// calls SageMaker, as the table does without a replica.
+pub const LIVE_TABLE_UNQUALIFIED: &str = "sagemaker_compilation_job_live";
 
 /// Which SageMaker call a column's value comes from. It decides which calls a
 /// query must make: summary columns need only ListCompilationJobs.

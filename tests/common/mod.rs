@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod binary;
+pub mod temp_dir;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -323,6 +324,54 @@ pub fn emulator_config(jobs: usize) -> EmulatorConfig {
         anchor: Some(std::time::UNIX_EPOCH + Duration::from_secs(1_790_000_000)),
         ..EmulatorConfig::default()
     }
+}
+
+/// Plans and runs `sql` on `engine`, collecting every batch; panics, naming
+/// the SQL, if any step fails.
+pub async fn run_sql(engine: &sagemaker_flight::query::QueryEngine, sql: &str) -> Vec<RecordBatch> {
+    use futures::TryStreamExt;
+    let planned = engine
+        .plan(sql, None)
+        .await
+        .unwrap_or_else(|e| panic!("plan {sql}: {e}"));
+    planned
+        .execute()
+        .unwrap_or_else(|e| panic!("execute {sql}: {e}"))
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("run {sql}: {e}"))
+}
+
+/// Creates the job `name` through the SageMaker API of `client`: a
+/// PyTorch model for ml_c5, as a user would.
+pub async fn create_compilation_job(client: &aws_sdk_sagemaker::Client, name: &str) {
+    use aws_sdk_sagemaker::types::{
+        Framework, InputConfig, OutputConfig, StoppingCondition, TargetDevice,
+    };
+    client
+        .create_compilation_job()
+        .compilation_job_name(name)
+        .role_arn("arn:aws:iam::123456789012:role/neo")
+        .input_config(
+            InputConfig::builder()
+                .s3_uri("s3://bucket/model.tar.gz")
+                .framework(Framework::Pytorch)
+                .build(),
+        )
+        .output_config(
+            OutputConfig::builder()
+                .s3_output_location("s3://bucket/out")
+                .target_device(TargetDevice::MlC5)
+                .build(),
+        )
+        .stopping_condition(
+            StoppingCondition::builder()
+                .max_runtime_in_seconds(900)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create {name}: {e}"));
 }
 
 /// The column named `name` of `batch`.

@@ -1,0 +1,188 @@
+//! An emulator that lives: jobs are created over time and move STARTING ->
+//! INPROGRESS -> COMPLETED, FAILED or STOPPED, each step moving their
+//! LastModifiedTime; now and then a job's tags change or a finished job is
+//! deleted. The sequence of events is fixed by the seed; their times are
+//! the wall clock's.
+//!
+//! [`EmulatorState::advance`] plays events one by one (tests call it, so
+//! they know exactly what changed); with `activity` set, the emulator plays
+//! them in the background at that many new jobs a minute.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::data;
+use super::limits::lock;
+use super::shapes::{Millis, Tag};
+use super::state::{ActivityDice, EmulatorState, StoredJob, to_millis};
+
+/// Events per created job, about: its creation, its start, its end, and
+/// now and then a tag change or a deletion.
+const EVENTS_PER_JOB: f64 = 3.2;
+
+/// What one event did, for tests and logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActivityEvent {
+    /// A job was created, STARTING.
+    Created(String),
+    /// A job moved to a new status.
+    Moved(String, String),
+    /// A job's tags changed (LastModifiedTime does not move).
+    Tagged(String),
+    /// A finished job was deleted.
+    Deleted(String),
+}
+
+/// The time between two events for `jobs_per_minute` new jobs a minute.
+fn event_interval(jobs_per_minute: f64) -> Duration {
+    Duration::from_secs_f64(60.0 / (jobs_per_minute * EVENTS_PER_JOB).max(1e-3))
+}
+
+/// The activity played in the background; stops when dropped.
+#[derive(Debug)]
+pub(crate) struct Background(tokio::task::JoinHandle<()>);
+
+impl Background {
+    /// Plays `state`'s events at `jobs_per_minute` new jobs a minute.
+    pub(crate) fn start(state: Arc<EmulatorState>, jobs_per_minute: f64) -> Background {
+        let interval = event_interval(jobs_per_minute);
+        Background(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            // The first tick is immediate: the first event comes one
+            // interval after the start.
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                state.advance(1);
+            }
+        }))
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl EmulatorState {
+    /// Plays the next `events` events of activity (see the module doc);
+    /// what they did, in order.
+    pub fn advance(&self, events: usize) -> Vec<ActivityEvent> {
+        (0..events).map(|_| self.one_event()).collect()
+    }
+
+    fn one_event(&self) -> ActivityEvent {
+        let now = to_millis(SystemTime::now());
+        let mut activity = lock(&self.activity);
+        let roll = activity.rng.below(100);
+        let mut jobs = lock(&self.jobs);
+        let with_status = |jobs: &std::collections::BTreeMap<String, StoredJob>,
+                           statuses: &[&str]| {
+            jobs.values()
+                .filter(|job| {
+                    !job.vanished && statuses.contains(&job.record.compilation_job_status.as_str())
+                })
+                .map(|job| job.record.compilation_job_name.clone())
+                .collect::<Vec<_>>()
+        };
+        let (want, from): (&[&str], u64) = match roll {
+            0..40 => (&[], 0),
+            40..70 => (&["STARTING"], 1),
+            70..94 => (&["INPROGRESS"], 2),
+            94..98 => (&["COMPLETED", "FAILED", "STOPPED", "INPROGRESS"], 3),
+            _ => (&["COMPLETED", "FAILED", "STOPPED"], 4),
+        };
+        let candidates = if from == 0 {
+            Vec::new()
+        } else {
+            with_status(&jobs, want)
+        };
+        if candidates.is_empty() {
+            // Nothing to move: a new job instead.
+            return self.create(&mut activity, &mut jobs, now);
+        }
+        let name = candidates[activity.rng.below(candidates.len() as u64) as usize].clone();
+        let Some(job) = jobs.get_mut(&name) else {
+            return self.create(&mut activity, &mut jobs, now);
+        };
+        match from {
+            1 => {
+                job.record.compilation_job_status = "INPROGRESS".into();
+                job.record.compilation_start_time = Some(now);
+                job.record.last_modified_time = now;
+                ActivityEvent::Moved(name, "INPROGRESS".into())
+            }
+            2 => {
+                let status = match activity.rng.below(10) {
+                    0..7 => "COMPLETED",
+                    7..9 => "FAILED",
+                    _ => "STOPPED",
+                };
+                job.record.compilation_job_status = status.into();
+                job.record.compilation_end_time = Some(now);
+                job.record.last_modified_time = now;
+                if status == "FAILED" {
+                    job.record.failure_reason =
+                        "ClientError: the model could not be compiled for the target".into();
+                }
+                ActivityEvent::Moved(name, status.into())
+            }
+            3 => {
+                let value = format!("{}", activity.rng.below(1_000));
+                match job.tags.iter_mut().find(|tag| tag.key == "activity") {
+                    Some(tag) => tag.value = value,
+                    None => job.tags.push(Tag {
+                        key: "activity".into(),
+                        value,
+                    }),
+                }
+                ActivityEvent::Tagged(name)
+            }
+            _ => {
+                jobs.remove(&name);
+                ActivityEvent::Deleted(name)
+            }
+        }
+    }
+
+    fn create(
+        &self,
+        activity: &mut ActivityDice,
+        jobs: &mut std::collections::BTreeMap<String, StoredJob>,
+        now: Millis,
+    ) -> ActivityEvent {
+        let index = activity.created;
+        activity.created += 1;
+        let seed = activity.rng.next_u64();
+        let generated = data::generate(1, seed, now, &self.region, &self.account_id);
+        let Some((mut record, tags)) = generated.into_iter().next() else {
+            return ActivityEvent::Created(String::new());
+        };
+        let name = format!("live-{index}-{}", record.compilation_job_name)
+            .chars()
+            .take(63)
+            .collect::<String>()
+            .trim_end_matches('-')
+            .to_owned();
+        record.compilation_job_arn = data::job_arn(&self.region, &self.account_id, &name);
+        record.compilation_job_name = name.clone();
+        record.compilation_job_status = "STARTING".into();
+        record.creation_time = now;
+        record.last_modified_time = now;
+        record.compilation_start_time = None;
+        record.compilation_end_time = None;
+        record.failure_reason = String::new();
+        record.model_digests = None;
+        record.derived_information = None;
+        jobs.insert(
+            name.clone(),
+            StoredJob {
+                record,
+                tags,
+                vanished: false,
+            },
+        );
+        ActivityEvent::Created(name)
+    }
+}

@@ -1,0 +1,297 @@
+//! The collector of one (account, region) partition: keeps the store's
+//! rows of that partition equal to what SageMaker holds, asking the API
+//! only about what can have changed.
+//!
+//! - First run (no watermark in the store): a full scan, every job
+//!   described and its tags read, through the partition's gates.
+//! - Then each refresh: a newest-first listing down to the watermark minus
+//!   [`REFRESH_OVERLAP`] (no filter, so it stays cheap whether AWS filters
+//!   before or after it cuts pages), and a Describe (and ListTags) by name
+//!   of every job that is new, or that the store holds in a status that
+//!   can still change. A COMPLETED, FAILED or STOPPED job never changes
+//!   again but for its tags and its deletion. A refresh in which k jobs
+//!   were created and m are running costs about ceil(k/100) + 1 List pages
+//!   and k + m Describes.
+//! - A job described by name that is gone (ResourceNotFound) is removed.
+//! - Tags change without moving LastModifiedTime, and a deleted job simply
+//!   stops being listed: on their own cadences, a tags refresh (List pages
+//!   and a ListTags per job; a Describe only for a job whose tags changed)
+//!   and a reconcile (List pages only) remove the jobs no longer listed.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+
+use crate::replica::error::ReplicaError;
+use crate::replica::store::{KnownJob, ReplicaStore};
+use crate::source::{JobRecord, Partition, RowFilter, ScanRequest};
+use crate::table::convert::{records_to_batch, to_micros};
+use crate::table::scan_plan::date_time_of_micros;
+use crate::table::schema::{ALL_COLUMNS, table_schema};
+
+/// How far below the watermark a refresh lists again: a job may show up
+/// in listings a little after its creation time.
+pub const REFRESH_OVERLAP: Duration = Duration::from_secs(300);
+/// How often a collector refreshes, unless configured.
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// How often a collector reconciles (lists every job), unless configured.
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(3600);
+/// How often a collector reads every job's tags, unless configured.
+pub const DEFAULT_TAGS_REFRESH_INTERVAL: Duration = Duration::from_secs(900);
+
+/// When a collector runs what.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// Between two refreshes (new jobs, and jobs that can still change).
+    pub refresh: Duration,
+    /// Between two reconciles (every job listed; the unlisted removed).
+    pub reconcile: Duration,
+    /// Between two reads of every job's tags (a reconcile too).
+    pub tags_refresh: Duration,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            refresh: DEFAULT_REFRESH_INTERVAL,
+            reconcile: DEFAULT_RECONCILE_INTERVAL,
+            tags_refresh: DEFAULT_TAGS_REFRESH_INTERVAL,
+        }
+    }
+}
+
+/// The statuses after which a job never changes again (but for its tags).
+const TERMINAL: [&str; 3] = ["COMPLETED", "FAILED", "STOPPED"];
+
+/// Whether a job in `status` can still change.
+pub fn can_change(status: &str) -> bool {
+    !TERMINAL.contains(&status)
+}
+
+/// What one run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Whether it was a full scan.
+    pub full_scan: bool,
+    /// Rows written (new or changed).
+    pub written: usize,
+    /// Jobs removed.
+    pub removed: usize,
+}
+
+/// The collector of one partition.
+#[derive(Debug)]
+pub struct Collector {
+    partition: Partition,
+    store: Arc<ReplicaStore>,
+}
+
+impl Collector {
+    /// The collector of `partition` into `store`.
+    pub fn new(partition: Partition, store: Arc<ReplicaStore>) -> Collector {
+        Collector { partition, store }
+    }
+
+    /// One run: the first full scan, or a refresh.
+    pub async fn run_once(&self) -> Result<RunReport, ReplicaError> {
+        match self.store.watermark(&self.partition.key).await? {
+            None => self.full_scan().await,
+            Some(watermark) => self.refresh(watermark).await,
+        }
+    }
+
+    /// Runs now and then by `schedule`, until dropped; a failed run is
+    /// logged and the next one tries again.
+    pub async fn run_every(&self, schedule: Schedule) {
+        let mut ticks = tokio::time::interval(schedule.refresh);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let started = tokio::time::Instant::now();
+        let (mut last_reconcile, mut last_tags) = (started, started);
+        loop {
+            ticks.tick().await;
+            let now = tokio::time::Instant::now();
+            let run = if now - last_tags >= schedule.tags_refresh {
+                last_tags = now;
+                last_reconcile = now;
+                ("tags refresh", self.refresh_tags().await)
+            } else if now - last_reconcile >= schedule.reconcile {
+                last_reconcile = now;
+                ("reconcile", self.reconcile().await)
+            } else {
+                ("refresh", self.run_once().await)
+            };
+            match run {
+                (kind, Ok(report)) => tracing::info!(
+                    partition = %self.partition.key,
+                    kind,
+                    full_scan = report.full_scan,
+                    written = report.written,
+                    removed = report.removed,
+                    "replica refreshed"
+                ),
+                (kind, Err(error)) => tracing::warn!(
+                    partition = %self.partition.key,
+                    kind,
+                    %error,
+                    "replica refresh failed; the next one tries again"
+                ),
+            }
+        }
+    }
+
+    /// Lists every job (List pages only) and removes from the store the
+    /// jobs no longer listed.
+    pub async fn reconcile(&self) -> Result<RunReport, ReplicaError> {
+        let Some(watermark) = self.store.watermark(&self.partition.key).await? else {
+            return self.full_scan().await;
+        };
+        let known = self.store.jobs_of(&self.partition.key).await?;
+        let listed: Vec<JobRecord> = self
+            .partition
+            .source
+            .scan(ScanRequest::default())
+            .try_collect()
+            .await?;
+        let gone = not_listed(&known, &listed);
+        self.write(&[], &gone, watermark).await?;
+        Ok(RunReport {
+            full_scan: false,
+            written: 0,
+            removed: gone.len(),
+        })
+    }
+
+    /// Reads every job's tags (List pages and a ListTags per job); a job
+    /// whose tags changed is described again and written, and the jobs no
+    /// longer listed are removed (a reconcile too).
+    pub async fn refresh_tags(&self) -> Result<RunReport, ReplicaError> {
+        let Some(watermark) = self.store.watermark(&self.partition.key).await? else {
+            return self.full_scan().await;
+        };
+        let known = self.store.jobs_of(&self.partition.key).await?;
+        let request = ScanRequest {
+            tags: true,
+            ..ScanRequest::default()
+        };
+        let listed: Vec<JobRecord> = self.partition.source.scan(request).try_collect().await?;
+        let changed: Vec<String> = listed
+            .iter()
+            .filter(|record| {
+                known
+                    .get(&record.summary.arn)
+                    .is_some_and(|job| Some(&job.tags) != record.tags.as_ref())
+            })
+            .map(|record| record.summary.name.clone())
+            .collect();
+        let gone = not_listed(&known, &listed);
+        let records: Vec<JobRecord> = self
+            .partition
+            .source
+            .lookup(changed, true, RowFilter::default())
+            .try_collect()
+            .await?;
+        self.write(&records, &gone, watermark).await?;
+        Ok(RunReport {
+            full_scan: false,
+            written: records.len(),
+            removed: gone.len(),
+        })
+    }
+
+    async fn full_scan(&self) -> Result<RunReport, ReplicaError> {
+        let request = ScanRequest {
+            describe: true,
+            tags: true,
+            ..ScanRequest::default()
+        };
+        let records: Vec<JobRecord> = self.partition.source.scan(request).try_collect().await?;
+        let watermark = records
+            .iter()
+            .map(|record| to_micros(&record.summary.creation_time))
+            .max()
+            .unwrap_or(0);
+        self.write(&records, &[], watermark).await?;
+        Ok(RunReport {
+            full_scan: true,
+            written: records.len(),
+            removed: 0,
+        })
+    }
+
+    async fn refresh(&self, watermark: i64) -> Result<RunReport, ReplicaError> {
+        let known = self.store.jobs_of(&self.partition.key).await?;
+        let overlap = i64::try_from(REFRESH_OVERLAP.as_micros()).unwrap_or(i64::MAX);
+        let since = date_time_of_micros(watermark.saturating_sub(overlap));
+        let listed: Vec<_> = self
+            .partition
+            .source
+            .created_since(since)
+            .try_collect()
+            .await?;
+        let newest = listed
+            .iter()
+            .map(|summary| to_micros(&summary.creation_time))
+            .max()
+            .unwrap_or(watermark)
+            .max(watermark);
+        // New jobs, and those that may have changed since they were stored.
+        let mut names: BTreeSet<String> = listed
+            .iter()
+            .filter(|summary| {
+                known
+                    .get(&summary.arn)
+                    .is_none_or(|job| can_change(&job.status))
+            })
+            .map(|summary| summary.name.clone())
+            .collect();
+        names.extend(
+            known
+                .values()
+                .filter(|job| can_change(&job.status))
+                .map(|job| job.name.clone()),
+        );
+        let records: Vec<JobRecord> = self
+            .partition
+            .source
+            .lookup(names.iter().cloned().collect(), true, RowFilter::default())
+            .try_collect()
+            .await?;
+        let found: BTreeSet<&str> = records.iter().map(|r| r.summary.name.as_str()).collect();
+        // Described by name and not found: deleted.
+        let gone: Vec<String> = known
+            .iter()
+            .filter(|(_, job)| names.contains(&job.name) && !found.contains(job.name.as_str()))
+            .map(|(arn, _)| arn.clone())
+            .collect();
+        self.write(&records, &gone, newest).await?;
+        Ok(RunReport {
+            full_scan: false,
+            written: records.len(),
+            removed: gone.len(),
+        })
+    }
+
+    async fn write(
+        &self,
+        records: &[JobRecord],
+        gone: &[String],
+        watermark: i64,
+    ) -> Result<(), ReplicaError> {
+        let rows = records_to_batch(&table_schema(), &ALL_COLUMNS, records)?;
+        self.store
+            .commit(&self.partition.key, &rows, gone, watermark)
+            .await
+    }
+}
+
+/// The ARNs of the `known` jobs that `listed` does not hold: gone.
+fn not_listed(known: &HashMap<String, KnownJob>, listed: &[JobRecord]) -> Vec<String> {
+    let listed: BTreeSet<&str> = listed.iter().map(|r| r.summary.arn.as_str()).collect();
+    known
+        .keys()
+        .filter(|arn| !listed.contains(arn.as_str()))
+        .cloned()
+        .collect()
+}

@@ -1,0 +1,276 @@
+//! The replica's store: one Delta Lake table of the live table's 21 columns,
+//! one row per job, in a local directory.
+//!
+//! Every change a collector makes is one Delta commit (a MERGE by `_key`):
+//! the rows it fetched replace the rows of the same jobs or are added, the
+//! jobs it found gone are removed, and its partition's watermark (the
+//! newest creation time it has listed, in microseconds) is set as the
+//! commit's application transaction (`txn` action, app id
+//! `sagemaker-flight/<account>/<region>`). Rows and watermark therefore
+//! land together or not at all: a collector killed at any point leaves the
+//! last commit, and a partition without a watermark has never finished its
+//! first full scan (so the next run makes one again; the MERGE keeps every
+//! job once).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, new_null_array};
+use arrow::compute::concat_batches;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::logical_expr::{Expr, col, lit};
+use datafusion::prelude::SessionContext;
+use deltalake_core::kernel::Transaction;
+use deltalake_core::kernel::transaction::CommitProperties;
+use deltalake_core::protocol::SaveMode;
+use deltalake_core::{DeltaTable, DeltaTableBuilder, ensure_table_uri};
+use futures::TryStreamExt;
+use tokio::sync::Mutex;
+
+use crate::replica::error::ReplicaError;
+use crate::source::PartitionKey;
+use crate::source::arn::ArnField;
+use crate::table::schema::{ALL_COLUMNS, Column, table_schema};
+
+/// The prefix of every partition's application transaction id.
+const APP_ID_PREFIX: &str = "sagemaker-flight/";
+/// The folder of a Delta table's commits.
+const DELTA_LOG: &str = "_delta_log";
+/// The source column of a MERGE that marks a job to remove.
+const GONE: &str = "_gone";
+
+/// What the store knows of one job: enough to plan a refresh.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownJob {
+    /// `compilation_job_name`.
+    pub name: String,
+    /// `compilation_job_status`.
+    pub status: String,
+    /// `tags`, in their stored order.
+    pub tags: Vec<(String, String)>,
+}
+
+/// The Delta table, and the lock that keeps this process's commits in line.
+#[derive(Debug)]
+pub struct ReplicaStore {
+    location: String,
+    /// The table as last loaded or committed here; reloaded before each
+    /// read and commit, so commits of other processes are seen.
+    table: Mutex<DeltaTable>,
+}
+
+impl ReplicaStore {
+    /// Opens the Delta table at `location` (a local directory, made if
+    /// missing), creating it with the table's schema if there is none.
+    pub async fn open(location: &str) -> Result<ReplicaStore, ReplicaError> {
+        let bad = |reason: String| ReplicaError::Location {
+            location: location.to_owned(),
+            reason,
+        };
+        if location.contains("://") {
+            return Err(bad(
+                "only a local directory is supported so far (no URL scheme)".to_owned(),
+            ));
+        }
+        std::fs::create_dir_all(location).map_err(|e| bad(e.to_string()))?;
+        let directory = Path::new(location)
+            .canonicalize()
+            .map_err(|e| bad(e.to_string()))?;
+        let url = ensure_table_uri(directory.to_string_lossy()).map_err(|e| bad(e.to_string()))?;
+        // A directory without a log is a new table: loading it would only
+        // fail (and log that it failed).
+        let mut table = if directory.join(DELTA_LOG).is_dir() {
+            DeltaTable::try_from_url(url).await?
+        } else {
+            DeltaTableBuilder::from_url(url)?.build()?
+        };
+        if table.version().is_none() {
+            table = table
+                .write(vec![RecordBatch::new_empty(table_schema())])
+                .with_save_mode(SaveMode::Append)
+                .await?;
+            tracing::info!(location, "created the replica's Delta table");
+        }
+        Ok(ReplicaStore {
+            location: location.to_owned(),
+            table: Mutex::new(table),
+        })
+    }
+
+    /// Where the store is, as given.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The table at its latest committed version.
+    pub async fn latest(&self) -> Result<DeltaTable, ReplicaError> {
+        let mut table = self.table.lock().await;
+        table.update_incremental(None).await?;
+        Ok(table.clone())
+    }
+
+    /// The newest creation time (microseconds) `partition`'s collector has
+    /// committed; `None` if its first full scan never finished.
+    pub async fn watermark(&self, partition: &PartitionKey) -> Result<Option<i64>, ReplicaError> {
+        let table = self.latest().await?;
+        Ok(table
+            .snapshot()?
+            .transaction_version(table.log_store().as_ref(), &app_id(partition))
+            .await?)
+    }
+
+    /// Every job of `partition` the store holds, by ARN.
+    pub async fn jobs_of(
+        &self,
+        partition: &PartitionKey,
+    ) -> Result<HashMap<String, KnownJob>, ReplicaError> {
+        let table = self.latest().await?;
+        let context = SessionContext::new();
+        table.update_datafusion_session(&context.state())?;
+        let frame = context.read_table(table.table_provider().await?)?;
+        let frame = match partition_predicate(partition) {
+            Some(predicate) => frame.filter(predicate)?,
+            None => frame,
+        };
+        let frame = frame.select_columns(&[
+            Column::Key.name(),
+            Column::CompilationJobName.name(),
+            Column::CompilationJobStatus.name(),
+            Column::Tags.name(),
+        ])?;
+        let mut jobs = HashMap::new();
+        let mut batches = frame.execute_stream().await?;
+        while let Some(batch) = batches.try_next().await? {
+            let (keys, names, statuses) = (text(&batch, 0)?, text(&batch, 1)?, text(&batch, 2)?);
+            let tags = batch.column(3).as_map();
+            let (tag_keys, tag_values) = (text_array(tags.keys())?, text_array(tags.values())?);
+            let offsets = tags.value_offsets();
+            for row in 0..batch.num_rows() {
+                let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+                jobs.insert(
+                    keys.value(row).to_owned(),
+                    KnownJob {
+                        name: names.value(row).to_owned(),
+                        status: statuses.value(row).to_owned(),
+                        tags: (start..end)
+                            .map(|i| (tag_keys.value(i).to_owned(), tag_values.value(i).to_owned()))
+                            .collect(),
+                    },
+                );
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// One commit: `rows` (the table's 21 columns) replace the rows of the
+    /// same jobs or are added, the jobs whose ARNs are in `gone` are
+    /// removed, and `partition`'s watermark becomes `watermark`.
+    pub async fn commit(
+        &self,
+        partition: &PartitionKey,
+        rows: &RecordBatch,
+        gone: &[String],
+        watermark: i64,
+    ) -> Result<(), ReplicaError> {
+        let source = merge_source(rows, gone)?;
+        let mut table = self.table.lock().await;
+        table.update_incremental(None).await?;
+        let context = SessionContext::new();
+        let frame = context.read_batch(source)?;
+        let target = |name: &str| col(format!("target.{name}"));
+        let source_column = |name: &str| col(format!("source.{name}"));
+        let key = Column::Key.name();
+        let (committed, _metrics) = table
+            .clone()
+            .merge(frame, target(key).eq(source_column(key)))
+            .with_source_alias("source")
+            .with_target_alias("target")
+            .when_matched_delete(|delete| delete.predicate(source_column(GONE)))?
+            .when_matched_update(|mut update| {
+                for column in ALL_COLUMNS {
+                    update = update.update(column.name(), source_column(column.name()));
+                }
+                update
+            })?
+            .when_not_matched_insert(|mut insert| {
+                insert = insert.predicate(datafusion::logical_expr::not(source_column(GONE)));
+                for column in ALL_COLUMNS {
+                    insert = insert.set(column.name(), source_column(column.name()));
+                }
+                insert
+            })?
+            .with_commit_properties(
+                CommitProperties::default()
+                    .with_application_transaction(Transaction::new(app_id(partition), watermark)),
+            )
+            .await?;
+        *table = committed;
+        Ok(())
+    }
+}
+
+/// Column `index` of `batch` as plain strings (the reader may hand back
+/// string views).
+fn text(batch: &RecordBatch, index: usize) -> Result<StringArray, ReplicaError> {
+    text_array(batch.column(index))
+}
+
+fn text_array(array: &ArrayRef) -> Result<StringArray, ReplicaError> {
+    Ok(arrow::compute::cast(array, &DataType::Utf8)?
+        .as_string::<i32>()
+        .clone())
+}
+
+/// The application transaction id of `partition`'s collector.
+fn app_id(partition: &PartitionKey) -> String {
+    format!("{APP_ID_PREFIX}{partition}")
+}
+
+/// The rows of `partition`: its account, and its region in the ARN.
+fn partition_predicate(partition: &PartitionKey) -> Option<Expr> {
+    let account = partition
+        .account_id
+        .as_ref()
+        .map(|account| col(Column::AccountId.name()).eq(lit(account.as_str())));
+    let region = partition.region.as_ref().map(|region| {
+        datafusion::functions::string::expr_fn::split_part(
+            col(Column::CompilationJobArn.name()),
+            lit(":"),
+            lit(ArnField::Region.split_part()),
+        )
+        .eq(lit(region.as_str()))
+    });
+    [account, region].into_iter().flatten().reduce(Expr::and)
+}
+
+/// The MERGE's source: `rows` with `_gone = false`, then one row per ARN of
+/// `gone` (only `_key` set) with `_gone = true`. Every column is nullable
+/// there, for those rows.
+fn merge_source(rows: &RecordBatch, gone: &[String]) -> Result<RecordBatch, ReplicaError> {
+    let mut fields: Vec<Field> = table_schema()
+        .fields()
+        .iter()
+        .map(|field| field.as_ref().clone().with_nullable(true))
+        .collect();
+    fields.push(Field::new(GONE, DataType::Boolean, false));
+    let schema: SchemaRef = Arc::new(Schema::new(fields));
+    let mut kept: Vec<ArrayRef> = rows.columns().to_vec();
+    kept.push(Arc::new(BooleanArray::from(vec![false; rows.num_rows()])));
+    let kept = RecordBatch::try_new(Arc::clone(&schema), kept)?;
+    let removed: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|field| -> ArrayRef {
+            if field.name() == Column::Key.name() {
+                Arc::new(StringArray::from(gone.to_vec()))
+            } else if field.name() == GONE {
+                Arc::new(BooleanArray::from(vec![true; gone.len()]))
+            } else {
+                new_null_array(field.data_type(), gone.len())
+            }
+        })
+        .collect();
+    let removed = RecordBatch::try_new(Arc::clone(&schema), removed)?;
+    Ok(concat_batches(&schema, [&kept, &removed])?)
+}

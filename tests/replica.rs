@@ -1,0 +1,380 @@
+//! The replica (`serve --store`): a collector fills a Delta table from the
+//! emulator, queries read it with no SageMaker call and get exactly the
+//! live table's rows and schema, a refresh asks only about new jobs and
+//! jobs that can still change (k + m Describes, a page or two of List,
+//! under both paging models), and a restart resumes from the store's
+//! watermark without describing a finished job.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use common::binary::{Binary, Process};
+use common::temp_dir::TempDir;
+use common::{emulator_config, quick_retries, rows_as_text};
+use sagemaker_emulator::{Emulator, EmulatorConfig, FilterPaging};
+use sagemaker_flight::query::QueryEngine;
+use sagemaker_flight::replica::collector::can_change;
+use sagemaker_flight::replica::{Collector, ReplicaStore};
+use sagemaker_flight::source::{
+    Partition, PartitionKey, Partitions, SageMakerSource, emulator_client,
+};
+use sagemaker_flight::table::TableOptions;
+use sagemaker_flight::table::schema::table_schema;
+
+const JOBS: usize = 250;
+const EVERYTHING: &str = "SELECT * FROM aws.sagemaker_compilation_job ORDER BY _key";
+const EVERYTHING_LIVE: &str = "SELECT * FROM aws.sagemaker_compilation_job_live ORDER BY _key";
+
+async fn emulator(paging: FilterPaging) -> Emulator {
+    let config = EmulatorConfig {
+        filter_paging: paging,
+        ..emulator_config(JOBS)
+    };
+    Emulator::start(config, ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("emulator starts")
+}
+
+fn partition(emu: &Emulator) -> Partition {
+    let key = PartitionKey::new("123456789012", "us-east-1");
+    let client = emulator_client(&emu.endpoint_url(), "us-east-1");
+    Partition {
+        source: Arc::new(SageMakerSource::new(client, 8, quick_retries(8)).in_partition(&key)),
+        key,
+    }
+}
+
+fn engine(emu: &Emulator, store: &Arc<ReplicaStore>) -> QueryEngine {
+    QueryEngine::new(
+        Partitions::new(vec![partition(emu)]),
+        TableOptions::default(),
+    )
+    .expect("engine")
+    .with_replica(Arc::clone(store))
+    .expect("replica")
+}
+
+async fn run(engine: &QueryEngine, sql: &str) -> Vec<RecordBatch> {
+    common::run_sql(engine, sql).await
+}
+
+fn calls(emu: &Emulator) -> BTreeMap<String, u64> {
+    emu.state()
+        .stats()
+        .operations
+        .into_iter()
+        .map(|(operation, stats)| (operation, stats.calls))
+        .filter(|(_, calls)| *calls > 0)
+        .collect()
+}
+
+fn running(emu: &Emulator) -> u64 {
+    emu.state()
+        .jobs()
+        .iter()
+        .filter(|job| can_change(job.describe["CompilationJobStatus"].as_str().unwrap_or("")))
+        .count() as u64
+}
+
+async fn create_jobs(emu: &Emulator, names: &[&str]) {
+    let client = emulator_client(&emu.endpoint_url(), "us-east-1");
+    for name in names {
+        common::create_compilation_job(&client, name).await;
+    }
+}
+
+/// The replica's rows equal the live table's, value for value, and its
+/// batches carry exactly the table's schema.
+async fn assert_replica_is_live(engine: &QueryEngine) {
+    let replica = run(engine, EVERYTHING).await;
+    let live = run(engine, EVERYTHING_LIVE).await;
+    for batch in &replica {
+        assert_eq!(
+            batch.schema(),
+            table_schema(),
+            "the replica's schema is the table's"
+        );
+    }
+    assert_eq!(rows_as_text(&replica), rows_as_text(&live));
+}
+
+#[tokio::test]
+async fn a_full_scan_fills_the_store_and_queries_read_it_without_a_call() {
+    let emu = emulator(FilterPaging::BeforeCut).await;
+    let dir = TempDir::new("replica-full-scan");
+    let store = Arc::new(ReplicaStore::open(&dir.file("store")).await.expect("store"));
+    let collector = Collector::new(partition(&emu), Arc::clone(&store));
+    let report = collector.run_once().await.expect("full scan");
+    assert!(report.full_scan);
+    assert_eq!(report.written, JOBS);
+    let engine = engine(&emu, &store);
+    emu.state().reset_stats();
+    let rows = run(&engine, EVERYTHING).await;
+    assert_eq!(rows.iter().map(RecordBatch::num_rows).sum::<usize>(), JOBS);
+    let failed = run(
+        &engine,
+        "SELECT compilation_job_name FROM aws.sagemaker_compilation_job \
+         WHERE compilation_job_status = 'FAILED' ORDER BY creation_time DESC LIMIT 3",
+    )
+    .await;
+    assert_eq!(failed.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
+    assert_eq!(
+        calls(&emu),
+        BTreeMap::new(),
+        "the replica answers with no call"
+    );
+    assert_replica_is_live(&engine).await;
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refresh_describes_only_new_and_running_jobs_under_both_paging_models() {
+    for paging in [FilterPaging::BeforeCut, FilterPaging::AfterCut] {
+        let emu = emulator(paging).await;
+        let dir = TempDir::new(&format!("replica-refresh-{paging}"));
+        let store = Arc::new(ReplicaStore::open(&dir.file("store")).await.expect("store"));
+        let collector = Collector::new(partition(&emu), Arc::clone(&store));
+        collector.run_once().await.expect("full scan");
+        let m = running(&emu);
+        assert!(m > 0, "some jobs are running");
+        let new = ["fresh-a", "fresh-b", "fresh-c"];
+        create_jobs(&emu, &new).await;
+        let k = new.len() as u64;
+        emu.state().reset_stats();
+        let report = collector.run_once().await.expect("refresh");
+        assert!(!report.full_scan);
+        let made = calls(&emu);
+        // k new jobs and m running ones, each described once (tags too).
+        assert_eq!(
+            made.get("DescribeCompilationJob"),
+            Some(&(k + m)),
+            "{paging}: {made:?}"
+        );
+        assert_eq!(made.get("ListTags"), Some(&(k + m)), "{paging}: {made:?}");
+        // ceil(k/100) + 1 pages at most: newest first, down to the watermark.
+        let pages = made.get("ListCompilationJobs").copied().unwrap_or(0);
+        assert!((1..=2).contains(&pages), "{paging}: {made:?}");
+        let engine = engine(&emu, &store);
+        assert_replica_is_live(&engine).await;
+
+        // A restart: a new store handle on the same directory resumes from
+        // its watermark; nothing finished is described again.
+        drop(collector);
+        let reopened = Arc::new(
+            ReplicaStore::open(&dir.file("store"))
+                .await
+                .expect("reopen"),
+        );
+        let collector = Collector::new(partition(&emu), Arc::clone(&reopened));
+        emu.state().reset_stats();
+        let report = collector.run_once().await.expect("refresh after restart");
+        assert!(!report.full_scan, "{paging}: no full scan after a restart");
+        let made = calls(&emu);
+        assert_eq!(
+            made.get("DescribeCompilationJob"),
+            Some(&running(&emu)),
+            "{paging}: only running jobs: {made:?}"
+        );
+        emu.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_running_job_that_is_gone_leaves_the_replica() {
+    let emu = emulator(FilterPaging::BeforeCut).await;
+    let dir = TempDir::new("replica-gone");
+    let store = Arc::new(ReplicaStore::open(&dir.file("store")).await.expect("store"));
+    let collector = Collector::new(partition(&emu), Arc::clone(&store));
+    collector.run_once().await.expect("full scan");
+    let gone = emu
+        .state()
+        .jobs()
+        .into_iter()
+        .find(|job| can_change(job.describe["CompilationJobStatus"].as_str().unwrap_or("")))
+        .expect("a running job");
+    let name = gone.describe["CompilationJobName"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    assert!(emu.state().vanish(&name));
+    let report = collector.run_once().await.expect("refresh");
+    assert_eq!(report.removed, 1);
+    let engine = engine(&emu, &store);
+    let left = run(
+        &engine,
+        &format!(
+            "SELECT count(*) AS n FROM aws.sagemaker_compilation_job \
+             WHERE compilation_job_name = '{name}'"
+        ),
+    )
+    .await;
+    assert_eq!(rows_as_text(&left), vec!["0"]);
+    assert_replica_is_live(&engine).await;
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn until_the_first_full_scan_is_stored_queries_are_answered_live() {
+    let emu = emulator(FilterPaging::BeforeCut).await;
+    let dir = TempDir::new("replica-not-yet");
+    let store = Arc::new(ReplicaStore::open(&dir.file("store")).await.expect("store"));
+    let engine = engine(&emu, &store);
+    let rows = run(&engine, EVERYTHING).await;
+    assert_eq!(rows.iter().map(RecordBatch::num_rows).sum::<usize>(), JOBS);
+    assert!(
+        calls(&emu).contains_key("DescribeCompilationJob"),
+        "answered live"
+    );
+    emu.shutdown().await;
+}
+
+/// How long a step of the restart test may take.
+const STEP: Duration = Duration::from_secs(60);
+
+/// `serve --store DIR` against `emu`, with the emulator's dummy
+/// credentials; its Flight URL.
+async fn serve_with_store(emu: &Emulator, store: &str) -> (Process, String) {
+    Binary::new(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--endpoint-url",
+        &emu.endpoint_url(),
+        "--store",
+        store,
+        "--refresh-interval",
+        "3600",
+    ])
+    .envs(&[
+        ("AWS_ACCESS_KEY_ID", "emulator"),
+        ("AWS_SECRET_ACCESS_KEY", "emulator"),
+        ("AWS_REGION", "us-east-1"),
+        ("RUST_LOG", "info"),
+    ])
+    .deadline(STEP)
+    .start_one("listening on ")
+    .await
+}
+
+/// Waits (bounded by [`STEP`]) until the server has logged `count`
+/// finished replica runs.
+async fn await_refreshes(server: &Process, count: usize) {
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        let done = server
+            .stderr_lines()
+            .iter()
+            .filter(|line| line.contains("replica refreshed"))
+            .count();
+        if done >= count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no replica run within {STEP:?}: {}",
+            server.stderr_text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn count_rows(url: &str) -> String {
+    let output = Binary::new(&[
+        "query",
+        "SELECT count(*) AS n FROM aws.sagemaker_compilation_job",
+        "--format",
+        "csv",
+        "--server",
+        url,
+    ])
+    .deadline(STEP)
+    .output()
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_server_killed_and_restarted_answers_from_its_store_and_describes_only_running_jobs() {
+    let emu = emulator(FilterPaging::BeforeCut).await;
+    let dir = TempDir::new("replica-restart");
+    let store = dir.file("store");
+    let (first, _) = serve_with_store(&emu, &store).await;
+    await_refreshes(&first, 1).await;
+    // kill -9: no shutdown, no flush.
+    first.stop().await;
+
+    emu.state().reset_stats();
+    let (second, url) = serve_with_store(&emu, &store).await;
+    await_refreshes(&second, 1).await;
+    let restart = calls(&emu);
+    let m = running(&emu);
+    assert_eq!(
+        restart.get("DescribeCompilationJob"),
+        Some(&m),
+        "{restart:?}"
+    );
+    assert_eq!(restart.get("ListTags"), Some(&m), "{restart:?}");
+    assert!(
+        restart
+            .get("ListCompilationJobs")
+            .is_some_and(|pages| *pages <= 2),
+        "{restart:?}"
+    );
+    assert_eq!(count_rows(&url).await, format!("n\n{JOBS}"));
+    assert_eq!(calls(&emu), restart, "the query made no SageMaker call");
+    second.stop().await;
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_replica_follows_a_living_emulator_under_both_paging_models() {
+    for paging in [FilterPaging::BeforeCut, FilterPaging::AfterCut] {
+        let emu = emulator(paging).await;
+        let dir = TempDir::new(&format!("replica-living-{paging}"));
+        let store = Arc::new(ReplicaStore::open(&dir.file("store")).await.expect("store"));
+        let collector = Collector::new(partition(&emu), Arc::clone(&store));
+        collector.run_once().await.expect("full scan");
+        let engine = engine(&emu, &store);
+        let mut seen = Vec::new();
+        for round in 0..4 {
+            let events = emu.state().advance(40);
+            seen.extend(
+                events
+                    .iter()
+                    .map(|e| format!("{e:?}").split('(').next().map(str::to_owned)),
+            );
+            // New and changing jobs: the refresh; tags and deletions of
+            // finished jobs: the tags refresh (a reconcile too).
+            collector.run_once().await.expect("refresh");
+            collector.refresh_tags().await.expect("tags refresh");
+            let replica = run(&engine, EVERYTHING).await;
+            let live = run(&engine, EVERYTHING_LIVE).await;
+            assert_eq!(
+                rows_as_text(&replica),
+                rows_as_text(&live),
+                "{paging}, round {round}: the replica is the live table"
+            );
+        }
+        for kind in ["Created", "Moved", "Tagged", "Deleted"] {
+            assert!(
+                seen.iter().flatten().any(|k| k == kind),
+                "{paging}: no {kind} in {seen:?}"
+            );
+        }
+        // A reconcile lists, and calls nothing else.
+        emu.state().reset_stats();
+        collector.reconcile().await.expect("reconcile");
+        let made = calls(&emu);
+        assert_eq!(
+            made.keys().collect::<Vec<_>>(),
+            ["ListCompilationJobs"],
+            "{paging}: {made:?}"
+        );
+        emu.shutdown().await;
+    }
+}
