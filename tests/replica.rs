@@ -8,6 +8,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -236,11 +237,13 @@ async fn until_the_first_full_scan_is_stored_queries_are_answered_live() {
 const STEP: Duration = Duration::from_secs(60);
 
 /// `serve --store DIR` against `emu`, with the emulator's dummy
-/// credentials; its Flight URL.
-async fn serve_with_store(emu: &Emulator, store: &str) -> (Process, String) {
-    Binary::new(&[
+/// credentials; its Flight URL and its metrics' address.
+async fn serve_with_store(emu: &Emulator, store: &str) -> (Process, String, SocketAddr) {
+    let (process, found) = Binary::new(&[
         "serve",
         "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
         "127.0.0.1:0",
         "--endpoint-url",
         &emu.endpoint_url(),
@@ -256,8 +259,15 @@ async fn serve_with_store(emu: &Emulator, store: &str) -> (Process, String) {
         ("RUST_LOG", "info"),
     ])
     .deadline(STEP)
-    .start_one("listening on ")
-    .await
+    .start(&["metrics on ", "listening on "])
+    .await;
+    let metrics = found[0]
+        .trim()
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|address| address.parse().ok())
+        .unwrap_or_else(|| panic!("a metrics address in {found:?}"));
+    (process, found[1].trim().to_owned(), metrics)
 }
 
 /// Waits (bounded by [`STEP`]) until the server has logged `count`
@@ -303,14 +313,38 @@ async fn a_server_killed_and_restarted_answers_from_its_store_and_describes_only
     let emu = emulator(FilterPaging::BeforeCut).await;
     let dir = TempDir::new("replica-restart");
     let store = dir.file("store");
-    let (first, _) = serve_with_store(&emu, &store).await;
+    let (first, _, _) = serve_with_store(&emu, &store).await;
     await_refreshes(&first, 1).await;
     // kill -9: no shutdown, no flush.
     first.stop().await;
 
     emu.state().reset_stats();
-    let (second, url) = serve_with_store(&emu, &store).await;
+    let (second, url, metrics) = serve_with_store(&emu, &store).await;
     await_refreshes(&second, 1).await;
+    // Freshness in metrics: one successful refresh (not a full scan) of
+    // the partition, and when it finished. (With one region and no
+    // accounts file the server labels its partition with empty values.)
+    let (_, _, text) = common::http(metrics, "GET", "/metrics", &[], "").await;
+    let samples = common::metric_samples(&text);
+    let partition = r#"account="",region="""#;
+    let series = |name: &str, labels: &str| {
+        common::metric_sample(&samples, &format!("sagemaker_flight_{name}{{{labels}}}"))
+    };
+    assert_eq!(
+        series(
+            "replica_runs_total",
+            &format!(r#"kind="refresh",outcome="ok",{partition}"#)
+        ),
+        1.0
+    );
+    assert_eq!(
+        series(
+            "replica_runs_total",
+            &format!(r#"kind="full_scan",outcome="ok",{partition}"#)
+        ),
+        0.0
+    );
+    assert!(series("replica_last_success_seconds", partition) > 1.7e9);
     let restart = calls(&emu);
     let m = running(&emu);
     assert_eq!(

@@ -26,6 +26,14 @@
 //! - `query_duration_seconds{outcome}`: from a query's DoGet to the end of
 //!   its stream; `outcome` is `ok`, `error` or `cancelled`.
 //! - `query_first_batch_seconds`: from a query's DoGet to its first batch.
+//! - `replica_runs_total{kind, outcome, account, region}`: runs of a
+//!   partition's collector (`kind`: `full_scan`, `refresh`, `reconcile`,
+//!   `tags_refresh`; `outcome`: `ok` or `error`).
+//! - `replica_last_success_seconds{account, region}`: when the partition's
+//!   collector last finished a run (Unix seconds): its replica is at most
+//!   that old.
+//! - `replica_rows_written_total{account, region}`: rows the collector
+//!   wrote (new or changed jobs).
 
 use std::sync::{Arc, LazyLock};
 
@@ -82,6 +90,20 @@ struct OperationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReplicaRunLabels {
+    kind: &'static str,
+    outcome: &'static str,
+    account: Arc<str>,
+    region: Arc<str>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartitionLabelSet {
+    account: Arc<str>,
+    region: Arc<str>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AnswerLabels {
     answer: &'static str,
 }
@@ -109,6 +131,9 @@ struct Metrics {
     queries_running: Gauge,
     query_duration: Family<OutcomeLabels, Histogram, fn() -> Histogram>,
     query_first_batch: Histogram,
+    replica_runs: Family<ReplicaRunLabels, Counter>,
+    replica_last_success: Family<PartitionLabelSet, Gauge>,
+    replica_rows_written: Family<PartitionLabelSet, Counter>,
 }
 
 impl Metrics {
@@ -125,6 +150,9 @@ impl Metrics {
             queries_running: Gauge::default(),
             query_duration: Family::new_with_constructor(seconds_histogram),
             query_first_batch: seconds_histogram(),
+            replica_runs: Family::default(),
+            replica_last_success: Family::default(),
+            replica_rows_written: Family::default(),
         };
         let mut registry = metrics.registry;
         registry.register(
@@ -176,6 +204,21 @@ impl Metrics {
             "query_first_batch_seconds",
             "Seconds from a query's DoGet to its first batch",
             metrics.query_first_batch.clone(),
+        );
+        registry.register(
+            "replica_runs",
+            "Runs of a partition's replica collector, by kind and outcome (ok, error)",
+            metrics.replica_runs.clone(),
+        );
+        registry.register(
+            "replica_last_success_seconds",
+            "When the partition's replica collector last finished a run (Unix seconds)",
+            metrics.replica_last_success.clone(),
+        );
+        registry.register(
+            "replica_rows_written",
+            "Rows the partition's replica collector wrote (new or changed jobs)",
+            metrics.replica_rows_written.clone(),
         );
         Metrics {
             registry,
@@ -330,6 +373,60 @@ pub(super) fn grpc_request(method: &'static str, code: &'static str) {
         .grpc_requests
         .get_or_create(&GrpcLabels { method, code })
         .inc();
+}
+
+/// Counts one run of `partition`'s replica collector (`kind` as in the
+/// module doc) and, when it succeeded, the rows it wrote and its time.
+pub fn replica_run(kind: &'static str, partition: &PartitionLabels, written: Option<usize>) {
+    let labels = PartitionLabelSet {
+        account: Arc::clone(&partition.account),
+        region: Arc::clone(&partition.region),
+    };
+    METRICS
+        .replica_runs
+        .get_or_create(&ReplicaRunLabels {
+            kind,
+            outcome: if written.is_some() { "ok" } else { "error" },
+            account: Arc::clone(&partition.account),
+            region: Arc::clone(&partition.region),
+        })
+        .inc();
+    if let Some(written) = written {
+        METRICS
+            .replica_rows_written
+            .get_or_create(&labels)
+            .inc_by(written as u64);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        METRICS
+            .replica_last_success
+            .get_or_create(&labels)
+            .set(i64::try_from(now).unwrap_or(i64::MAX));
+    }
+}
+
+/// The kinds of replica run, as `replica_runs_total` labels them.
+const REPLICA_RUN_KINDS: [&str; 4] = ["full_scan", "refresh", "reconcile", "tags_refresh"];
+
+/// Makes `partition`'s replica series exist at zero from the first scrape.
+pub fn preregister_replica(partition: &PartitionLabels) {
+    for kind in REPLICA_RUN_KINDS {
+        for outcome in ["ok", "error"] {
+            let _ = METRICS.replica_runs.get_or_create(&ReplicaRunLabels {
+                kind,
+                outcome,
+                account: Arc::clone(&partition.account),
+                region: Arc::clone(&partition.region),
+            });
+        }
+    }
+    let _ = METRICS
+        .replica_rows_written
+        .get_or_create(&PartitionLabelSet {
+            account: Arc::clone(&partition.account),
+            region: Arc::clone(&partition.region),
+        });
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 
+use crate::obs::metrics::{self, PartitionLabels};
 use crate::replica::error::ReplicaError;
 use crate::replica::store::{KnownJob, ReplicaStore};
 use crate::source::{JobRecord, Partition, RowFilter, ScanRequest};
@@ -86,12 +87,20 @@ pub struct RunReport {
 pub struct Collector {
     partition: Partition,
     store: Arc<ReplicaStore>,
+    /// The partition, as metrics label it.
+    labels: PartitionLabels,
 }
 
 impl Collector {
     /// The collector of `partition` into `store`.
     pub fn new(partition: Partition, store: Arc<ReplicaStore>) -> Collector {
-        Collector { partition, store }
+        let labels = partition.key.labels();
+        metrics::preregister_replica(&labels);
+        Collector {
+            partition,
+            store,
+            labels,
+        }
     }
 
     /// One run: the first full scan, or a refresh.
@@ -115,13 +124,22 @@ impl Collector {
             let run = if now - last_tags >= schedule.tags_refresh {
                 last_tags = now;
                 last_reconcile = now;
-                ("tags refresh", self.refresh_tags().await)
+                ("tags_refresh", self.refresh_tags().await)
             } else if now - last_reconcile >= schedule.reconcile {
                 last_reconcile = now;
                 ("reconcile", self.reconcile().await)
             } else {
                 ("refresh", self.run_once().await)
             };
+            let kind = match &run {
+                (_, Ok(report)) if report.full_scan => "full_scan",
+                (kind, _) => kind,
+            };
+            metrics::replica_run(
+                kind,
+                &self.labels,
+                run.1.as_ref().ok().map(|report| report.written),
+            );
             match run {
                 (kind, Ok(report)) => tracing::info!(
                     partition = %self.partition.key,

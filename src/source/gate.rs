@@ -69,10 +69,7 @@ impl OperationGate {
 
     /// The same gate, counting its calls in metrics as calls to `partition`.
     pub fn in_partition(mut self, partition: &PartitionKey) -> OperationGate {
-        self.partition = PartitionLabels::new(
-            partition.account_id.as_deref().unwrap_or_default(),
-            partition.region.as_deref().unwrap_or_default(),
-        );
+        self.partition = partition.labels();
         self
     }
 

@@ -1,7 +1,7 @@
 //! The SageMaker operations the source calls, by the names AWS gives them
 //! (and the metrics' `operation` label).
 
-use crate::obs::metrics::{PartitionLabels, preregister_sagemaker_calls};
+use crate::obs::metrics::preregister_sagemaker_calls;
 use crate::source::error::SourceErrorKind;
 use crate::source::partition_key::PartitionKey;
 
@@ -22,10 +22,7 @@ pub fn preregister_metrics(partitions: &[PartitionKey]) {
         .chain(SourceErrorKind::ALL.iter().map(|kind| kind.outcome_label()))
         .collect();
     for key in partitions {
-        let labels = PartitionLabels::new(
-            key.account_id.as_deref().unwrap_or_default(),
-            key.region.as_deref().unwrap_or_default(),
-        );
+        let labels = key.labels();
         for operation in ALL {
             preregister_sagemaker_calls(operation, &outcomes, &labels);
         }

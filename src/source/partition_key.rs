@@ -16,6 +16,14 @@ pub struct PartitionKey {
 }
 
 impl PartitionKey {
+    /// This partition as metrics label it (empty where unknown).
+    pub fn labels(&self) -> crate::obs::metrics::PartitionLabels {
+        crate::obs::metrics::PartitionLabels::new(
+            self.account_id.as_deref().unwrap_or_default(),
+            self.region.as_deref().unwrap_or_default(),
+        )
+    }
+
     /// The partition of `account_id` in `region`.
     pub fn new(account_id: impl Into<String>, region: impl Into<String>) -> PartitionKey {
         PartitionKey {
