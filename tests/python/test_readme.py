@@ -11,6 +11,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+import time
 import warnings
 
 import adbc_driver_flightsql.dbapi as flightsql
@@ -157,6 +158,40 @@ def test_the_tls_snippet_reads_through_mutual_tls(tmp_path, monkeypatch):
     finally:
         stop(proc)
     assert printed.splitlines() == ["1", "(40,)"], printed
+
+
+def readme_store_commands():
+    """The README's `serve ... --store ./replica` command lines."""
+    return [line.split()[1:] for block in code_blocks("sh") for line in block.splitlines()
+            if line.startswith("sagemaker-flight serve") and "--store ./replica" in line]
+
+
+@pytest.mark.parametrize("command", readme_store_commands(), ids=" ".join)
+def test_the_replica_commands_fill_a_store_that_answers(command, tmp_path):
+    """Each README `serve --store` line, as written but for a small demo, a
+    fresh directory and an ephemeral port: the store fills with every job
+    and the server answers from it."""
+    from deltalake import DeltaTable
+    store = str(tmp_path / "replica")
+    args = [store if arg == "./replica" else arg for arg in command]
+    proc, url = start_and_read_address(
+        [binary(), *args, "--demo-jobs", "40", "--listen", "127.0.0.1:0"])
+    try:
+        deadline = time.monotonic() + 60
+        while not (os.path.isdir(os.path.join(store, "_delta_log"))
+                   and DeltaTable(store).to_pyarrow_table().num_rows >= 40):
+            assert time.monotonic() < deadline, "the store did not fill"
+            time.sleep(0.05)
+        with flightsql.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM aws.sagemaker_compilation_job")
+            (rows,) = cur.fetchone()
+        assert rows >= 40
+    finally:
+        stop(proc)
+
+
+def test_the_readme_shows_the_replica_commands():
+    assert len(readme_store_commands()) == 2
 
 
 @pytest.mark.parametrize("sql", readme_sql())
