@@ -120,12 +120,15 @@ impl ClientTls {
         ];
         /// How a connection ends when the server wants a client
         /// certificate and none was sent: its alert, or, when the server
-        /// closes first, no alert at all.
+        /// closes first, no alert at all (hyper then says the connection
+        /// was reset or closed, or, when it closes before the first request
+        /// is sent, that the connection was not ready).
         const CLOSED: &[&str] = &[
             "broken pipe",
             "connection reset",
             "Connection reset",
             "connection closed",
+            "connection was not ready",
         ];
         if let Some((_, hint)) = HINTS.iter().find(|(mark, _)| chain.contains(mark)) {
             return format!("{chain} ({hint})");
