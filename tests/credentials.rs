@@ -10,7 +10,6 @@ mod common;
 use std::time::Duration;
 
 use common::binary::{Binary, Process};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const COUNT: &str = "SELECT count(*) AS n FROM aws.sagemaker_compilation_job";
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -68,20 +67,15 @@ async fn query(url: &str) -> std::process::Output {
         .await
 }
 
+/// The text `/metrics` answers at the metrics URL `url`.
 async fn metrics(url: &str) -> String {
-    let host = url
+    let address = url
         .strip_prefix("http://")
-        .and_then(|rest| rest.split('/').next());
-    let host = host.expect("a metrics URL");
-    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
-    let request = format!("GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    tokio::time::timeout(DEADLINE, stream.read_to_string(&mut response))
-        .await
-        .expect("answered in time")
-        .expect("read");
-    response
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|host| host.parse().ok())
+        .unwrap_or_else(|| panic!("a metrics URL: {url}"));
+    let (_, _, body) = common::http(address, "GET", "/metrics", &[], "").await;
+    body
 }
 
 /// The value of the metric line starting with `series`.
