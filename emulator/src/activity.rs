@@ -69,11 +69,14 @@ impl EmulatorState {
     /// Plays the next `events` events of activity (see the module doc);
     /// what they did, in order.
     pub fn advance(&self, events: usize) -> Vec<ActivityEvent> {
-        (0..events).map(|_| self.one_event()).collect()
+        (0..events)
+            .map(|_| self.one_event(to_millis(SystemTime::now())))
+            .collect()
     }
 
-    fn one_event(&self) -> ActivityEvent {
-        let now = to_millis(SystemTime::now());
+    /// One event, its times `now`; which event it is follows from the seed
+    /// alone.
+    fn one_event(&self, now: Millis) -> ActivityEvent {
         let mut activity = lock(&self.activity);
         let roll = activity.rng.below(100);
         let mut jobs = lock(&self.jobs);
@@ -155,7 +158,7 @@ impl EmulatorState {
         let index = activity.created;
         activity.created += 1;
         let seed = activity.rng.next_u64();
-        let generated = data::generate(1, seed, now, &self.region, &self.account_id);
+        let generated = data::generate(1, seed, activity.anchor, &self.region, &self.account_id);
         let Some((mut record, tags)) = generated.into_iter().next() else {
             return ActivityEvent::Created(String::new());
         };
@@ -184,5 +187,40 @@ impl EmulatorState {
             },
         );
         ActivityEvent::Created(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EmulatorConfig;
+
+    fn state() -> EmulatorState {
+        let config = EmulatorConfig {
+            jobs: 30,
+            seed: 7,
+            anchor: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000)),
+            ..Default::default()
+        };
+        EmulatorState::new(&config, "123456789012", "us-east-1", 30, 7)
+    }
+
+    #[test]
+    fn events_follow_from_the_seed_whatever_the_clock_says() {
+        let (early, late) = (state(), state());
+        // Two clocks a day and a few seconds apart: created jobs get their
+        // times from the clock, yet the same names (some embed a date).
+        let early_events: Vec<_> = (0..300)
+            .map(|i| early.one_event(Millis(1_790_000_000_000 + i)))
+            .collect();
+        let late_events: Vec<_> = (0..300)
+            .map(|i| late.one_event(Millis(1_790_086_403_500 + i)))
+            .collect();
+        assert_eq!(early_events, late_events);
+        assert!(
+            early_events
+                .iter()
+                .any(|e| matches!(e, ActivityEvent::Created(_)))
+        );
     }
 }

@@ -28,13 +28,17 @@ pub(crate) struct StoredJob {
 pub(crate) struct ActivityDice {
     pub(crate) rng: SplitMix64,
     pub(crate) created: usize,
+    /// The partition's anchor: new jobs are generated against it, not the
+    /// clock, so that their names (some embed a date) follow from the seed.
+    pub(crate) anchor: Millis,
 }
 
 impl ActivityDice {
-    pub(crate) fn new(seed: u64) -> ActivityDice {
+    pub(crate) fn new(seed: u64, anchor: Millis) -> ActivityDice {
         ActivityDice {
             rng: SplitMix64::new(seed ^ 0xA11F_E5EE_D000_0001),
             created: 0,
+            anchor,
         }
     }
 }
@@ -115,7 +119,7 @@ impl EmulatorState {
                 config.rate_limit,
             ),
             filter_paging: config.filter_paging,
-            activity: Mutex::new(ActivityDice::new(seed)),
+            activity: Mutex::new(ActivityDice::new(seed, anchor)),
         }
     }
 
