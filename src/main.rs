@@ -43,6 +43,10 @@ async fn main() -> std::process::ExitCode {
         #[cfg(feature = "demo")]
         Command::Emulator(args) => cli::emulator::run(args, shutdown_signal()).await,
         Command::Query(args) => cli::query::run(args).await.map_err(Into::into),
+        Command::Collect(args) => match args.config() {
+            Ok(config) => server::collect::collect(config, shutdown_signal()).await,
+            Err(error) => Err(error),
+        },
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -332,15 +332,15 @@ mod tests {
              no-filter-pushdown = false\nlog-format = \"json\"\n",
         );
         let args = serve(&["--config", &file.arg()]).expect("parses");
-        assert_eq!(args.concurrency, 64);
+        assert_eq!(args.calls.concurrency, 64);
         assert_eq!(args.listen, "127.0.0.1:7000".parse().expect("address"));
         assert!(args.demo);
         assert_eq!(args.demo_jobs, 12);
         assert!(!args.no_filter_pushdown);
         assert_eq!(args.operations.log_format, LogFormat::Json);
-        assert_eq!(args.max_attempts, 10, "not in the file: the default");
+        assert_eq!(args.calls.max_attempts, 10, "not in the file: the default");
         let args = serve(&["--config", &file.arg(), "--concurrency", "3"]).expect("parses");
-        assert_eq!(args.concurrency, 3, "the flag wins");
+        assert_eq!(args.calls.concurrency, 3, "the flag wins");
         assert_eq!(args.demo_jobs, 12, "the rest still comes from the file");
     }
 

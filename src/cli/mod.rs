@@ -4,6 +4,9 @@
 //! of it.
 //!
 //! - [`serve`]: `sagemaker-flight serve` options, into a `ServeConfig`.
+//! - [`collect`]: `sagemaker-flight collect` options, into a `CollectConfig`.
+//! - [`store`], [`calls`]: the replica's and the SageMaker calls' options,
+//!   shared by `serve` and `collect`.
 //! - [`access`]: the authentication and TLS options, into an `Access`.
 //! - [`operations`]: the config file, metrics and log options.
 //! - [`config_file`]: the `--config` TOML layering.
@@ -11,12 +14,15 @@
 //! - [`query`]: `sagemaker-flight query`, a Flight SQL client.
 
 pub mod access;
+pub mod calls;
+pub mod collect;
 pub mod config_file;
 #[cfg(feature = "demo")]
 pub mod emulator;
 pub mod operations;
 pub mod query;
 pub mod serve;
+pub mod store;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +46,8 @@ pub enum Command {
     Emulator(emulator::EmulatorArgs),
     /// Run a SQL query against a Flight SQL server and print the rows.
     Query(query::QueryArgs),
+    /// Keep a replica store current without serving it (`--once`: one pass).
+    Collect(Box<collect::CollectArgs>),
 }
 
 #[cfg(test)]

@@ -11,21 +11,17 @@ use sagemaker_flight::flight::limits::{
 };
 use sagemaker_flight::flight::{Fleet, Limits, fleet::location_of_address};
 use sagemaker_flight::query::engine::DEFAULT_MEMORY_LIMIT;
-use sagemaker_flight::replica::{
-    DEFAULT_RECONCILE_INTERVAL, DEFAULT_REFRESH_INTERVAL, DEFAULT_TAGS_REFRESH_INTERVAL, Schedule,
-};
 use sagemaker_flight::server::{
-    Backend, DEFAULT_DEMO_JOBS, DEFAULT_DEMO_LATENCY, DEFAULT_LISTEN, ReplicaSettings, ServeConfig,
-    ServeError, SourceSettings,
+    Backend, DEFAULT_DEMO_JOBS, DEFAULT_DEMO_LATENCY, DEFAULT_LISTEN, ServeConfig, ServeError,
+    SourceSettings,
 };
-use sagemaker_flight::source::{
-    AwsOptions, DEFAULT_CACHE_MAX_JOBS, DEFAULT_CACHE_TTL, DEFAULT_CONCURRENCY,
-    DEFAULT_LIST_WINDOWS, DEFAULT_MAX_ATTEMPTS, RetryPolicy,
-};
+use sagemaker_flight::source::{AwsOptions, DEFAULT_CACHE_MAX_JOBS, DEFAULT_CACHE_TTL};
 use sagemaker_flight::table::TableOptions;
 
 use crate::cli::access::{AccessArgs, access_of_args};
+use crate::cli::calls::CallArgs;
 use crate::cli::operations::OperationArgs;
+use crate::cli::store::StoreArgs;
 
 /// Bytes in a MiB: `--memory-limit` is in MiB.
 const MIB: usize = 1024 * 1024;
@@ -38,7 +34,9 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     /// Serve an in-process emulator of a few thousand jobs instead of AWS.
-    #[arg(long, env = "SAGEMAKER_FLIGHT_DEMO")]
+    #[arg(long, env = "SAGEMAKER_FLIGHT_DEMO", conflicts_with_all = [
+        "regions", "accounts_file", "profile", "endpoint_url", "allow_missing_credentials",
+    ])]
     pub demo: bool,
 
     /// Jobs in the demo emulator.
@@ -77,17 +75,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub fleet: FleetArgs,
 
-    /// Calls of each SageMaker operation (Describe, ListTags, List) in
-    /// flight at once, across all queries, per account and region.
-    #[arg(long, env = "SAGEMAKER_FLIGHT_CONCURRENCY", default_value_t = DEFAULT_CONCURRENCY as u32,
-          value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub concurrency: u32,
-
-    /// Creation-time windows a full listing is split into and listed in
-    /// parallel (1: one NextToken chain).
-    #[arg(long, env = "SAGEMAKER_FLIGHT_LIST_WINDOWS", default_value_t = DEFAULT_LIST_WINDOWS as u32,
-          value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub list_windows: u32,
+    /// How SageMaker is called: concurrency, listing windows, attempts.
+    #[command(flatten)]
+    pub calls: CallArgs,
 
     /// Seconds a Describe answer of a running job, and any job's tags, are
     /// reused between queries (0: no cache). Finished jobs' Describe answers
@@ -102,35 +92,9 @@ pub struct ServeArgs {
           default_value_t = TableOptions::default().snapshot_ttl.as_secs())]
     pub snapshot_ttl: u64,
 
-    /// Keep the table in a Delta Lake table in this directory (made if
-    /// missing): a collector per partition fills it and keeps it current,
-    /// queries read it with no SageMaker call, and a restart resumes from
-    /// it. `aws.sagemaker_compilation_job_live` still calls SageMaker.
-    #[arg(long, env = "SAGEMAKER_FLIGHT_STORE", value_name = "DIR")]
-    pub store: Option<String>,
-
-    /// Seconds between two refreshes of the replica, per partition.
-    #[arg(long, env = "SAGEMAKER_FLIGHT_REFRESH_INTERVAL",
-          default_value_t = DEFAULT_REFRESH_INTERVAL.as_secs(),
-          value_parser = clap::value_parser!(u64).range(1..),
-          requires = "store")]
-    pub refresh_interval: u64,
-
-    /// Seconds between two reconciles of the replica, per partition: every
-    /// job listed (List pages only), the jobs no longer listed removed.
-    #[arg(long, env = "SAGEMAKER_FLIGHT_RECONCILE_INTERVAL",
-          default_value_t = DEFAULT_RECONCILE_INTERVAL.as_secs(),
-          value_parser = clap::value_parser!(u64).range(1..),
-          requires = "store")]
-    pub reconcile_interval: u64,
-
-    /// Seconds between two reads of every job's tags (ListTags per job; a
-    /// reconcile too), per partition: tags change without a status change.
-    #[arg(long, env = "SAGEMAKER_FLIGHT_TAGS_REFRESH_INTERVAL",
-          default_value_t = DEFAULT_TAGS_REFRESH_INTERVAL.as_secs(),
-          value_parser = clap::value_parser!(u64).range(1..),
-          requires = "store")]
-    pub tags_refresh_interval: u64,
+    /// The replica: where it is kept, how often it is refreshed.
+    #[command(flatten)]
+    pub replica: StoreArgs,
 
     /// Most jobs the cache holds (about 1.5 KiB each), and the most rows
     /// a snapshot holds.
@@ -145,11 +109,6 @@ pub struct ServeArgs {
     /// checking that pushdown never changes an answer.
     #[arg(long, env = "SAGEMAKER_FLIGHT_NO_FILTER_PUSHDOWN")]
     pub no_filter_pushdown: bool,
-
-    /// Attempts per SageMaker call before a throttled or failing call ends the query.
-    #[arg(long, env = "SAGEMAKER_FLIGHT_MAX_ATTEMPTS", default_value_t = DEFAULT_MAX_ATTEMPTS,
-          value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub max_attempts: u32,
 
     /// Who may call: authentication, TLS.
     #[command(flatten)]
@@ -222,8 +181,7 @@ pub struct AwsArgs {
         long = "region",
         env = "SAGEMAKER_FLIGHT_REGION",
         value_delimiter = ',',
-        value_parser = region_name,
-        conflicts_with = "demo"
+        value_parser = region_name
     )]
     pub regions: Vec<String>,
 
@@ -231,25 +189,21 @@ pub struct AwsArgs {
     /// (`[[account]]` with `role_arn`, optional `external_id` and
     /// `regions`), and whether to read the default credentials' own
     /// account too (`default_account`, default true). See the README.
-    #[arg(long, env = "SAGEMAKER_FLIGHT_ACCOUNTS_FILE", conflicts_with = "demo")]
+    #[arg(long, env = "SAGEMAKER_FLIGHT_ACCOUNTS_FILE")]
     pub accounts_file: Option<PathBuf>,
 
     /// Named profile from the shared AWS config files.
-    #[arg(long, env = "AWS_PROFILE", conflicts_with = "demo")]
+    #[arg(long, env = "AWS_PROFILE")]
     pub profile: Option<String>,
 
     /// A SageMaker-compatible endpoint (the emulator, moto) instead of AWS's.
-    #[arg(long, env = "SAGEMAKER_FLIGHT_ENDPOINT_URL", conflicts_with = "demo")]
+    #[arg(long, env = "SAGEMAKER_FLIGHT_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
 
     /// Start even if the AWS credential chain finds no credentials at
     /// start-up (by default the server then exits with an error); each
     /// query then fails with UNAUTHENTICATED until credentials appear.
-    #[arg(
-        long,
-        env = "SAGEMAKER_FLIGHT_ALLOW_MISSING_CREDENTIALS",
-        conflicts_with = "demo"
-    )]
+    #[arg(long, env = "SAGEMAKER_FLIGHT_ALLOW_MISSING_CREDENTIALS")]
     pub allow_missing_credentials: bool,
 }
 
@@ -325,9 +279,9 @@ impl ServeArgs {
             listen: self.listen,
             backend,
             source: SourceSettings {
-                concurrency: self.concurrency as usize,
-                retry: self.retry_policy(),
-                list_windows: self.list_windows as usize,
+                concurrency: self.calls.concurrency as usize,
+                retry: self.calls.retry_policy(),
+                list_windows: self.calls.list_windows as usize,
                 cache_ttl: Duration::from_secs(self.cache_ttl),
                 cache_max_jobs: self.cache_max_jobs,
             },
@@ -341,23 +295,8 @@ impl ServeArgs {
             access,
             fleet,
             metrics_listen: self.operations.metrics_listen,
-            replica: self.store.clone().map(|store| ReplicaSettings {
-                store,
-                schedule: Schedule {
-                    refresh: Duration::from_secs(self.refresh_interval),
-                    reconcile: Duration::from_secs(self.reconcile_interval),
-                    tags_refresh: Duration::from_secs(self.tags_refresh_interval),
-                },
-            }),
+            replica: self.replica.settings(self.aws.profile.clone()),
         })
-    }
-
-    /// The retry policy these options ask for.
-    pub fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: self.max_attempts,
-            ..RetryPolicy::default()
-        }
     }
 }
 

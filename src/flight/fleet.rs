@@ -30,6 +30,8 @@ pub struct Fleet {
     /// Every member's location (`grpc://host:port`), this one's included,
     /// sorted and without duplicates.
     members: Vec<String>,
+    /// This instance's own location; `None`: alone.
+    own: Option<String>,
     /// The member serving each partition (after [`Fleet::assign`]).
     owners: BTreeMap<PartitionKey, String>,
 }
@@ -39,11 +41,12 @@ impl Fleet {
     /// [`location_of_address`] makes them).
     pub fn new(own: String, peers: Vec<String>) -> Fleet {
         let mut members = peers;
-        members.push(own);
+        members.push(own.clone());
         members.sort();
         members.dedup();
         Fleet {
             members,
+            own: Some(own),
             owners: BTreeMap::new(),
         }
     }
@@ -78,6 +81,16 @@ impl Fleet {
     /// this instance is alone (no location: the same server).
     pub fn owner_of(&self, key: &PartitionKey) -> Option<&str> {
         self.owners.get(key).map(String::as_str)
+    }
+
+    /// Whether this instance owns partition `key` (after
+    /// [`Fleet::assign`]): always when it is alone. The owner collects the
+    /// partition into a shared replica, so no two members write it.
+    pub fn is_mine(&self, key: &PartitionKey) -> bool {
+        match &self.own {
+            None => true,
+            Some(own) => self.owner_of(key) == Some(own.as_str()),
+        }
     }
 
     /// Every member's location.
@@ -165,7 +178,7 @@ mod tests {
             vec!["grpc://b:2".into(), "grpc://a:1".into()],
         )
         .assign(&reversed);
-        assert_eq!(a, c);
+        assert_eq!((&a.members, &a.owners), (&c.members, &c.owners));
         for member in a.members() {
             let owned = partitions
                 .iter()
@@ -201,6 +214,28 @@ mod tests {
     fn alone_there_is_no_location() {
         let alone = Fleet::default().assign(&keys(2));
         assert_eq!(alone.owner_of(&keys(2)[0]), None);
+        assert!(
+            keys(2).iter().all(|key| alone.is_mine(key)),
+            "alone, all are mine"
+        );
+    }
+
+    #[test]
+    fn each_partition_is_exactly_one_members_own() {
+        let partitions = keys(7);
+        let members = ["grpc://a:1", "grpc://b:2", "grpc://c:3"];
+        let views: Vec<Fleet> = members
+            .iter()
+            .map(|own| {
+                let peers = members.iter().filter(|m| *m != own).map(|m| m.to_string());
+                Fleet::new(own.to_string(), peers.collect()).assign(&partitions)
+            })
+            .collect();
+        for key in &partitions {
+            let mine: Vec<_> = views.iter().filter(|view| view.is_mine(key)).collect();
+            assert_eq!(mine.len(), 1, "{key}");
+            assert_eq!(mine[0].own.as_deref(), mine[0].owner_of(key));
+        }
     }
 
     #[test]

@@ -27,6 +27,14 @@ const IMDS_QUIET: &str = "aws_config::imds=error";
 /// at `info`: lines per query. Warnings and errors only.
 const DELTA_KERNEL_TARGET: &str = "buoyant_kernel";
 const DELTA_QUIET: &str = "buoyant_kernel=warn";
+/// deltalake logs each commit at `info`, and warns on every MERGE that a
+/// metric of its own is missing: lines per refresh, about nothing we do.
+/// Its other warnings stay; a failed commit is an error of ours anyway.
+const DELTALAKE_TARGET: &str = "deltalake_core";
+const DELTALAKE_QUIET: [&str; 2] = [
+    "deltalake_core=warn",
+    "deltalake_core::operations::merge=error",
+];
 
 /// Checks a log filter in RUST_LOG's syntax (clap's value parser).
 pub fn parse_log_filter(text: &str) -> Result<String, String> {
@@ -47,10 +55,13 @@ pub fn init_logging(format: LogFormat, filter: Option<&str>) -> Result<(), Strin
     };
     // Unless the filter speaks of the crate itself.
     let given = filter.to_string();
-    for (target, quiet) in [
+    let quiet_targets = [
         (AWS_CONFIG_TARGET, IMDS_QUIET),
         (DELTA_KERNEL_TARGET, DELTA_QUIET),
-    ] {
+        (DELTALAKE_TARGET, DELTALAKE_QUIET[0]),
+        (DELTALAKE_TARGET, DELTALAKE_QUIET[1]),
+    ];
+    for (target, quiet) in quiet_targets {
         if !given.contains(target)
             && let Ok(quiet) = quiet.parse()
         {

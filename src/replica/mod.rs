@@ -6,6 +6,9 @@
 //!   partition's watermark) and what it knows of each partition.
 //! - [`collector`]: the first full scan, then refreshes that ask only about
 //!   new jobs and jobs that can still change.
+//! - [`location`]: what `--store` names (a directory, `s3://bucket/prefix`).
+//! - [`s3`]: the S3 object store, signed with the AWS configuration's
+//!   credentials, and its conditional-put commits.
 //! - [`provider`]: `aws.sagemaker_compilation_job` read from the store.
 //! - `error.rs`: why the replica could not be read or written.
 //!
@@ -13,7 +16,9 @@
 
 pub mod collector;
 mod error;
+pub mod location;
 pub mod provider;
+pub mod s3;
 pub mod store;
 
 pub use collector::{
@@ -21,5 +26,7 @@ pub use collector::{
     RunReport, Schedule,
 };
 pub use error::ReplicaError;
+pub use location::StoreLocation;
 pub use provider::ReplicaTable;
+pub use s3::S3Access;
 pub use store::ReplicaStore;

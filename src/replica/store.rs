@@ -1,5 +1,5 @@
 //! The replica's store: one Delta Lake table of the live table's 21 columns,
-//! one row per job, in a local directory.
+//! one row per job, in a local directory or on S3 (`location.rs`, `s3.rs`).
 //!
 //! Every change a collector makes is one Delta commit (a MERGE by `_key`):
 //! the rows it fetched replace the rows of the same jobs or are added, the
@@ -13,7 +13,6 @@
 //! job once).
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, new_null_array};
@@ -27,8 +26,11 @@ use deltalake_core::protocol::SaveMode;
 use deltalake_core::{DeltaTable, DeltaTableBuilder, ensure_table_uri};
 use futures::TryStreamExt;
 use tokio::sync::Mutex;
+use url::Url;
 
 use crate::replica::error::ReplicaError;
+use crate::replica::location::StoreLocation;
+use crate::replica::s3::{self, S3Access};
 use crate::source::PartitionKey;
 use crate::source::arn::ArnField;
 use crate::table::schema::{ALL_COLUMNS, Column, table_schema};
@@ -61,36 +63,83 @@ pub struct ReplicaStore {
 }
 
 impl ReplicaStore {
-    /// Opens the Delta table at `location` (a local directory, made if
-    /// missing), creating it with the table's schema if there is none.
+    /// Opens the Delta table at `location` (see [`StoreLocation`]) with the
+    /// standard AWS configuration, creating it with the table's schema if
+    /// there is none.
     pub async fn open(location: &str) -> Result<ReplicaStore, ReplicaError> {
+        ReplicaStore::open_with(location, &S3Access::default()).await
+    }
+
+    /// Opens the Delta table at `location`: a local directory (made if
+    /// missing) or an S3 prefix reached through `access`; creates it with
+    /// the table's schema if there is none. Two servers creating one table
+    /// at once both open it.
+    pub async fn open_with(
+        location: &str,
+        access: &S3Access,
+    ) -> Result<ReplicaStore, ReplicaError> {
         let bad = |reason: String| ReplicaError::Location {
             location: location.to_owned(),
             reason,
         };
-        if location.contains("://") {
-            return Err(bad(
-                "only a local directory is supported so far (no URL scheme)".to_owned(),
-            ));
-        }
-        std::fs::create_dir_all(location).map_err(|e| bad(e.to_string()))?;
-        let directory = Path::new(location)
-            .canonicalize()
-            .map_err(|e| bad(e.to_string()))?;
-        let url = ensure_table_uri(directory.to_string_lossy()).map_err(|e| bad(e.to_string()))?;
-        // A directory without a log is a new table: loading it would only
-        // fail (and log that it failed).
-        let mut table = if directory.join(DELTA_LOG).is_dir() {
-            DeltaTable::try_from_url(url).await?
-        } else {
-            DeltaTableBuilder::from_url(url)?.build()?
+        let mut table = match StoreLocation::parse(location).map_err(bad)? {
+            StoreLocation::Directory(directory) => {
+                std::fs::create_dir_all(&directory).map_err(|e| bad(e.to_string()))?;
+                let directory = directory.canonicalize().map_err(|e| bad(e.to_string()))?;
+                let url = ensure_table_uri(directory.to_string_lossy())
+                    .map_err(|e| bad(e.to_string()))?;
+                let mut table = DeltaTableBuilder::from_url(url)?.build()?;
+                // A directory without a log is a new table: loading it
+                // would only fail (and log that it failed).
+                if directory.join(DELTA_LOG).is_dir() {
+                    table.load().await?;
+                }
+                table
+            }
+            StoreLocation::S3 { bucket, prefix } => {
+                s3::register_log_store();
+                let root =
+                    Url::parse(&format!("s3://{bucket}/")).map_err(|e| bad(e.to_string()))?;
+                let url = root
+                    .join(&format!("{prefix}/"))
+                    .map_err(|e| bad(e.to_string()))?;
+                let store = s3::bucket_store(&bucket, access)
+                    .await
+                    .map_err(|e| bad(e.to_string()))?;
+                let log = object_store::path::Path::from(format!("{prefix}/{DELTA_LOG}"));
+                let has_log = store
+                    .list(Some(&log))
+                    .try_next()
+                    .await
+                    .map_err(|e| bad(e.to_string()))?
+                    .is_some();
+                let mut table = DeltaTableBuilder::from_url(url)?
+                    .with_storage_backend(store, root)
+                    .build()?;
+                // As for a directory: a prefix without a log is a new table.
+                if has_log {
+                    table.load().await?;
+                }
+                table
+            }
         };
         if table.version().is_none() {
-            table = table
+            let created = table
+                .clone()
                 .write(vec![RecordBatch::new_empty(table_schema())])
                 .with_save_mode(SaveMode::Append)
-                .await?;
-            tracing::info!(location, "created the replica's Delta table");
+                .await;
+            table = match created {
+                Ok(created) => {
+                    tracing::info!(location, "created the replica's Delta table");
+                    created
+                }
+                // Another server created it first: open theirs.
+                Err(error) => match table.load().await {
+                    Ok(()) if table.version().is_some() => table,
+                    _ => return Err(error.into()),
+                },
+            };
         }
         Ok(ReplicaStore {
             location: location.to_owned(),

@@ -89,8 +89,10 @@ pub struct ServeConfig {
 /// Where the replica is kept and how often it is refreshed.
 #[derive(Clone, Debug)]
 pub struct ReplicaSettings {
-    /// The store's location (a local directory).
+    /// The store's location (a local directory or `s3://bucket/prefix`).
     pub store: String,
+    /// How an S3 store is reached.
+    pub access: crate::replica::S3Access,
     /// When each partition's collector refreshes, reconciles and reads
     /// tags.
     pub schedule: crate::replica::Schedule,

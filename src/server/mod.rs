@@ -1,6 +1,9 @@
 //! The server process: wiring, transport and shutdown.
 //!
 //! - [`config`]: what `serve` is asked to do ([`ServeConfig`]).
+//! - [`backend`]: a SageMaker client and a source per partition (AWS or
+//!   the demo's emulator), for `serve` and `collect`.
+//! - [`collect`]: `collect`, the replica's collectors without a server.
 //! - [`run`]: builds the partitions' sources and the Flight service, binds,
 //!   serves until shutdown.
 //! - [`transport`]: the gRPC server: layers, TLS, TCP_NODELAY, health.
@@ -9,10 +12,12 @@
 //! - [`health`]: `grpc.health.v1` on the Flight port.
 //! - [`coalesce`]: many small HTTP/2 writes become few large ones.
 //!
-//! May import every layer below: `flight`, `query`, `table`, `source`,
-//! `auth`, `obs`.
+//! May import every layer below: `flight`, `query`, `replica`, `table`,
+//! `source`, `auth`, `obs`.
 
+pub mod backend;
 pub mod coalesce;
+pub mod collect;
 pub mod config;
 pub mod error;
 pub mod grace;

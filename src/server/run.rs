@@ -10,17 +10,13 @@ use tokio::net::TcpListener;
 use crate::obs::metrics_listener;
 use crate::query::QueryEngine;
 use crate::replica::{Collector, ReplicaStore, Schedule};
-use crate::server::config::{Backend, ServeConfig, SourceSettings};
+use crate::server::backend::{OpenBackend, open_backend, partitions};
+use crate::server::config::ServeConfig;
 use crate::server::error::ServeError;
 use crate::server::grace::serve_with_grace;
 use crate::server::transport::{flight_service_over, serve_with_tls};
-use crate::source::accounts::{AccountsFile, PartitionClient, partition_clients};
-use crate::source::{Partition, Partitions, SageMakerSource, check_credentials, sdk_config};
+use crate::source::Partition;
 use crate::task::AbortOnDrop;
-
-/// Seed of the `--demo` emulator's jobs.
-#[cfg(feature = "demo")]
-const DEMO_SEED: u64 = 7;
 
 /// `sagemaker-flight serve`: binds `config.listen`, prints the address, and
 /// serves AWS (or, with `--demo`, an in-process emulator) until `shutdown`.
@@ -49,57 +45,7 @@ pub async fn run(
     if !access.authenticates() {
         tracing::info!("no authentication configured: anyone who can connect may read");
     }
-    #[cfg(feature = "demo")]
-    let mut demo_emulator = None;
-    let clients = match backend {
-        #[cfg(feature = "demo")]
-        Backend::Demo {
-            jobs,
-            latency,
-            activity,
-        } => {
-            let config = sagemaker_emulator::EmulatorConfig {
-                jobs,
-                seed: DEMO_SEED,
-                latency,
-                activity: Some(activity),
-                ..sagemaker_emulator::EmulatorConfig::default()
-            };
-            let emulator =
-                sagemaker_emulator::Emulator::start(config, ([127, 0, 0, 1], 0).into()).await?;
-            tracing::info!(
-                jobs,
-                endpoint = %emulator.endpoint_url(),
-                "demo: serving an in-process SageMaker emulator"
-            );
-            let client = crate::source::emulator_client(&emulator.endpoint_url(), "us-east-1");
-            demo_emulator = Some(emulator);
-            vec![PartitionClient {
-                key: crate::source::PartitionKey::default(),
-                client,
-            }]
-        }
-        Backend::Aws {
-            options,
-            regions,
-            accounts_file,
-            allow_missing_credentials,
-        } => {
-            let accounts = match &accounts_file {
-                Some(path) => Some(AccountsFile::load(path)?),
-                None => None,
-            };
-            let base = sdk_config(&options).await;
-            match check_credentials(&base).await {
-                Ok(()) => {}
-                Err(missing) if allow_missing_credentials => {
-                    tracing::warn!(%missing, "starting without AWS credentials: queries will fail with UNAUTHENTICATED");
-                }
-                Err(missing) => return Err(missing.into()),
-            }
-            partition_clients(&base, &regions, accounts.as_ref()).await?
-        }
-    };
+    let OpenBackend { clients, running } = open_backend(backend).await?;
     let partitions = partitions(clients, &source);
     // Every known series at zero from the first scrape on.
     let keys: Vec<_> = partitions.all().iter().map(|p| p.key.clone()).collect();
@@ -110,11 +56,24 @@ pub async fn run(
     tracing::info!(partitions = %names.join(", "), fleet = ?fleet.members(), "reading");
     // With a store: a collector per partition keeps it current, and the
     // table is read from it. The collectors stop with `run`.
+    // In a fleet sharing one store, each partition's owner collects it.
+    let fleet = fleet.assign(&keys);
     let (store, _collectors) = match &replica {
         Some(settings) => {
-            let store = Arc::new(ReplicaStore::open(&settings.store).await?);
-            let collectors = spawn_collectors(&partitions, &store, settings.schedule);
-            tracing::info!(store = store.location(), "answering from the replica");
+            let store = Arc::new(ReplicaStore::open_with(&settings.store, &settings.access).await?);
+            let mine: Vec<Partition> = partitions
+                .all()
+                .iter()
+                .filter(|partition| fleet.is_mine(&partition.key))
+                .cloned()
+                .collect();
+            let collectors = spawn_collectors(&mine, &store, settings.schedule);
+            tracing::info!(
+                store = store.location(),
+                collecting = mine.len(),
+                of = keys.len(),
+                "answering from the replica"
+            );
             (Some(store), collectors)
         }
         None => (None, Vec::new()),
@@ -145,10 +104,7 @@ pub async fn run(
         serve_with_tls(listener, service, access.tls.as_ref(), signal)
     })
     .await;
-    #[cfg(feature = "demo")]
-    if let Some(emulator) = demo_emulator {
-        emulator.shutdown().await;
-    }
+    running.shutdown().await;
     result
 }
 
@@ -161,36 +117,14 @@ fn cannot_listen(address: Option<SocketAddr>, flag: &str, error: &std::io::Error
     }
 }
 
-/// A source per partition, each with its own gates and cache: SageMaker's
-/// limits are per account and region.
-fn partitions(clients: Vec<PartitionClient>, settings: &SourceSettings) -> Partitions {
-    Partitions::new(
-        clients
-            .into_iter()
-            .map(|partition| {
-                let source =
-                    SageMakerSource::new(partition.client, settings.concurrency, settings.retry)
-                        .in_partition(&partition.key)
-                        .with_list_windows(settings.list_windows)
-                        .with_cache(settings.cache_ttl, settings.cache_max_jobs);
-                Partition {
-                    key: partition.key,
-                    source: Arc::new(source),
-                }
-            })
-            .collect(),
-    )
-}
-
 /// A collector task per partition, keeping `store` current by `schedule`;
 /// each is aborted when its handle is dropped.
-fn spawn_collectors(
-    partitions: &Partitions,
+pub(crate) fn spawn_collectors(
+    partitions: &[Partition],
     store: &Arc<ReplicaStore>,
     schedule: Schedule,
 ) -> Vec<AbortOnDrop> {
     partitions
-        .all()
         .iter()
         .map(|partition| {
             let collector = Collector::new(partition.clone(), Arc::clone(store));
