@@ -19,7 +19,7 @@ use common::{emulator_config, quick_retries, rows_as_text};
 use sagemaker_emulator::{Emulator, EmulatorConfig, FilterPaging};
 use sagemaker_flight::query::QueryEngine;
 use sagemaker_flight::replica::collector::can_change;
-use sagemaker_flight::replica::{Collector, ReplicaStore};
+use sagemaker_flight::replica::{Collector, FreshnessTable, ReplicaStore, Schedule, StatusBoard};
 use sagemaker_flight::source::{
     Partition, PartitionKey, Partitions, SageMakerSource, emulator_client,
 };
@@ -50,12 +50,20 @@ fn partition(emu: &Emulator) -> Partition {
 }
 
 fn engine(emu: &Emulator, store: &Arc<ReplicaStore>) -> QueryEngine {
+    engine_reporting(emu, store, StatusBoard::default())
+}
+
+/// The engine, its freshness table reading `board` (this process collects
+/// the one partition).
+fn engine_reporting(emu: &Emulator, store: &Arc<ReplicaStore>, board: StatusBoard) -> QueryEngine {
+    let key = partition(emu).key;
+    let freshness = FreshnessTable::new(Arc::clone(store), vec![key.clone()], vec![key], board);
     QueryEngine::new(
         Partitions::new(vec![partition(emu)]),
         TableOptions::default(),
     )
     .expect("engine")
-    .with_replica(Arc::clone(store))
+    .with_replica(Arc::clone(store), freshness)
     .expect("replica")
 }
 
@@ -411,4 +419,90 @@ async fn the_replica_follows_a_living_emulator_under_both_paging_models() {
         );
         emu.shutdown().await;
     }
+}
+
+/// Polls `sql` (bounded) until `done` holds for its rows, as text.
+async fn poll_until(
+    engine: &QueryEngine,
+    sql: &str,
+    done: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows = rows_as_text(&run(engine, sql).await);
+        if done(&rows) {
+            return rows;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{sql}: stayed {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_freshness_table_shows_each_partitions_watermark_rows_and_last_runs() {
+    const FRESHNESS: &str = "SELECT account_id, region, collected_here, rows, \
+         CAST(watermark AS BIGINT), last_success IS NOT NULL, last_error IS NULL, \
+         failures_in_a_row FROM aws.sagemaker_compilation_job_freshness";
+    let emu = emulator(FilterPaging::BeforeCut).await;
+    let dir = TempDir::new("replica-freshness");
+    let store = Arc::new(ReplicaStore::open(&dir.file("store")).await.expect("store"));
+    let board = StatusBoard::default();
+    let engine = engine_reporting(&emu, &store, board.clone());
+    let partition_cells = r#""123456789012" | "us-east-1" | true"#;
+    let before = poll_until(&engine, FRESHNESS, |_| true).await;
+    assert_eq!(
+        before,
+        [format!("{partition_cells} | 0 | NULL | false | true | 0")],
+        "no run yet"
+    );
+    let newest = rows_as_text(
+        &run(
+            &engine,
+            "SELECT CAST(max(creation_time) AS BIGINT) FROM aws.sagemaker_compilation_job_live",
+        )
+        .await,
+    );
+    let collector = Collector::new(partition(&emu), Arc::clone(&store)).reporting_to(board);
+    let schedule = Schedule {
+        refresh: Duration::from_millis(50),
+        ..Schedule::default()
+    };
+    let running = tokio::spawn(async move { collector.run_every(schedule).await });
+    let fresh = format!(
+        "{partition_cells} | {JOBS} | {} | true | true | 0",
+        newest[0]
+    );
+    poll_until(&engine, FRESHNESS, |rows| rows == [fresh.as_str()]).await;
+    // Every call fails: the runs fail and say why; the rows stay.
+    emu.state().set_faults(0.0, 1.0);
+    let failing = poll_until(&engine, FRESHNESS, |rows| {
+        rows[0].contains("| true | false |")
+    })
+    .await;
+    assert!(
+        failing[0].starts_with(&format!("{partition_cells} | {JOBS} |")),
+        "{failing:?}"
+    );
+    assert!(
+        !failing[0].ends_with("| 0"),
+        "failures counted: {failing:?}"
+    );
+    let error = rows_as_text(
+        &run(
+            &engine,
+            "SELECT last_error FROM aws.sagemaker_compilation_job_freshness",
+        )
+        .await,
+    );
+    assert!(
+        error[0].contains("SageMaker"),
+        "the error names the call: {error:?}"
+    );
+    emu.state().set_faults(0.0, 0.0);
+    poll_until(&engine, FRESHNESS, |rows| rows == [fresh.as_str()]).await;
+    running.abort();
+    emu.shutdown().await;
 }

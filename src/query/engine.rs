@@ -18,11 +18,13 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use crate::query::error::QueryError;
 use crate::query::read_only::check_read_only;
 use crate::query::split::{is_immutable, restrict_to_partition, splittable_scan};
-use crate::replica::{ReplicaStore, ReplicaTable};
+use crate::replica::{FreshnessTable, ReplicaStore, ReplicaTable};
 use crate::source::{PartitionKey, Partitions};
 use crate::table::provider::{CompilationJobTable, TableOptions};
 use crate::table::pushdown::ApiFilter;
-use crate::table::schema::{LIVE_TABLE_UNQUALIFIED, TABLE_SCHEMA, TABLE_UNQUALIFIED};
+use crate::table::schema::{
+    FRESHNESS_TABLE_UNQUALIFIED, LIVE_TABLE_UNQUALIFIED, TABLE_SCHEMA, TABLE_UNQUALIFIED,
+};
 use crate::table::snapshot::SnapshotStore;
 use crate::table::top_pushdown::FirstRowsIntoListing;
 
@@ -134,8 +136,14 @@ impl QueryEngine {
 
     /// The same engine answering `aws.sagemaker_compilation_job` from the
     /// replica in `store` (no SageMaker call), with the live table as
-    /// `aws.sagemaker_compilation_job_live` for a query that wants it.
-    pub fn with_replica(self, store: Arc<ReplicaStore>) -> Result<QueryEngine, QueryError> {
+    /// `aws.sagemaker_compilation_job_live` for a query that wants it, and
+    /// `aws.sagemaker_compilation_job_freshness` saying how fresh each
+    /// partition is (`freshness`: of the same store and partitions).
+    pub fn with_replica(
+        self,
+        store: Arc<ReplicaStore>,
+        freshness: FreshnessTable,
+    ) -> Result<QueryEngine, QueryError> {
         let name = format!("{TABLE_SCHEMA}.{TABLE_UNQUALIFIED}");
         self.context.deregister_table(name.as_str())?;
         let partitions = self
@@ -151,6 +159,10 @@ impl QueryEngine {
         self.context.register_table(
             format!("{TABLE_SCHEMA}.{LIVE_TABLE_UNQUALIFIED}").as_str(),
             Arc::clone(&self.table) as _,
+        )?;
+        self.context.register_table(
+            format!("{TABLE_SCHEMA}.{FRESHNESS_TABLE_UNQUALIFIED}").as_str(),
+            Arc::new(freshness),
         )?;
         Ok(QueryEngine {
             replica: true,

@@ -26,6 +26,7 @@ use futures::TryStreamExt;
 
 use crate::obs::metrics::{self, PartitionLabels};
 use crate::replica::error::ReplicaError;
+use crate::replica::status::StatusBoard;
 use crate::replica::store::{KnownJob, ReplicaStore};
 use crate::source::{JobRecord, Partition, RowFilter, ScanRequest};
 use crate::table::convert::{records_to_batch, to_micros};
@@ -89,6 +90,8 @@ pub struct Collector {
     store: Arc<ReplicaStore>,
     /// The partition, as metrics label it.
     labels: PartitionLabels,
+    /// Where its runs are reported, for the freshness table.
+    board: StatusBoard,
 }
 
 impl Collector {
@@ -100,7 +103,14 @@ impl Collector {
             partition,
             store,
             labels,
+            board: StatusBoard::default(),
         }
+    }
+
+    /// The collector, reporting each run of [`Collector::run_every`] to
+    /// `board`.
+    pub fn reporting_to(self, board: StatusBoard) -> Collector {
+        Collector { board, ..self }
     }
 
     /// One run: the first full scan, or a refresh.
@@ -139,6 +149,10 @@ impl Collector {
                 kind,
                 &self.labels,
                 run.1.as_ref().ok().map(|report| report.written),
+            );
+            self.board.record(
+                &self.partition.key,
+                run.1.as_ref().err().map(ToString::to_string),
             );
             match run {
                 (kind, Ok(report)) => tracing::info!(

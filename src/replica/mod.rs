@@ -10,15 +10,20 @@
 //! - [`s3`]: the S3 object store, signed with the AWS configuration's
 //!   credentials, and its conditional-put commits.
 //! - [`provider`]: `aws.sagemaker_compilation_job` read from the store.
+//! - [`freshness`]: `aws.sagemaker_compilation_job_freshness`, a row per
+//!   partition: its watermark and rows, and its collector's last runs.
+//! - [`status`]: what this process's collectors last did.
 //! - `error.rs`: why the replica could not be read or written.
 //!
 //! May import: `table`, `source`, `obs`.
 
 pub mod collector;
 mod error;
+pub mod freshness;
 pub mod location;
 pub mod provider;
 pub mod s3;
+pub mod status;
 pub mod store;
 
 pub use collector::{
@@ -26,7 +31,9 @@ pub use collector::{
     RunReport, Schedule,
 };
 pub use error::ReplicaError;
+pub use freshness::FreshnessTable;
 pub use location::StoreLocation;
 pub use provider::ReplicaTable;
 pub use s3::S3Access;
+pub use status::{CollectorStatus, StatusBoard};
 pub use store::ReplicaStore;

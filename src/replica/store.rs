@@ -19,7 +19,7 @@ use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, ne
 use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::logical_expr::{Expr, col, lit};
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{DataFrame, SessionContext};
 use deltalake_core::kernel::Transaction;
 use deltalake_core::kernel::transaction::CommitProperties;
 use deltalake_core::protocol::SaveMode;
@@ -174,14 +174,7 @@ impl ReplicaStore {
         &self,
         partition: &PartitionKey,
     ) -> Result<HashMap<String, KnownJob>, ReplicaError> {
-        let table = self.latest().await?;
-        let context = SessionContext::new();
-        table.update_datafusion_session(&context.state())?;
-        let frame = context.read_table(table.table_provider().await?)?;
-        let frame = match partition_predicate(partition) {
-            Some(predicate) => frame.filter(predicate)?,
-            None => frame,
-        };
+        let frame = self.rows_of(partition).await?;
         let frame = frame.select_columns(&[
             Column::Key.name(),
             Column::CompilationJobName.name(),
@@ -210,6 +203,24 @@ impl ReplicaStore {
             }
         }
         Ok(jobs)
+    }
+
+    /// The latest rows of `partition`, to query.
+    async fn rows_of(&self, partition: &PartitionKey) -> Result<DataFrame, ReplicaError> {
+        let table = self.latest().await?;
+        let context = SessionContext::new();
+        table.update_datafusion_session(&context.state())?;
+        let frame = context.read_table(table.table_provider().await?)?;
+        Ok(match partition_predicate(partition) {
+            Some(predicate) => frame.filter(predicate)?,
+            None => frame,
+        })
+    }
+
+    /// How many jobs of `partition` the store holds.
+    pub async fn row_count(&self, partition: &PartitionKey) -> Result<usize, ReplicaError> {
+        let frame = self.rows_of(partition).await?;
+        Ok(frame.count().await?)
     }
 
     /// One commit: `rows` (the table's 21 columns) replace the rows of the

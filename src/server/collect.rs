@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::obs::metrics_listener;
-use crate::replica::{Collector, ReplicaStore};
+use crate::replica::{Collector, ReplicaStore, StatusBoard};
 use crate::server::backend::{OpenBackend, open_backend, partitions};
 use crate::server::config::{Backend, ReplicaSettings, SourceSettings};
 use crate::server::error::ServeError;
@@ -78,7 +78,8 @@ pub async fn collect(
             Err(format!("collecting failed for {}", failed.join("; ")).into())
         }
     } else {
-        let _collectors = spawn_collectors(partitions.all(), &store, replica.schedule);
+        let board = StatusBoard::default();
+        let _collectors = spawn_collectors(partitions.all(), &store, replica.schedule, &board);
         tracing::info!(
             store = store.location(),
             partitions = keys.len(),

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::obs::metrics_listener;
 use crate::query::QueryEngine;
-use crate::replica::{Collector, ReplicaStore, Schedule};
+use crate::replica::{Collector, FreshnessTable, ReplicaStore, Schedule, StatusBoard};
 use crate::server::backend::{OpenBackend, open_backend, partitions};
 use crate::server::config::ServeConfig;
 use crate::server::error::ServeError;
@@ -58,7 +58,7 @@ pub async fn run(
     // table is read from it. The collectors stop with `run`.
     // In a fleet sharing one store, each partition's owner collects it.
     let fleet = fleet.assign(&keys);
-    let (store, _collectors) = match &replica {
+    let (replica, _collectors) = match &replica {
         Some(settings) => {
             let store = Arc::new(ReplicaStore::open_with(&settings.store, &settings.access).await?);
             let mine: Vec<Partition> = partitions
@@ -67,20 +67,24 @@ pub async fn run(
                 .filter(|partition| fleet.is_mine(&partition.key))
                 .cloned()
                 .collect();
-            let collectors = spawn_collectors(&mine, &store, settings.schedule);
+            let board = StatusBoard::default();
+            let collectors = spawn_collectors(&mine, &store, settings.schedule, &board);
             tracing::info!(
                 store = store.location(),
                 collecting = mine.len(),
                 of = keys.len(),
                 "answering from the replica"
             );
-            (Some(store), collectors)
+            let collected_here = mine.into_iter().map(|partition| partition.key).collect();
+            let freshness =
+                FreshnessTable::new(Arc::clone(&store), keys.clone(), collected_here, board);
+            (Some((store, freshness)), collectors)
         }
         None => (None, Vec::new()),
     };
     let engine = QueryEngine::with_memory_limit(partitions, table, limits.memory_limit)?;
-    let engine = match store {
-        Some(store) => engine.with_replica(store)?,
+    let engine = match replica {
+        Some((store, freshness)) => engine.with_replica(store, freshness)?,
         None => engine,
     };
     let service = flight_service_over(engine, &limits)?
@@ -117,17 +121,19 @@ fn cannot_listen(address: Option<SocketAddr>, flag: &str, error: &std::io::Error
     }
 }
 
-/// A collector task per partition, keeping `store` current by `schedule`;
-/// each is aborted when its handle is dropped.
+/// A collector task per partition of `partitions`, keeping `store` current
+/// by `schedule` and reporting to `board`; each is aborted when its handle is dropped.
 pub(crate) fn spawn_collectors(
     partitions: &[Partition],
     store: &Arc<ReplicaStore>,
     schedule: Schedule,
+    board: &StatusBoard,
 ) -> Vec<AbortOnDrop> {
     partitions
         .iter()
         .map(|partition| {
-            let collector = Collector::new(partition.clone(), Arc::clone(store));
+            let collector =
+                Collector::new(partition.clone(), Arc::clone(store)).reporting_to(board.clone());
             AbortOnDrop(tokio::spawn(async move {
                 collector.run_every(schedule).await;
             }))

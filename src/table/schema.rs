@@ -14,6 +14,8 @@ pub const TABLE_UNQUALIFIED: &str = "sagemaker_compilation_job";
 /// With a replica (`serve --store`), the live table: every query of it
 /// calls SageMaker, as the table does without a replica.
 pub const LIVE_TABLE_UNQUALIFIED: &str = "sagemaker_compilation_job_live";
+/// With a replica, how fresh each partition of it is (one row each).
+pub const FRESHNESS_TABLE_UNQUALIFIED: &str = "sagemaker_compilation_job_freshness";
 
 /// Which SageMaker call a column's value comes from. It decides which calls a
 /// query must make: summary columns need only ListCompilationJobs.

@@ -44,14 +44,23 @@ def run_snippet(code, **replacements):
     return variables, printed.getvalue()
 
 
+FRESHNESS_TABLE = "aws.sagemaker_compilation_job_freshness"
+
+
 def readme_sql():
     """Every SQL statement of the README: the ```sql blocks, and each
-    statement a `sagemaker-flight query "..."` command line runs."""
+    statement a `sagemaker-flight query "..."` command line runs; but for
+    those of the freshness table, which needs a store (run by
+    test_the_replica_commands_fill_a_store_that_answers)."""
     statements = [block.strip() for block in code_blocks("sql")]
     for block in code_blocks("sh"):
         for quoted in re.findall(r'sagemaker-flight query\s+"([^"]+)"', block):
             statements.append(" ".join(quoted.split()))
-    return statements
+    return [sql for sql in statements if FRESHNESS_TABLE not in sql]
+
+
+def readme_freshness_sql():
+    return [block.strip() for block in code_blocks("sql") if FRESHNESS_TABLE in block]
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +194,22 @@ def test_the_replica_commands_fill_a_store_that_answers(command, tmp_path):
         with flightsql.connect(url, autocommit=True) as conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM aws.sagemaker_compilation_job")
             (rows,) = cur.fetchone()
-        assert rows >= 40
+            assert rows >= 40
+            # The README's freshness query: the one partition, its rows
+            # stored, its last success; no error.
+            # The collector reports its run just after its commit lands.
+            (freshness,) = readme_freshness_sql()
+            while True:
+                cur.execute(freshness)
+                (partition,) = cur.fetch_arrow_table().to_pylist()
+                if partition["last_success"] is not None:
+                    break
+                assert time.monotonic() < deadline, partition
+                time.sleep(0.05)
+        assert partition["rows"] >= 40, partition
+        assert partition["watermark"] is not None and partition["last_success"] is not None
+        assert partition["seconds_since_success"] >= 0
+        assert partition["last_error"] is None, partition
     finally:
         stop(proc)
 
