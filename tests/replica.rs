@@ -16,7 +16,7 @@ use arrow::array::RecordBatch;
 use common::binary::{Binary, Process};
 use common::temp_dir::TempDir;
 use common::{emulator_config, quick_retries, rows_as_text};
-use sagemaker_emulator::{Emulator, EmulatorConfig, FilterPaging};
+use sagemaker_emulator::{ActivityEvent, Emulator, EmulatorConfig, FilterPaging};
 use sagemaker_flight::query::QueryEngine;
 use sagemaker_flight::replica::collector::can_change;
 use sagemaker_flight::replica::{Collector, FreshnessTable, ReplicaStore, Schedule, StatusBoard};
@@ -504,5 +504,57 @@ async fn the_freshness_table_shows_each_partitions_watermark_rows_and_last_runs(
     emu.state().set_faults(0.0, 0.0);
     poll_until(&engine, FRESHNESS, |rows| rows == [fresh.as_str()]).await;
     running.abort();
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refresh_writes_only_what_changed_and_commits_nothing_when_nothing_did() {
+    let emu = emulator(FilterPaging::BeforeCut).await;
+    let dir = TempDir::new("replica-no-change");
+    let store = Arc::new(ReplicaStore::open(&dir.file("store")).await.expect("store"));
+    let collector = Collector::new(partition(&emu), Arc::clone(&store));
+    collector.run_once().await.expect("full scan");
+    let version = |table: deltalake_core::DeltaTable| table.version();
+    let scanned = version(store.latest().await.expect("table"));
+    // Running jobs are described again, but none changed: no write.
+    let quiet = collector.run_once().await.expect("refresh");
+    assert_eq!((quiet.written, quiet.removed), (0, 0));
+    assert_eq!(version(store.latest().await.expect("table")), scanned);
+    // Some events: exactly the jobs they touched are written, in one commit.
+    let events = emu.state().advance(12);
+    // A refresh sees new jobs, status changes and the tags of jobs that
+    // are still running (a finished job's new tags wait for a tags refresh).
+    let running: std::collections::BTreeSet<String> = emu
+        .state()
+        .jobs()
+        .iter()
+        .filter(|job| {
+            can_change(
+                job.describe["CompilationJobStatus"]
+                    .as_str()
+                    .unwrap_or_default(),
+            )
+        })
+        .map(|job| {
+            job.describe["CompilationJobName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    let touched: std::collections::BTreeSet<&String> = events
+        .iter()
+        .filter_map(|event| match event {
+            ActivityEvent::Created(name) | ActivityEvent::Moved(name, _) => Some(name),
+            ActivityEvent::Tagged(name) if running.contains(name) => Some(name),
+            _ => None,
+        })
+        .collect();
+    let busy = collector.run_once().await.expect("refresh");
+    assert_eq!(busy.written, touched.len(), "{events:?}");
+    assert_eq!(
+        version(store.latest().await.expect("table")),
+        scanned.map(|v| v + 1)
+    );
     emu.shutdown().await;
 }

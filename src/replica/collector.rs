@@ -11,7 +11,9 @@
 //!   can still change. A COMPLETED, FAILED or STOPPED job never changes
 //!   again but for its tags and its deletion. A refresh in which k jobs
 //!   were created and m are running costs about ceil(k/100) + 1 List pages
-//!   and k + m Describes.
+//!   and k + m Describes. Only the jobs that changed (a new status,
+//!   LastModifiedTime or tags) are written, and a refresh that found no
+//!   change commits nothing.
 //! - A job described by name that is gone (ResourceNotFound) is removed.
 //! - Tags change without moving LastModifiedTime, and a deleted job simply
 //!   stops being listed: on their own cadences, a tags refresh (List pages
@@ -29,9 +31,9 @@ use crate::replica::error::ReplicaError;
 use crate::replica::status::StatusBoard;
 use crate::replica::store::{KnownJob, ReplicaStore};
 use crate::source::{JobRecord, Partition, RowFilter, ScanRequest};
-use crate::table::convert::{records_to_batch, to_micros};
+use crate::table::convert::{records_to_batch, timestamp_value, to_micros};
 use crate::table::scan_plan::date_time_of_micros;
-use crate::table::schema::{ALL_COLUMNS, table_schema};
+use crate::table::schema::{ALL_COLUMNS, Column, table_schema};
 
 /// How far below the watermark a refresh lists again: a job may show up
 /// in listings a little after its creation time.
@@ -297,10 +299,19 @@ impl Collector {
             .filter(|(_, job)| names.contains(&job.name) && !found.contains(job.name.as_str()))
             .map(|(arn, _)| arn.clone())
             .collect();
-        self.write(&records, &gone, newest).await?;
+        // A running job described again is mostly unchanged: writing it
+        // would rewrite its data file for nothing.
+        let changed: Vec<JobRecord> = records
+            .into_iter()
+            .filter(|record| differs(record, known.get(&record.summary.arn)))
+            .collect();
+        if changed.is_empty() && gone.is_empty() && newest == watermark {
+            return Ok(RunReport::default());
+        }
+        self.write(&changed, &gone, newest).await?;
         Ok(RunReport {
             full_scan: false,
-            written: records.len(),
+            written: changed.len(),
             removed: gone.len(),
         })
     }
@@ -316,6 +327,19 @@ impl Collector {
             .commit(&self.partition.key, &rows, gone, watermark)
             .await
     }
+}
+
+/// Whether `record` says more than the store's `known` row of the job: a
+/// new job, or a new status, LastModifiedTime (which moves with every
+/// change a Describe shows) or tags.
+fn differs(record: &JobRecord, known: Option<&KnownJob>) -> bool {
+    let Some(known) = known else {
+        return true;
+    };
+    let modified = timestamp_value(Column::LastModifiedTime, record).map(to_micros);
+    known.status != record.summary.status
+        || known.last_modified != modified
+        || record.tags.as_ref().is_some_and(|tags| *tags != known.tags)
 }
 
 /// The ARNs of the `known` jobs that `listed` does not hold: gone.

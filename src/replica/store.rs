@@ -15,9 +15,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, new_null_array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, new_null_array,
+};
 use arrow::compute::concat_batches;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::{DataFrame, SessionContext};
 use deltalake_core::kernel::Transaction;
@@ -51,6 +53,9 @@ pub struct KnownJob {
     pub status: String,
     /// `tags`, in their stored order.
     pub tags: Vec<(String, String)>,
+    /// `last_modified_time`, in microseconds: it moves with every status
+    /// change, and so with every change a Describe can show.
+    pub last_modified: Option<i64>,
 }
 
 /// The Delta table, and the lock that keeps this process's commits in line.
@@ -180,6 +185,7 @@ impl ReplicaStore {
             Column::CompilationJobName.name(),
             Column::CompilationJobStatus.name(),
             Column::Tags.name(),
+            Column::LastModifiedTime.name(),
         ])?;
         let mut jobs = HashMap::new();
         let mut batches = frame.execute_stream().await?;
@@ -188,6 +194,11 @@ impl ReplicaStore {
             let tags = batch.column(3).as_map();
             let (tag_keys, tag_values) = (text_array(tags.keys())?, text_array(tags.values())?);
             let offsets = tags.value_offsets();
+            let modified = arrow::compute::cast(
+                batch.column(4),
+                &DataType::Timestamp(TimeUnit::Microsecond, None),
+            )?;
+            let modified = modified.as_primitive::<TimestampMicrosecondType>();
             for row in 0..batch.num_rows() {
                 let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
                 jobs.insert(
@@ -198,6 +209,7 @@ impl ReplicaStore {
                         tags: (start..end)
                             .map(|i| (tag_keys.value(i).to_owned(), tag_values.value(i).to_owned()))
                             .collect(),
+                        last_modified: modified.is_valid(row).then(|| modified.value(row)),
                     },
                 );
             }

@@ -129,7 +129,9 @@ fn string_value(column: Column, record: &JobRecord) -> Option<&str> {
     }
 }
 
-fn timestamp_value(column: Column, record: &JobRecord) -> Option<&DateTime> {
+/// The value of timestamp `column` in `record`: the Describe answer's,
+/// else the summary's.
+pub fn timestamp_value(column: Column, record: &JobRecord) -> Option<&DateTime> {
     let summary = &record.summary;
     let described = describe(record);
     match column {
