@@ -1,7 +1,7 @@
 //! The SageMaker operations: dispatch, request parsing, and the list,
 //! describe, delete and tag operations (filters, sorting, paging).
 //! CreateCompilationJob lives in `create.rs`, tokens in `paging.rs`, tag
-//! checks in `tags.rs`.
+//! checks in `tags.rs`, the Tagging API's GetResources in `tagging.rs`.
 
 use std::cmp::Ordering;
 
@@ -13,19 +13,22 @@ use super::config::FilterPaging;
 use super::create;
 use super::error::ApiError;
 use super::limits::lock;
-use super::operation::Operation;
+use super::operation::{Operation, Service};
 use super::paging::{SortKey, fnv, invalid_token, seal, unseal};
 use super::shapes::{JobRecord, JobSummary, Millis, STATUSES, Tag};
 use super::state::{EmulatorState, StoredJob};
+use super::tagging;
 use super::tags::{check_tags, merge_tags};
 use super::validate::{Problems, is_entity_name, is_name_fragment, is_resource_arn};
 
-/// Runs `op` on `body`; `now` is the wall-clock time of the call.
+/// Runs `op` on `body`; `now` is the wall-clock time of the call and
+/// `principal` the ARN of its signer (for access-denied messages).
 pub(crate) fn dispatch(
     state: &EmulatorState,
     op: Operation,
     body: &[u8],
     now: Millis,
+    principal: &str,
 ) -> Result<Value, ApiError> {
     match op {
         Operation::ListCompilationJobs => list_jobs(state, parse(body)?),
@@ -34,6 +37,7 @@ pub(crate) fn dispatch(
         Operation::CreateCompilationJob => create::create_job(state, parse(body)?, now),
         Operation::DeleteCompilationJob => delete_job(state, parse(body)?),
         Operation::AddTags => add_tags(state, parse(body)?),
+        Operation::GetResources => tagging::get_resources(state, body, now, principal),
     }
 }
 
@@ -50,7 +54,8 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
-    serde_json::to_value(v).map_err(|e| ApiError::server(500).with_detail(&e.to_string()))
+    serde_json::to_value(v)
+        .map_err(|e| ApiError::server(500, Service::SageMaker).with_detail(&e.to_string()))
 }
 
 impl ApiError {

@@ -59,7 +59,8 @@ pub struct EmulatorConfig {
     pub seed: u64,
     /// Latency added to every API call before it is answered.
     pub latency: Duration,
-    /// Probability (0..=1) that a call answers `ThrottlingException`.
+    /// Probability (0..=1) that a call answers `ThrottlingException`
+    /// (`ThrottledException` for the Tagging API).
     pub throttle_rate: f64,
     /// Probability (0..=1) that a call answers an injected 5xx.
     pub error_rate: f64,
@@ -94,6 +95,14 @@ pub struct EmulatorConfig {
     /// through their statuses in the background (`activity.rs`); `None`:
     /// the jobs change only through the API and the test hooks.
     pub activity: Option<f64>,
+    /// When set, every partition answers the Resource Groups Tagging API's
+    /// `GetResources` with HTTP 400 `AccessDeniedException`, as AWS does
+    /// for a principal without `tag:GetResources` (the call is still
+    /// counted). [`EmulatorState::set_tagging_api_denied`] changes it per
+    /// partition at run time.
+    ///
+    /// [`EmulatorState::set_tagging_api_denied`]: crate::EmulatorState::set_tagging_api_denied
+    pub deny_tagging_api: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -114,6 +123,7 @@ impl Default for EmulatorConfig {
             roles: Vec::new(),
             filter_paging: FilterPaging::default(),
             activity: None,
+            deny_tagging_api: false,
         }
     }
 }

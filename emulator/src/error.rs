@@ -9,10 +9,12 @@
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::operation::Service;
+
 /// The content type of every AWS JSON 1.1 answer, errors included.
 pub(crate) const AMZ_JSON: &str = "application/x-amz-json-1.1";
 
-/// An error answer of the SageMaker API.
+/// An error answer of the SageMaker or Tagging API (or STS, Account).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ApiError {
     pub(crate) status: u16,
@@ -49,27 +51,52 @@ impl ApiError {
         Self::new(400, "ResourceInUse", message)
     }
 
-    /// 400 `ThrottlingException` "Rate exceeded", as AWS throttles.
-    pub(crate) fn throttling() -> Self {
-        Self::new(400, "ThrottlingException", "Rate exceeded")
+    /// 400 "Rate exceeded", as AWS throttles: SageMaker's
+    /// `ThrottlingException`, the Tagging API's modeled
+    /// `ThrottledException`.
+    pub(crate) fn throttling(service: Service) -> Self {
+        let code = match service {
+            Service::SageMaker => "ThrottlingException",
+            Service::Tagging => "ThrottledException",
+        };
+        Self::new(400, code, "Rate exceeded")
     }
 
     /// An injected server fault: 503 `ServiceUnavailable`, else 500
-    /// `InternalFailure`.
-    pub(crate) fn server(status: u16) -> Self {
+    /// `InternalFailure` (SageMaker) or the Tagging API's modeled
+    /// `InternalServiceException`.
+    pub(crate) fn server(status: u16, service: Service) -> Self {
         if status == 503 {
-            Self::new(
+            return Self::new(
                 503,
                 "ServiceUnavailable",
                 "Service is unavailable. Please retry.",
-            )
-        } else {
-            Self::new(
-                500,
-                "InternalFailure",
-                "The request processing has failed because of an unknown error, exception or failure.",
-            )
+            );
         }
+        let code = match service {
+            Service::SageMaker => "InternalFailure",
+            Service::Tagging => "InternalServiceException",
+        };
+        Self::new(
+            500,
+            code,
+            "The request processing has failed because of an unknown error, exception or failure.",
+        )
+    }
+
+    /// 400 `InvalidParameterException`: the Tagging API's validation error.
+    pub(crate) fn invalid_parameter(message: impl Into<String>) -> Self {
+        Self::new(400, "InvalidParameterException", message)
+    }
+
+    /// 400 `PaginationTokenExpiredException`: a Tagging API token too old.
+    pub(crate) fn pagination_token_expired(message: impl Into<String>) -> Self {
+        Self::new(400, "PaginationTokenExpiredException", message)
+    }
+
+    /// 400 `AccessDeniedException`: IAM denies the caller the action.
+    pub(crate) fn access_denied(message: impl Into<String>) -> Self {
+        Self::new(400, "AccessDeniedException", message)
     }
 
     /// 400 `UnknownOperationException` for a target we do not serve.

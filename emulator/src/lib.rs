@@ -9,9 +9,11 @@
 //! (`sagemaker-2017-07-24`): PascalCase members, timestamps as epoch seconds
 //! with millisecond precision (e.g. `1700000000.123`).
 //!
-//! It also answers the few STS and Account API calls a multi-account
-//! reader makes (below), on the same port: point every client's
-//! `endpoint_url` at it.
+//! It also answers the Resource Groups Tagging API's `GetResources`
+//! (`X-Amz-Target: ResourceGroupsTaggingAPI_20170126.GetResources`, JSON
+//! 1.1 as well) over the same jobs, and the few STS and Account API calls a
+//! multi-account reader makes (below), on the same port: point every
+//! client's `endpoint_url` at it.
 //!
 //! # Accounts, regions and routing
 //!
@@ -33,7 +35,8 @@
 //! AWS account with no jobs there (empty lists, Describe
 //! `ResourceNotFound`) and keeps what is created in it, up to 1,024
 //! partitions in all; past that a new one answers as empty and keeps
-//! nothing, so callers cannot grow the emulator without bound.
+//! nothing, so callers cannot grow the emulator without bound. Tagging API
+//! calls are routed the same way.
 //!
 //! Jobs are generated per partition: the default one from `seed` (so its
 //! jobs are those of a single-tenant emulator with the same config), the
@@ -101,6 +104,33 @@
 //! * `AddTags`: adds or overwrites tags (an existing key keeps its place in
 //!   the ListTags order) and returns the tags it was given.
 //!
+//! # Resource Groups Tagging API (JSON 1.1)
+//!
+//! * `GetResources` (`tagging.rs`, after botocore's
+//!   `resourcegroupstaggingapi-2017-01-26` model): the partition's tagged
+//!   compilation jobs (untagged and vanished jobs are absent) as
+//!   `{"ResourceTagMappingList": [{"ResourceARN", "Tags": [{"Key",
+//!   "Value"}]}], "PaginationToken"}`, in ARN order, tags in ListTags
+//!   order. `ResourceTypeFilters` `sagemaker` or
+//!   `sagemaker:compilation-job` match every job, any other type none;
+//!   `TagFilters` (at most 50, each a `Key` and at most 20 `Values`) must
+//!   all match, a filter's values are alternatives and no values means any
+//!   value. `ResourcesPerPage` is 1..=100 (default 50: the model names no
+//!   default), `TagsPerPage` 100..=500; `PaginationToken` is opaque, keyset
+//!   on the ARN, tied to the filters and valid 15 minutes
+//!   (`PaginationTokenExpiredException` after); the last page answers
+//!   `"PaginationToken": ""`. `ResourceARNList` (1..=100, not with filters
+//!   or paging members) answers those of its ARNs that are tagged jobs.
+//!   With no tag policy every job is compliant (`IncludeComplianceDetails`,
+//!   `ExcludeCompliantResources`). Errors are the model's:
+//!   `InvalidParameterException`, `ThrottledException`,
+//!   `InternalServiceException` (and 503 `ServiceUnavailable`),
+//!   `PaginationTokenExpiredException`; with
+//!   [`EmulatorConfig::deny_tagging_api`] (or
+//!   [`EmulatorState::set_tagging_api_denied`]) every call answers 400
+//!   `AccessDeniedException` ("User: ARN is not authorized to perform:
+//!   tag:GetResources ...").
+//!
 //! # ListCompilationJobs semantics
 //!
 //! * `CreationTimeAfter` / `LastModifiedTimeAfter` keep jobs whose time is
@@ -136,6 +166,10 @@
 //! `ResourceInUse`, `ThrottlingException` ("Rate exceeded"),
 //! `UnknownOperationException`. Injected server errors are HTTP 500
 //! `InternalFailure` (three times in four) or 503 `ServiceUnavailable`.
+//! The Tagging API answers its own names (above): `ThrottledException`
+//! for `ThrottlingException`, `InternalServiceException` for
+//! `InternalFailure`, `InvalidParameterException` for
+//! `ValidationException`.
 //!
 //! # Generated data
 //!
@@ -153,7 +187,7 @@
 //! 0..=6 tags; at least one job (`jobs >= 10`), two (`jobs >= 100`), has
 //! 51..=80 tags so that ListTags pages.
 //!
-//! # Knobs, in the order they apply to every SageMaker call
+//! # Knobs, in the order they apply to every SageMaker and Tagging API call
 //!
 //! Each partition has its own knobs, starting from the config's.
 //!
@@ -162,22 +196,27 @@
 //! 3. `latency` is slept (with probability `slow_rate`, 10 x `latency` +
 //!    100 ms: a slow call).
 //! 4. `rate_limit` (calls/s per operation, a token bucket with burst
-//!    `max(1, rate)`): an empty bucket answers `ThrottlingException`.
-//! 5. `throttle_rate`: probability of an injected `ThrottlingException`.
+//!    `max(1, rate)`): an empty bucket answers `ThrottlingException`
+//!    (`ThrottledException` for GetResources).
+//! 5. `throttle_rate`: probability of an injected `ThrottlingException`
+//!    (`ThrottledException`).
 //! 6. `error_rate`: probability of an injected 5xx.
 //! 7. `drop_rate`: probability that the connection is dropped without an
 //!    answer (the client sees the response end early).
-//! 8. The operation runs; the call leaves "in flight" when answered (or
-//!    when the client goes away).
+//! 8. The operation runs (GetResources of a partition that denies the
+//!    Tagging API answers `AccessDeniedException` first); the call leaves
+//!    "in flight" when answered (or when the client goes away).
 //!
 //! `throttle_rate`, `error_rate`, `slow_rate`, `drop_rate` and `latency`
 //! can change at run time ([`EmulatorState::set_faults`],
 //! [`EmulatorState::set_disruptions`], [`EmulatorState::set_latency`]).
 //!
 //! A `POST /` that is not an STS call and whose `X-Amz-Target` is missing
-//! or names another operation is answered `UnknownOperationException` at
+//! or names another operation (or one under the other service's prefix,
+//! such as `SageMaker.GetResources`) is answered `UnknownOperationException` at
 //! once: no routing, no latency, no faults, and it is not counted (so the
-//! stats map holds only the six operations).
+//! stats map holds only the seven operations: the six SageMaker ones and
+//! `GetResources`).
 //!
 //! # Test endpoints
 //!
@@ -199,7 +238,8 @@
 //!
 //! `lib.rs` server and routing; `tenancy.rs` callers, partitions, roles;
 //! `api.rs` dispatch, list/describe/delete/tag operations; `create.rs`
-//! CreateCompilationJob; `sts.rs` STS; `account.rs` ListRegions;
+//! CreateCompilationJob; `tagging.rs` the Tagging API's GetResources;
+//! `sts.rs` STS; `account.rs` ListRegions;
 //! `partition.rs` configured partitions and roles; `operation.rs` the
 //! operations; `tags.rs` tag checks; `config.rs` the configuration;
 //! `paging.rs` tokens; `form.rs` form decoding; `validate.rs`
@@ -225,6 +265,7 @@ mod partition;
 mod shapes;
 mod state;
 mod sts;
+mod tagging;
 mod tags;
 mod tenancy;
 mod validate;
@@ -383,7 +424,7 @@ async fn run(
 }
 
 /// `POST /`: STS's query protocol has no `X-Amz-Target` and a form body;
-/// anything else is SageMaker's JSON protocol.
+/// anything else is JSON 1.1 (SageMaker or the Tagging API).
 async fn root_call(
     State(tenancy): State<Arc<Tenancy>>,
     headers: HeaderMap,
@@ -397,7 +438,7 @@ async fn root_call(
         let caller = tenancy.caller(&headers);
         return sts::answer(&tenancy, &caller, &body, SystemTime::now());
     }
-    sagemaker_call(&tenancy, &headers, &body).await
+    json_call(&tenancy, &headers, &body).await
 }
 
 /// `POST /listRegions`: the Account API.
@@ -410,17 +451,15 @@ async fn list_regions(
     account::answer(&tenancy, &caller, &body)
 }
 
-/// One SageMaker API call: route to the partition, count, sleep, decide,
-/// answer (see the module docs for the order).
-async fn sagemaker_call(tenancy: &Tenancy, headers: &HeaderMap, body: &[u8]) -> Response {
+/// One JSON 1.1 call, of SageMaker or of the Tagging API: route to the
+/// partition, count, sleep, decide, answer (see the module docs for the
+/// order).
+async fn json_call(tenancy: &Tenancy, headers: &HeaderMap, body: &[u8]) -> Response {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let Some(op) = target
-        .strip_prefix("SageMaker.")
-        .and_then(Operation::from_name)
-    else {
+    let Some(op) = Operation::from_target(target) else {
         return ApiError::unknown_operation(target).into_response();
     };
     let state = tenancy.route(headers);
@@ -431,12 +470,13 @@ async fn sagemaker_call(tenancy: &Tenancy, headers: &HeaderMap, body: &[u8]) -> 
         tokio::time::sleep(delay).await;
     }
     let result = match state.limits.decide(op.name()) {
-        Verdict::Throttled => Err(ApiError::throttling()),
-        Verdict::ServerError(status) => Err(ApiError::server(status)),
+        Verdict::Throttled => Err(ApiError::throttling(op.service())),
+        Verdict::ServerError(status) => Err(ApiError::server(status, op.service())),
         Verdict::Drop => return dropped_connection(),
         Verdict::Proceed => {
             let now = state::to_millis(SystemTime::now());
-            api::dispatch(&state, op, body, now)
+            let principal = tenancy.caller(headers).arn();
+            api::dispatch(&state, op, body, now, &principal)
         }
     };
     match result {

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 
 /// A snapshot of the emulator's call statistics.
 ///
-/// `operations` is keyed by SageMaker operation name (e.g.
-/// `"DescribeCompilationJob"`); every supported operation is present, with
+/// `operations` is keyed by operation name (e.g.
+/// `"DescribeCompilationJob"`, or the Tagging API's `"GetResources"`);
+/// every supported operation is present, with
 /// zeros when it was never called. The top-level `in_flight` and
 /// `peak_in_flight` count calls across all operations.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -46,7 +47,8 @@ impl Stats {
 pub struct OperationStats {
     /// Calls received (every call, whatever its answer).
     pub calls: u64,
-    /// Calls answered `ThrottlingException`: injected by `throttle_rate`
+    /// Calls answered `ThrottlingException` (the Tagging API's
+    /// `ThrottledException`): injected by `throttle_rate`
     /// plus those refused by the `rate_limit` token bucket.
     pub throttled: u64,
     /// Calls answered with an injected 5xx (`error_rate`).

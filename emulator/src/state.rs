@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::config::{EmulatorConfig, FilterPaging};
@@ -67,6 +68,9 @@ pub struct EmulatorState {
     pub(crate) filter_paging: FilterPaging,
     /// The dice of [`EmulatorState::advance`] (`activity.rs`).
     pub(crate) activity: Mutex<ActivityDice>,
+    /// Whether GetResources answers `AccessDeniedException`
+    /// ([`EmulatorConfig::deny_tagging_api`]).
+    tagging_api_denied: AtomicBool,
 }
 
 /// Milliseconds since the epoch of a `SystemTime` (negative before 1970).
@@ -120,6 +124,7 @@ impl EmulatorState {
             ),
             filter_paging: config.filter_paging,
             activity: Mutex::new(ActivityDice::new(seed, anchor)),
+            tagging_api_denied: AtomicBool::new(config.deny_tagging_api),
         }
     }
 
@@ -183,6 +188,19 @@ impl EmulatorState {
     /// and that its connection is dropped without an answer.
     pub fn set_disruptions(&self, slow_rate: f64, drop_rate: f64) {
         self.limits.set_disruptions(slow_rate, drop_rate);
+    }
+
+    /// Denies (or allows again) this partition's callers the Resource
+    /// Groups Tagging API: while denied, `GetResources` answers HTTP 400
+    /// `AccessDeniedException`. Starts as
+    /// [`EmulatorConfig::deny_tagging_api`].
+    pub fn set_tagging_api_denied(&self, denied: bool) {
+        self.tagging_api_denied.store(denied, Ordering::Relaxed);
+    }
+
+    /// Whether `GetResources` answers `AccessDeniedException` now.
+    pub fn tagging_api_denied(&self) -> bool {
+        self.tagging_api_denied.load(Ordering::Relaxed)
     }
 
     /// Changes the latency added to every call.

@@ -93,6 +93,11 @@ pub struct EmulatorArgs {
     /// now and then), deterministic for --seed; 0: the jobs stay as they are.
     #[arg(long, default_value_t = 0.0, value_name = "JOBS_PER_MINUTE")]
     pub activity: f64,
+
+    /// Deny the Resource Groups Tagging API: GetResources answers
+    /// AccessDeniedException, as for a principal without tag:GetResources.
+    #[arg(long)]
+    pub deny_tagging_api: bool,
 }
 
 impl EmulatorArgs {
@@ -116,6 +121,7 @@ impl EmulatorArgs {
             roles: self.roles.clone(),
             filter_paging: self.filter_paging,
             activity: Some(self.activity),
+            deny_tagging_api: self.deny_tagging_api,
         }
     }
 }
