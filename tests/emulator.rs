@@ -162,13 +162,17 @@ fn dt(ms: i64) -> DateTime {
 }
 
 async fn api(addr: SocketAddr, op: &str, body: &str) -> (u16, Vec<(String, String)>, Value) {
-    let target = format!("SageMaker.{op}");
+    api_of(addr, &format!("SageMaker.{op}"), body).await
+}
+
+/// A JSON 1.1 call of `target` (`Service.Operation`).
+async fn api_of(addr: SocketAddr, target: &str, body: &str) -> (u16, Vec<(String, String)>, Value) {
     let (status, headers, body) = http(
         addr,
         "POST",
         "/",
         &[
-            ("X-Amz-Target", &target),
+            ("X-Amz-Target", target),
             ("Content-Type", "application/x-amz-json-1.1"),
         ],
         body,
@@ -1593,6 +1597,17 @@ async fn throttle_rate_one_throttles_every_operation_with_http_400() {
     );
     let (_, _, body) = api(emu.local_addr(), "CreateCompilationJob", "{}").await;
     assert_eq!(body["__type"], "ThrottlingException");
+    // The Tagging API names its throttling error its own way.
+    let (status, _, body) = api_of(
+        emu.local_addr(),
+        "ResourceGroupsTaggingAPI_20170126.GetResources",
+        "{}",
+    )
+    .await;
+    assert_eq!(
+        (status, &body["__type"]),
+        (400, &Value::from("ThrottledException"))
+    );
     let s = emu.state().stats();
     for op in s.operations.values() {
         assert_eq!(op.throttled, op.calls);

@@ -21,7 +21,7 @@ use sagemaker_flight::query::QueryEngine;
 use sagemaker_flight::replica::collector::can_change;
 use sagemaker_flight::replica::{Collector, FreshnessTable, ReplicaStore, Schedule, StatusBoard};
 use sagemaker_flight::source::{
-    Partition, PartitionKey, Partitions, SageMakerSource, emulator_client,
+    Partition, PartitionKey, Partitions, SageMakerSource, emulator_client, emulator_tagging_client,
 };
 use sagemaker_flight::table::TableOptions;
 use sagemaker_flight::table::schema::table_schema;
@@ -44,7 +44,11 @@ fn partition(emu: &Emulator) -> Partition {
     let key = PartitionKey::new("123456789012", "us-east-1");
     let client = emulator_client(&emu.endpoint_url(), "us-east-1");
     Partition {
-        source: Arc::new(SageMakerSource::new(client, 8, quick_retries(8)).in_partition(&key)),
+        source: Arc::new(
+            SageMakerSource::new(client, 8, quick_retries(8))
+                .in_partition(&key)
+                .with_tagging(emulator_tagging_client(&emu.endpoint_url(), "us-east-1")),
+        ),
         key,
     }
 }
@@ -375,9 +379,17 @@ async fn a_server_killed_and_restarted_answers_from_its_store_and_describes_only
 
 #[tokio::test]
 async fn the_replica_follows_a_living_emulator_under_both_paging_models() {
-    for paging in [FilterPaging::BeforeCut, FilterPaging::AfterCut] {
+    // Each paging model, with the Tagging API allowed and denied.
+    for (paging, denied) in [
+        (FilterPaging::BeforeCut, false),
+        (FilterPaging::AfterCut, false),
+        (FilterPaging::BeforeCut, true),
+        (FilterPaging::AfterCut, true),
+    ] {
+        let case = format!("{paging}, Tagging API denied: {denied}");
         let emu = emulator(paging).await;
-        let dir = TempDir::new(&format!("replica-living-{paging}"));
+        emu.state().set_tagging_api_denied(denied);
+        let dir = TempDir::new(&format!("replica-living-{paging}-{denied}"));
         let store = Arc::new(ReplicaStore::open(&dir.file("store")).await.expect("store"));
         let collector = Collector::new(partition(&emu), Arc::clone(&store));
         collector.run_once().await.expect("full scan");
@@ -393,19 +405,39 @@ async fn the_replica_follows_a_living_emulator_under_both_paging_models() {
             // New and changing jobs: the refresh; tags and deletions of
             // finished jobs: the tags refresh (a reconcile too).
             collector.run_once().await.expect("refresh");
+            emu.state().reset_stats();
             collector.refresh_tags().await.expect("tags refresh");
+            let made = calls(&emu);
+            let (list_tags, get_resources) = (
+                made.get("ListTags").copied().unwrap_or_default(),
+                made.get("GetResources").copied().unwrap_or_default(),
+            );
+            let tagged = events
+                .iter()
+                .filter(|e| matches!(e, ActivityEvent::Tagged(_)))
+                .count() as u64;
+            if denied {
+                // Refused once, then a ListTags per job.
+                assert_eq!(get_resources, 1, "{case}: {made:?}");
+                assert!(list_tags >= JOBS as u64 / 2, "{case}: {made:?}");
+            } else {
+                // A page or three of GetResources; ListTags only for the
+                // jobs whose tags changed.
+                assert!((1..=4).contains(&get_resources), "{case}: {made:?}");
+                assert!(list_tags <= tagged, "{case}, round {round}: {made:?}");
+            }
             let replica = run(&engine, EVERYTHING).await;
             let live = run(&engine, EVERYTHING_LIVE).await;
             assert_eq!(
                 rows_as_text(&replica),
                 rows_as_text(&live),
-                "{paging}, round {round}: the replica is the live table"
+                "{case}, round {round}: the replica is the live table"
             );
         }
         for kind in ["Created", "Moved", "Tagged", "Deleted"] {
             assert!(
                 seen.iter().flatten().any(|k| k == kind),
-                "{paging}: no {kind} in {seen:?}"
+                "{case}: no {kind} in {seen:?}"
             );
         }
         // A reconcile lists, and calls nothing else.
@@ -415,7 +447,7 @@ async fn the_replica_follows_a_living_emulator_under_both_paging_models() {
         assert_eq!(
             made.keys().collect::<Vec<_>>(),
             ["ListCompilationJobs"],
-            "{paging}: {made:?}"
+            "{case}: {made:?}"
         );
         emu.shutdown().await;
     }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::api::parse;
+use super::body::parse;
 use super::error::ApiError;
 use super::paging::{fnv, invalid_token, seal, unseal};
 use super::partition::is_account_id;

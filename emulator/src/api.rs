@@ -6,9 +6,9 @@
 use std::cmp::Ordering;
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::body::parse;
 use super::config::FilterPaging;
 use super::create;
 use super::error::ApiError;
@@ -39,18 +39,6 @@ pub(crate) fn dispatch(
         Operation::AddTags => add_tags(state, parse(body)?),
         Operation::GetResources => tagging::get_resources(state, body, now, principal),
     }
-}
-
-/// An empty body counts as `{}`; anything that is not the expected JSON
-/// object (bad syntax, wrong member types) is a `SerializationException`.
-pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
-    };
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::serialization(format!("Unable to parse request body: {e}")))
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {

@@ -242,7 +242,7 @@
 //! `sts.rs` STS; `account.rs` ListRegions;
 //! `partition.rs` configured partitions and roles; `operation.rs` the
 //! operations; `tags.rs` tag checks; `config.rs` the configuration;
-//! `paging.rs` tokens; `form.rs` form decoding; `validate.rs`
+//! `paging.rs` tokens; `body.rs` JSON bodies; `form.rs` form decoding; `validate.rs`
 //! service-model constraints; `shapes.rs` wire shapes; `data.rs` and
 //! `catalog.rs` generation; `limits.rs` stats, token buckets and faults;
 //! `state.rs` a partition's state; `error.rs` error answers.
@@ -252,6 +252,7 @@
 mod account;
 mod activity;
 mod api;
+mod body;
 mod catalog;
 mod config;
 mod create;

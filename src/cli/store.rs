@@ -46,8 +46,9 @@ pub struct StoreArgs {
           requires = "store")]
     pub reconcile_interval: u64,
 
-    /// Seconds between two reads of every job's tags (ListTags per job; a
-    /// reconcile too), per partition: tags change without a status change.
+    /// Seconds between two reads of every job's tags (the Tagging API's
+    /// GetResources, or a ListTags per job where it is denied; a reconcile
+    /// too), per partition: tags change without a status change.
     #[arg(long, env = "SAGEMAKER_FLIGHT_TAGS_REFRESH_INTERVAL",
           default_value_t = DEFAULT_TAGS_REFRESH_INTERVAL.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..),

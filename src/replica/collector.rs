@@ -17,11 +17,14 @@
 //! - A job described by name that is gone (ResourceNotFound) is removed.
 //! - Tags change without moving LastModifiedTime, and a deleted job simply
 //!   stops being listed: on their own cadences, a tags refresh (List pages
-//!   and a ListTags per job; a Describe only for a job whose tags changed)
+//!   and the Tagging API's GetResources, 100 tagged jobs a call, or where
+//!   that is denied a ListTags per job; a Describe only for a job whose
+//!   tags changed)
 //!   and a reconcile (List pages only) remove the jobs no longer listed.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::TryStreamExt;
@@ -30,7 +33,7 @@ use crate::obs::metrics::{self, PartitionLabels};
 use crate::replica::error::ReplicaError;
 use crate::replica::status::StatusBoard;
 use crate::replica::store::{KnownJob, ReplicaStore};
-use crate::source::{JobRecord, Partition, RowFilter, ScanRequest};
+use crate::source::{JobRecord, Partition, RowFilter, ScanRequest, SourceErrorKind};
 use crate::table::convert::{records_to_batch, timestamp_value, to_micros};
 use crate::table::scan_plan::date_time_of_micros;
 use crate::table::schema::{ALL_COLUMNS, Column, table_schema};
@@ -94,6 +97,8 @@ pub struct Collector {
     labels: PartitionLabels,
     /// Where its runs are reported, for the freshness table.
     board: StatusBoard,
+    /// Whether a denied Tagging API call was logged (once is enough).
+    tagging_denied: AtomicBool,
 }
 
 impl Collector {
@@ -106,6 +111,7 @@ impl Collector {
             store,
             labels,
             board: StatusBoard::default(),
+            tagging_denied: AtomicBool::new(false),
         }
     }
 
@@ -197,19 +203,41 @@ impl Collector {
         })
     }
 
-    /// Reads every job's tags (List pages and a ListTags per job); a job
-    /// whose tags changed is described again and written, and the jobs no
-    /// longer listed are removed (a reconcile too).
+    /// Reads every job's tags: through the Tagging API (List pages and a
+    /// GetResources per 100 tagged jobs) where the credentials allow it,
+    /// else a ListTags per job. A job whose tags changed is described
+    /// again (its tags read by ListTags, which is never behind) and
+    /// written, and the jobs no longer listed are removed (a reconcile too).
     pub async fn refresh_tags(&self) -> Result<RunReport, ReplicaError> {
         let Some(watermark) = self.store.watermark(&self.partition.key).await? else {
             return self.full_scan().await;
         };
         let known = self.store.jobs_of(&self.partition.key).await?;
+        let tagged = match self.partition.source.tagged_jobs().await {
+            Ok(tagged) => tagged,
+            Err(error) if error.kind == SourceErrorKind::AccessDenied => {
+                if !self.tagging_denied.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        partition = %self.partition.key,
+                        %error,
+                        "the Tagging API is denied (tag:GetResources): tags are read by ListTags per job"
+                    );
+                }
+                None
+            }
+            Err(error) => return Err(error.into()),
+        };
         let request = ScanRequest {
-            tags: true,
+            tags: tagged.is_none(),
             ..ScanRequest::default()
         };
-        let listed: Vec<JobRecord> = self.partition.source.scan(request).try_collect().await?;
+        let mut listed: Vec<JobRecord> = self.partition.source.scan(request).try_collect().await?;
+        if let Some(tagged) = &tagged {
+            // An untagged job is absent from GetResources' answer.
+            for record in &mut listed {
+                record.tags = Some(tagged.get(&record.summary.arn).cloned().unwrap_or_default());
+            }
+        }
         let changed: Vec<String> = listed
             .iter()
             .filter(|record| {

@@ -64,11 +64,12 @@ pub async fn open_backend(backend: Backend) -> Result<OpenBackend, ServeError> {
                 endpoint = %emulator.endpoint_url(),
                 "demo: serving an in-process SageMaker emulator"
             );
-            let client = crate::source::emulator_client(&emulator.endpoint_url(), "us-east-1");
+            let endpoint = emulator.endpoint_url();
             Ok(OpenBackend {
                 clients: vec![PartitionClient {
                     key: crate::source::PartitionKey::default(),
-                    client,
+                    client: crate::source::emulator_client(&endpoint, "us-east-1"),
+                    tagging: crate::source::emulator_tagging_client(&endpoint, "us-east-1"),
                 }],
                 running: Running {
                     emulator: Some(emulator),
@@ -112,6 +113,7 @@ pub fn partitions(clients: Vec<PartitionClient>, settings: &SourceSettings) -> P
                     SageMakerSource::new(partition.client, settings.concurrency, settings.retry)
                         .in_partition(&partition.key)
                         .with_list_windows(settings.list_windows)
+                        .with_tagging(partition.tagging)
                         .with_cache(settings.cache_ttl, settings.cache_max_jobs);
                 Partition {
                     key: partition.key,

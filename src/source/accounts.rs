@@ -28,6 +28,7 @@ use aws_sdk_sagemaker::config::{ProvideCredentials, Region, SharedCredentialsPro
 use serde::Deserialize;
 
 use crate::source::arn::account_of_role_arn;
+use crate::source::client::TaggingClient;
 use crate::source::{PartitionKey, describe_chain};
 
 /// The region name that stands for every region an account has enabled.
@@ -123,6 +124,8 @@ pub struct PartitionClient {
     pub key: PartitionKey,
     /// A SageMaker client in that region with that account's credentials.
     pub client: Client,
+    /// A Tagging API client of the same region and credentials.
+    pub tagging: TaggingClient,
 }
 
 /// The partitions of `regions` and `accounts` (if an accounts file is
@@ -137,12 +140,13 @@ pub async fn partition_clients(
 ) -> Result<Vec<PartitionClient>, AccountsError> {
     let wants_all = regions.iter().any(|r| r == ALL_REGIONS);
     if accounts.is_none() && regions.len() <= 1 && !wants_all {
-        let client = client_in(base, regions.first().cloned(), None);
+        let region = regions.first().cloned();
         // Its key stays unknown: nothing is split or pruned by it, so a
         // single endpoint behaves exactly as before partitions existed.
         return Ok(vec![PartitionClient {
             key: PartitionKey::default(),
-            client,
+            client: client_in(base, region.clone(), None),
+            tagging: tagging_client_in(base, region, None),
         }]);
     }
     let default_file = AccountsFile::default_with_own_account();
@@ -177,7 +181,8 @@ async fn account_partitions(
         .into_iter()
         .map(|region| PartitionClient {
             key: PartitionKey::new(account_id, &region),
-            client: client_in(base, Some(region), credentials.clone()),
+            client: client_in(base, Some(region.clone()), credentials.clone()),
+            tagging: tagging_client_in(base, Some(region), credentials.clone()),
         })
         .collect())
 }
@@ -205,6 +210,22 @@ fn client_in(
         config = config.credentials_provider(credentials);
     }
     Client::from_conf(config.build())
+}
+
+/// A Tagging API client of `base` in `region`, with `credentials` if given.
+fn tagging_client_in(
+    base: &SdkConfig,
+    region: Option<String>,
+    credentials: Option<SharedCredentialsProvider>,
+) -> TaggingClient {
+    let mut config = aws_sdk_resourcegroupstagging::config::Builder::from(base);
+    if let Some(region) = region {
+        config = config.region(Region::new(region));
+    }
+    if let Some(credentials) = credentials {
+        config = config.credentials_provider(credentials);
+    }
+    TaggingClient::from_conf(config.build())
 }
 
 /// The account of the default credentials (STS GetCallerIdentity, which

@@ -10,6 +10,10 @@ use aws_config::{BehaviorVersion, Region};
 #[cfg(feature = "demo")]
 use aws_sdk_sagemaker::{Client, config::Credentials};
 
+/// The Resource Groups Tagging API's client: the replica reads every
+/// job's tags through it, 100 a call.
+pub type TaggingClient = aws_sdk_resourcegroupstagging::Client;
+
 /// Where and as whom to call SageMaker.
 #[derive(Clone, Debug, Default)]
 pub struct AwsOptions {
@@ -60,6 +64,21 @@ pub fn emulator_client(endpoint_url: &str, region: &str) -> Client {
         .timeout_config(attempt_timeout())
         .build();
     Client::from_conf(config)
+}
+
+/// A Tagging API client for an emulator at `endpoint_url`, which speaks
+/// that API too, with the same fixed credentials as [`emulator_client`].
+#[cfg(feature = "demo")]
+pub fn emulator_tagging_client(endpoint_url: &str, region: &str) -> TaggingClient {
+    let config = aws_sdk_resourcegroupstagging::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(emulator_credentials())
+        .endpoint_url(endpoint_url)
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(attempt_timeout())
+        .build();
+    TaggingClient::from_conf(config)
 }
 
 /// Each attempt bounded by [`ATTEMPT_TIMEOUT`].

@@ -15,6 +15,8 @@
 //!
 //! - [`SageMakerSource`] (`sagemaker_source.rs`): one partition's client,
 //!   gates and cache; `listing.rs` lists, `fetch.rs` completes a job.
+//! - [`tagging`]: every tagged job's tags through the Tagging API's
+//!   GetResources (the replica's tags refresh), ListTags the fallback.
 //! - [`arn`]: the fields of an ARN.
 //! - `request.rs`: what a scan asks for; `row_filter.rs`: what its rows
 //!   must meet; `record.rs`: what it yields.
@@ -48,12 +50,13 @@ mod request;
 mod retry;
 mod row_filter;
 mod sagemaker_source;
+pub mod tagging;
 
 pub use arn::account_id_from_arn;
 pub use cache::{DEFAULT_CACHE_MAX_JOBS, DEFAULT_CACHE_TTL};
+pub use client::{AwsOptions, TaggingClient, sdk_config};
 #[cfg(feature = "demo")]
-pub use client::emulator_client;
-pub use client::{AwsOptions, sdk_config};
+pub use client::{emulator_client, emulator_tagging_client};
 pub use credentials_check::{MissingCredentials, check_credentials};
 pub use error::{SourceError, SourceErrorKind, describe_chain};
 pub use partition::{Partition, Partitions};

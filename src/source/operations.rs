@@ -1,5 +1,6 @@
-//! The SageMaker operations the source calls, by the names AWS gives them
-//! (and the metrics' `operation` label).
+//! The operations the source calls (SageMaker's, and the Tagging API's
+//! GetResources), by the names AWS gives them (and the metrics'
+//! `operation` label).
 
 use crate::obs::metrics::preregister_sagemaker_calls;
 use crate::source::error::SourceErrorKind;
@@ -11,8 +12,10 @@ pub const LIST: &str = "ListCompilationJobs";
 pub const DESCRIBE: &str = "DescribeCompilationJob";
 /// ListTags.
 pub const LIST_TAGS: &str = "ListTags";
+/// The Resource Groups Tagging API's GetResources (the replica's tags).
+pub const GET_RESOURCES: &str = "GetResources";
 /// Every operation the source calls.
-pub const ALL: [&str; 3] = [LIST, DESCRIBE, LIST_TAGS];
+pub const ALL: [&str; 4] = [LIST, DESCRIBE, LIST_TAGS, GET_RESOURCES];
 
 /// Creates, at zero, the call and retry series of every operation and
 /// outcome for each partition, so that dashboards and alerts see zeros

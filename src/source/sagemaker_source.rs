@@ -13,6 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::source::budget::{Budget, Budgeted};
 use crate::source::cache::JobCache;
+use crate::source::client::TaggingClient;
 use crate::source::error::SourceError;
 use crate::source::gate::OperationGate;
 use crate::source::operations;
@@ -45,6 +46,10 @@ pub struct SageMakerSource {
     pub(super) list_gate: OperationGate,
     pub(super) describe_gate: OperationGate,
     pub(super) tags_gate: OperationGate,
+    /// The Tagging API, for every job's tags at once (`tagging.rs`);
+    /// `None`: tags come from ListTags only.
+    pub(super) tagging: Option<TaggingClient>,
+    pub(super) tagging_gate: OperationGate,
 }
 
 impl SageMakerSource {
@@ -61,6 +66,8 @@ impl SageMakerSource {
             list_gate: OperationGate::new(operations::LIST, concurrency),
             describe_gate: OperationGate::new(operations::DESCRIBE, concurrency),
             tags_gate: OperationGate::new(operations::LIST_TAGS, concurrency),
+            tagging: None,
+            tagging_gate: OperationGate::new(operations::GET_RESOURCES, 1),
         }
     }
 
@@ -70,6 +77,14 @@ impl SageMakerSource {
         self.list_gate = self.list_gate.in_partition(partition);
         self.describe_gate = self.describe_gate.in_partition(partition);
         self.tags_gate = self.tags_gate.in_partition(partition);
+        self.tagging_gate = self.tagging_gate.in_partition(partition);
+        self
+    }
+
+    /// The same source, reading every job's tags through the Tagging API
+    /// where a caller asks for them all ([`SageMakerSource::tagged_jobs`]).
+    pub fn with_tagging(mut self, tagging: TaggingClient) -> Self {
+        self.tagging = Some(tagging);
         self
     }
 
