@@ -22,7 +22,7 @@
 //! [`Id::about`].
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) it makes a smoke
-//! run instead: S1 and S3 on 200 jobs at 0 ms latency, one run, no peers, and
+//! run instead: S1, S3 and R1 on 200 jobs at 0 ms latency, one run, no peers, and
 //! it writes nothing, so the test suite exercises this code in seconds.
 //!
 //! Every wait is bounded (process start 60 s, each run a timeout derived from
@@ -70,6 +70,10 @@ const SELECT_ALL: &str = "SELECT * FROM aws.sagemaker_compilation_job";
 const CONCURRENCY: u32 = 128;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Between two looks at a server or emulator that is getting somewhere.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How long the emulator must see no call to count as quiet.
+const QUIET_FOR: Duration = Duration::from_millis(500);
 const MAX_MESSAGE: usize = 256 << 20;
 const AWS_ENV: [(&str, &str); 6] = [
     ("AWS_ACCESS_KEY_ID", "bench"),

@@ -160,11 +160,20 @@ impl Bench {
         }
     }
 
-    /// Remembers `sagemaker-flight ARGS` for the report (URLs as `URL`).
+    /// Remembers `sagemaker-flight ARGS` for the report (URLs as `URL`,
+    /// paths in the work directory as `DIR`).
     fn launched(&self, args: &[String]) {
         let words: Vec<&str> = args
             .iter()
-            .map(|a| if a.starts_with("http://") { "URL" } else { a })
+            .map(|a| {
+                if a.starts_with("http://") {
+                    "URL"
+                } else if a.starts_with(&*self.workdir.0.to_string_lossy()) {
+                    "DIR"
+                } else {
+                    a
+                }
+            })
             .collect();
         let line = format!("sagemaker-flight {}", words.join(" "));
         let entry = (self.current, line);
@@ -212,6 +221,34 @@ impl Bench {
 
     /// A fresh server process on `emulator`; returns it and its http:// URL.
     pub(super) async fn server(&self, setup: &Setup, emulator: &Emulator) -> Res<(Proc, String)> {
+        self.server_with(setup, emulator, &[]).await
+    }
+
+    /// A fresh server on `emulator` with the replica in `store` (made if
+    /// missing), refreshing every `refresh_s` seconds.
+    pub(super) async fn store_server(
+        &self,
+        setup: &Setup,
+        emulator: &Emulator,
+        store: &Path,
+        refresh_s: u64,
+    ) -> Res<(Proc, String)> {
+        let extra = [
+            "--store".to_owned(),
+            store.display().to_string(),
+            "--refresh-interval".to_owned(),
+            refresh_s.to_string(),
+        ];
+        self.server_with(setup, emulator, &extra).await
+    }
+
+    /// A fresh server on `emulator`, with `extra` arguments.
+    async fn server_with(
+        &self,
+        setup: &Setup,
+        emulator: &Emulator,
+        extra: &[String],
+    ) -> Res<(Proc, String)> {
         let mut args: Vec<String> = [
             "serve",
             "--listen",
@@ -235,6 +272,7 @@ impl Bench {
             // cache and the snapshot (the default holds fewer jobs than S5 has).
             args.extend(["--cache-max-jobs".into(), setup.jobs.to_string()]);
         }
+        args.extend(extra.iter().cloned());
         self.launched(&args);
         let mut envs: Vec<(&str, &str)> = AWS_ENV.to_vec();
         envs.push(("RUST_LOG", "warn"));

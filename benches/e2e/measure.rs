@@ -6,7 +6,7 @@ use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::error::FlightError;
 
 /// SageMaker calls of one run, from the emulator's stats.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Calls {
     pub(super) list: u64,
     pub(super) describe: u64,

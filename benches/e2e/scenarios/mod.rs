@@ -5,6 +5,7 @@
 use super::*;
 
 mod m_memory;
+mod r1_restart;
 mod s1_full_scan;
 mod s2_rate_limit;
 mod s3_pushdown;
@@ -24,10 +25,11 @@ pub(super) enum Id {
     S6,
     S7,
     M,
+    R1,
 }
 
 impl Id {
-    pub(super) const ALL: [Id; 8] = [
+    pub(super) const ALL: [Id; 9] = [
         Id::S1,
         Id::S2,
         Id::S3,
@@ -36,6 +38,7 @@ impl Id {
         Id::S6,
         Id::S7,
         Id::M,
+        Id::R1,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Id {
             Id::S6 => "S6",
             Id::S7 => "S7",
             Id::M => "M",
+            Id::R1 => "R1",
         }
     }
 
@@ -68,6 +72,7 @@ impl Id {
             Id::S6 => s6_first_batch::ABOUT,
             Id::S7 => s7_first_rows::ABOUT,
             Id::M => m_memory::ABOUT,
+            Id::R1 => r1_restart::ABOUT,
         }
     }
 }
@@ -83,6 +88,7 @@ impl Bench {
             Id::S6 => self.s6().await,
             Id::S7 => self.s7().await,
             Id::M => self.m().await,
+            Id::R1 => self.r1().await,
         }
     }
 }
