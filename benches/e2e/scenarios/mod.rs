@@ -6,6 +6,7 @@ use super::*;
 
 mod m_memory;
 mod r1_restart;
+mod r3_replica_read;
 mod s1_full_scan;
 mod s2_rate_limit;
 mod s3_pushdown;
@@ -26,10 +27,11 @@ pub(super) enum Id {
     S7,
     M,
     R1,
+    R3,
 }
 
 impl Id {
-    pub(super) const ALL: [Id; 9] = [
+    pub(super) const ALL: [Id; 10] = [
         Id::S1,
         Id::S2,
         Id::S3,
@@ -39,6 +41,7 @@ impl Id {
         Id::S7,
         Id::M,
         Id::R1,
+        Id::R3,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -52,6 +55,7 @@ impl Id {
             Id::S7 => "S7",
             Id::M => "M",
             Id::R1 => "R1",
+            Id::R3 => "R3",
         }
     }
 
@@ -73,6 +77,7 @@ impl Id {
             Id::S7 => s7_first_rows::ABOUT,
             Id::M => m_memory::ABOUT,
             Id::R1 => r1_restart::ABOUT,
+            Id::R3 => r3_replica_read::ABOUT,
         }
     }
 }
@@ -89,6 +94,7 @@ impl Bench {
             Id::S7 => self.s7().await,
             Id::M => self.m().await,
             Id::R1 => self.r1().await,
+            Id::R3 => self.r3().await,
         }
     }
 }

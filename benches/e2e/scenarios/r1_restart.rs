@@ -8,7 +8,7 @@ use crate::*;
 const CHANGEABLE: &str = "SELECT _key FROM aws.sagemaker_compilation_job \
      WHERE compilation_job_status NOT IN ('COMPLETED', 'FAILED', 'STOPPED')";
 /// The store holds the partition's first full scan.
-const STORED: &str =
+pub(super) const STORED: &str =
     "SELECT * FROM aws.sagemaker_compilation_job_freshness WHERE watermark IS NOT NULL";
 /// The most a restart may take, in warm snapshot reads.
 const R1_MAX_RATIO: f64 = 2.0;

@@ -95,7 +95,7 @@ impl Bench {
         let peer = match self.pyarrow.clone() {
             Err(why) => Err(why),
             Ok((python, script)) => self
-                .pyarrow_peer(&setup, &python, &script, &sink.path, cold.rows)
+                .pyarrow_peer("S5", &setup, &python, &script, &sink.path, cold.rows)
                 .await
                 .map_err(|e| format!("the pyarrow peer failed: {e}")),
         };
@@ -114,8 +114,11 @@ impl Bench {
         Ok(())
     }
 
-    async fn pyarrow_peer(
+    /// pyarrow serving `arrow_file` (`rows` rows): `--runs` plain Flight
+    /// reads, labelled for `scenario`.
+    pub(super) async fn pyarrow_peer(
         &self,
+        scenario: &str,
         setup: &Setup,
         python: &Path,
         script: &Path,
@@ -145,7 +148,7 @@ impl Bench {
         for run in 1..=runs {
             let sample = self
                 .sample(
-                    &format!("S5 pyarrow peer run {run}/{runs}"),
+                    &format!("{scenario} pyarrow peer run {run}/{runs}"),
                     setup,
                     None,
                     &mut peer,
@@ -159,7 +162,7 @@ impl Bench {
             samples.push(sample);
         }
         Ok(Row {
-            label: "S5 pyarrow peer".into(),
+            label: format!("{scenario} pyarrow peer"),
             setup: format!("the same {} rows from an IPC file", thousands(rows as u64)),
             samples,
             extra: vec!["plain Flight DoGet".into()],
