@@ -12,8 +12,8 @@ use sagemaker_flight::flight::limits::{
 use sagemaker_flight::flight::{Fleet, Limits, fleet::location_of_address};
 use sagemaker_flight::query::engine::DEFAULT_MEMORY_LIMIT;
 use sagemaker_flight::server::{
-    Backend, DEFAULT_DEMO_JOBS, DEFAULT_DEMO_LATENCY, DEFAULT_LISTEN, ServeConfig, ServeError,
-    SourceSettings,
+    Backend, DEFAULT_DEMO_JOBS, DEFAULT_DEMO_LATENCY, DEFAULT_LISTEN, ReplicaSettings, ServeConfig,
+    ServeError, SourceSettings,
 };
 use sagemaker_flight::source::{AwsOptions, DEFAULT_CACHE_MAX_JOBS, DEFAULT_CACHE_TTL};
 use sagemaker_flight::table::TableOptions;
@@ -95,6 +95,11 @@ pub struct ServeArgs {
     /// The replica: where it is kept, how often it is refreshed.
     #[command(flatten)]
     pub replica: StoreArgs,
+
+    /// Read the store only: no collector runs here (`collect`, or other
+    /// servers, keep it current).
+    #[arg(long, env = "SAGEMAKER_FLIGHT_NO_COLLECT", requires = "store")]
+    pub no_collect: bool,
 
     /// Most jobs the cache holds (about 1.5 KiB each), and the most rows
     /// a snapshot holds.
@@ -295,7 +300,13 @@ impl ServeArgs {
             access,
             fleet,
             metrics_listen: self.operations.metrics_listen,
-            replica: self.replica.settings(self.aws.profile.clone()),
+            replica: self
+                .replica
+                .settings(self.aws.profile.clone())
+                .map(|settings| ReplicaSettings {
+                    collect: !self.no_collect,
+                    ..settings
+                }),
         })
     }
 }

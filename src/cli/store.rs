@@ -26,10 +26,17 @@ pub struct StoreArgs {
     pub store: Option<String>,
 
     /// An S3-compatible endpoint for an s3:// store instead of AWS's (the
-    /// standard AWS_ENDPOINT_URL_S3); credentials and region come from the
-    /// standard AWS configuration.
-    #[arg(long, env = "AWS_ENDPOINT_URL_S3", requires = "store")]
+    /// standard AWS_ENDPOINT_URL_S3); credentials come from the standard
+    /// AWS configuration. (No `requires = "store"`: the variable is
+    /// standard, and set for other tools it must not stop a server.)
+    #[arg(long, env = "AWS_ENDPOINT_URL_S3")]
     pub store_endpoint_url: Option<String>,
+
+    /// The region of an s3:// store's bucket (default: the AWS
+    /// configuration's region, else us-east-1; S3 does not redirect to
+    /// the right one).
+    #[arg(long, env = "SAGEMAKER_FLIGHT_STORE_REGION", requires = "store")]
+    pub store_region: Option<String>,
 
     /// Seconds between two refreshes of the replica, per partition.
     #[arg(long, env = "SAGEMAKER_FLIGHT_REFRESH_INTERVAL",
@@ -66,7 +73,9 @@ impl StoreArgs {
             access: S3Access {
                 profile,
                 endpoint_url: self.store_endpoint_url.clone(),
+                region: self.store_region.clone(),
             },
+            collect: true,
             schedule: Schedule {
                 refresh: Duration::from_secs(self.refresh_interval),
                 reconcile: Duration::from_secs(self.reconcile_interval),

@@ -33,7 +33,7 @@ use crate::obs::metrics::{self, PartitionLabels};
 use crate::replica::error::ReplicaError;
 use crate::replica::status::StatusBoard;
 use crate::replica::store::{KnownJob, ReplicaStore};
-use crate::source::{JobRecord, Partition, RowFilter, ScanRequest, SourceErrorKind};
+use crate::source::{JobRecord, Partition, RowFilter, ScanRequest};
 use crate::table::convert::{records_to_batch, timestamp_value, to_micros};
 use crate::table::scan_plan::date_time_of_micros;
 use crate::table::schema::{ALL_COLUMNS, Column, table_schema};
@@ -97,8 +97,8 @@ pub struct Collector {
     labels: PartitionLabels,
     /// Where its runs are reported, for the freshness table.
     board: StatusBoard,
-    /// Whether a denied Tagging API call was logged (once is enough).
-    tagging_denied: AtomicBool,
+    /// Whether a failed Tagging API call was logged (once is enough).
+    tagging_failed: AtomicBool,
 }
 
 impl Collector {
@@ -111,7 +111,7 @@ impl Collector {
             store,
             labels,
             board: StatusBoard::default(),
-            tagging_denied: AtomicBool::new(false),
+            tagging_failed: AtomicBool::new(false),
         }
     }
 
@@ -204,8 +204,8 @@ impl Collector {
     }
 
     /// Reads every job's tags: through the Tagging API (List pages and a
-    /// GetResources per 100 tagged jobs) where the credentials allow it,
-    /// else a ListTags per job. A job whose tags changed is described
+    /// GetResources per 100 tagged jobs) where it answers, else a ListTags
+    /// per job. A job whose tags changed is described
     /// again (its tags read by ListTags, which is never behind) and
     /// written, and the jobs no longer listed are removed (a reconcile too).
     pub async fn refresh_tags(&self) -> Result<RunReport, ReplicaError> {
@@ -213,19 +213,21 @@ impl Collector {
             return self.full_scan().await;
         };
         let known = self.store.jobs_of(&self.partition.key).await?;
+        // Any failure of the Tagging API (denied, not served by a custom
+        // endpoint, throttled past its retries) falls back to ListTags: a
+        // tags refresh that failed would also skip its reconcile.
         let tagged = match self.partition.source.tagged_jobs().await {
             Ok(tagged) => tagged,
-            Err(error) if error.kind == SourceErrorKind::AccessDenied => {
-                if !self.tagging_denied.swap(true, Ordering::Relaxed) {
+            Err(error) => {
+                if !self.tagging_failed.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
                         partition = %self.partition.key,
                         %error,
-                        "the Tagging API is denied (tag:GetResources): tags are read by ListTags per job"
+                        "the Tagging API failed (GetResources needs tag:GetResources): tags are read by ListTags per job"
                     );
                 }
                 None
             }
-            Err(error) => return Err(error.into()),
         };
         let request = ScanRequest {
             tags: tagged.is_none(),
@@ -241,19 +243,30 @@ impl Collector {
         let changed: Vec<String> = listed
             .iter()
             .filter(|record| {
-                known
-                    .get(&record.summary.arn)
-                    .is_some_and(|job| Some(&job.tags) != record.tags.as_ref())
+                known.get(&record.summary.arn).is_some_and(|job| {
+                    record
+                        .tags
+                        .as_ref()
+                        .is_some_and(|tags| !same_tags(tags, &job.tags))
+                })
             })
             .map(|record| record.summary.name.clone())
             .collect();
         let gone = not_listed(&known, &listed);
+        // GetResources may be behind: what ListTags says now is written
+        // only where it differs from the store.
         let records: Vec<JobRecord> = self
             .partition
             .source
             .lookup(changed, true, RowFilter::default())
+            .try_filter(|record| {
+                futures::future::ready(differs(record, known.get(&record.summary.arn)))
+            })
             .try_collect()
             .await?;
+        if records.is_empty() && gone.is_empty() {
+            return Ok(RunReport::default());
+        }
         self.write(&records, &gone, watermark).await?;
         Ok(RunReport {
             full_scan: false,
@@ -367,7 +380,21 @@ fn differs(record: &JobRecord, known: Option<&KnownJob>) -> bool {
     let modified = timestamp_value(Column::LastModifiedTime, record).map(to_micros);
     known.status != record.summary.status
         || known.last_modified != modified
-        || record.tags.as_ref().is_some_and(|tags| *tags != known.tags)
+        || record
+            .tags
+            .as_ref()
+            .is_some_and(|tags| !same_tags(tags, &known.tags))
+}
+
+/// Whether two lists hold the same tags, in any order: ListTags and
+/// GetResources need not give them in the same one.
+fn same_tags(a: &[(String, String)], b: &[(String, String)]) -> bool {
+    let sorted = |tags: &[(String, String)]| {
+        let mut tags = tags.to_vec();
+        tags.sort();
+        tags
+    };
+    a.len() == b.len() && sorted(a) == sorted(b)
 }
 
 /// The ARNs of the `known` jobs that `listed` does not hold: gone.
@@ -378,4 +405,35 @@ fn not_listed(known: &HashMap<String, KnownJob>, listed: &[JobRecord]) -> Vec<St
         .filter(|arn| !listed.contains(arn.as_str()))
         .cloned()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn tags_are_the_same_in_any_order_but_not_with_another_value_or_count() {
+        let stored = tags(&[("team", "vision"), ("env", "prod")]);
+        assert!(same_tags(
+            &tags(&[("env", "prod"), ("team", "vision")]),
+            &stored
+        ));
+        assert!(!same_tags(
+            &tags(&[("env", "dev"), ("team", "vision")]),
+            &stored
+        ));
+        assert!(!same_tags(&tags(&[("env", "prod")]), &stored));
+        assert!(!same_tags(
+            &tags(&[("env", "prod"), ("env", "prod"), ("team", "vision")]),
+            &stored
+        ));
+        assert!(same_tags(&[], &[]));
+    }
 }

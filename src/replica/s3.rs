@@ -38,6 +38,8 @@ pub struct S3Access {
     /// An S3-compatible endpoint (`--store-endpoint-url`, or the standard
     /// `AWS_ENDPOINT_URL_S3`); `None`: AWS's own.
     pub endpoint_url: Option<String>,
+    /// The bucket's region (`--store-region`); `None`: the configuration's.
+    pub region: Option<String>,
 }
 
 /// The object store of `bucket`, rooted at the bucket.
@@ -50,9 +52,11 @@ pub async fn bucket_store(
         loader = loader.profile_name(profile);
     }
     let config = loader.load().await;
-    let region = config
-        .region()
-        .map_or(DEFAULT_BUCKET_REGION.to_owned(), ToString::to_string);
+    let region = access.region.clone().unwrap_or_else(|| {
+        config
+            .region()
+            .map_or(DEFAULT_BUCKET_REGION.to_owned(), ToString::to_string)
+    });
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(bucket)
         .with_region(region)

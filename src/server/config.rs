@@ -93,6 +93,9 @@ pub struct ReplicaSettings {
     pub store: String,
     /// How an S3 store is reached.
     pub access: crate::replica::S3Access,
+    /// Whether this process collects (`serve --no-collect`: it only reads
+    /// a store that `collect` or other servers keep current).
+    pub collect: bool,
     /// When each partition's collector refreshes, reconciles and reads
     /// tags.
     pub schedule: crate::replica::Schedule,

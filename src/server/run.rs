@@ -64,7 +64,7 @@ pub async fn run(
             let mine: Vec<Partition> = partitions
                 .all()
                 .iter()
-                .filter(|partition| fleet.is_mine(&partition.key))
+                .filter(|partition| settings.collect && fleet.is_mine(&partition.key))
                 .cloned()
                 .collect();
             let board = StatusBoard::default();

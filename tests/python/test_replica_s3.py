@@ -232,3 +232,40 @@ def test_the_readme_s3_commands_fill_and_serve_one_store(moto_endpoint, emulator
         assert rows == JOBS * len(regions)
     finally:
         stop(proc)
+
+
+def test_serve_no_collect_reads_a_store_that_collect_keeps(moto_endpoint, emulator):
+    """`collect --once` fills the store; `serve --no-collect` answers from
+    it and calls SageMaker for nothing: no collector runs there."""
+    new_bucket(moto_endpoint, "read-only")
+    store = "s3://read-only/neo"
+    env = environment(moto_endpoint)
+    assert collect_once(emulator, store, env).returncode == 0
+    before = {region: emulator_calls(emulator, region) for region in REGIONS}
+    proc, url = start_and_read_address(
+        [binary(), "serve", "--listen", "127.0.0.1:0", "--endpoint-url", emulator,
+         "--region", ",".join(REGIONS), "--store", store, "--no-collect",
+         "--refresh-interval", "1"],
+        env=env,
+    )
+    try:
+        with flightsql.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM aws.sagemaker_compilation_job")
+            assert cur.fetchone()[0] == JOBS * len(REGIONS)
+            cur.execute("SELECT count(*) FROM aws.sagemaker_compilation_job_freshness "
+                        "WHERE NOT collected_here AND watermark IS NOT NULL AND last_run IS NULL")
+            assert cur.fetchone()[0] == len(REGIONS)
+    finally:
+        stop(proc)
+    for region in REGIONS:
+        assert emulator_calls(emulator, region) == before[region], region
+
+
+def test_a_standard_s3_endpoint_variable_does_not_stop_a_server_without_a_store(moto_endpoint):
+    """AWS_ENDPOINT_URL_S3, set for other tools, is not an error without
+    --store."""
+    proc, _ = start_and_read_address(
+        [binary(), "serve", "--demo", "--demo-jobs", "10", "--listen", "127.0.0.1:0"],
+        env=environment(moto_endpoint),
+    )
+    stop(proc)
