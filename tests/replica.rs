@@ -590,3 +590,47 @@ async fn a_refresh_writes_only_what_changed_and_commits_nothing_when_nothing_did
     );
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_tags_refresh_is_due_by_the_time_the_store_records_across_restarts() {
+    let emu = emulator(FilterPaging::BeforeCut).await;
+    let dir = TempDir::new("replica-tags-due");
+    let store = Arc::new(ReplicaStore::open(&dir.file("store")).await.expect("store"));
+    let key = partition(&emu).key;
+    assert_eq!(store.tags_refreshed_at(&key).await.expect("read"), None);
+    let hourly = Schedule {
+        tags_refresh: Duration::from_secs(3600),
+        ..Schedule::default()
+    };
+    let kinds =
+        |passes: Vec<(&'static str, _)>| passes.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    // The full scan reads every tag: no tags refresh is due after it.
+    let first = Collector::new(partition(&emu), Arc::clone(&store));
+    assert_eq!(
+        kinds(first.run_due(&hourly).await.expect("run")),
+        ["full_scan"]
+    );
+    let scanned_at = store.tags_refreshed_at(&key).await.expect("read");
+    assert!(scanned_at.is_some());
+    // A new collector (a restart, or the next `collect --once`) reads the
+    // time from the store: within the hour, a refresh only.
+    let restarted = Collector::new(partition(&emu), Arc::clone(&store));
+    emu.state().reset_stats();
+    assert_eq!(
+        kinds(restarted.run_due(&hourly).await.expect("run")),
+        ["refresh"]
+    );
+    assert!(!calls(&emu).contains_key("GetResources"));
+    // Past the interval: a refresh, then a tags refresh, whose time is kept.
+    let always = Schedule {
+        tags_refresh: Duration::ZERO,
+        ..Schedule::default()
+    };
+    assert_eq!(
+        kinds(restarted.run_due(&always).await.expect("run")),
+        ["refresh", "tags_refresh"]
+    );
+    assert!(calls(&emu).contains_key("GetResources"));
+    assert!(store.tags_refreshed_at(&key).await.expect("read") >= scanned_at);
+    emu.shutdown().await;
+}

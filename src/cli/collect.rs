@@ -16,12 +16,14 @@ use crate::cli::store::StoreArgs;
 #[derive(Debug, Args)]
 #[command(mut_arg("store", |store| store.required(true)))]
 pub struct CollectArgs {
-    /// One pass per partition (its first full scan, or a refresh), then
-    /// exit: non-zero if any partition failed. For cron and Kubernetes Jobs.
+    /// One pass per partition (its first full scan, or a refresh, and a
+    /// tags refresh when --tags-refresh-interval has passed since the
+    /// store's last one), then exit: non-zero if any partition failed. For
+    /// cron and Kubernetes Jobs.
     #[arg(long)]
     pub once: bool,
 
-    /// The store, and the cadences when not `--once`.
+    /// The store, and the cadences.
     #[command(flatten)]
     pub replica: StoreArgs,
 

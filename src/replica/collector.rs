@@ -129,21 +129,57 @@ impl Collector {
         }
     }
 
+    /// The passes due now by `schedule`, in order: the first full scan, or
+    /// a refresh, then a tags refresh if the store's last one is older than
+    /// `schedule.tags_refresh` (so a restarted or `--once` collector does
+    /// it when due, not only a long-running one). Stops at the first error.
+    pub async fn run_due(
+        &self,
+        schedule: &Schedule,
+    ) -> Result<Vec<(&'static str, RunReport)>, ReplicaError> {
+        let first = self.run_once().await?;
+        let mut passes = vec![(
+            if first.full_scan {
+                "full_scan"
+            } else {
+                "refresh"
+            },
+            first,
+        )];
+        if self.tags_refresh_due(schedule).await? {
+            passes.push(("tags_refresh", self.refresh_tags().await?));
+        }
+        Ok(passes)
+    }
+
+    /// Whether the store's last tags refresh of the partition is older
+    /// than `schedule.tags_refresh` (or missing).
+    async fn tags_refresh_due(&self, schedule: &Schedule) -> Result<bool, ReplicaError> {
+        let last = self.store.tags_refreshed_at(&self.partition.key).await?;
+        Ok(last.is_none_or(|at| {
+            unix_seconds().saturating_sub(at)
+                >= i64::try_from(schedule.tags_refresh.as_secs()).unwrap_or(i64::MAX)
+        }))
+    }
+
     /// Runs now and then by `schedule`, until dropped; a failed run is
-    /// logged and the next one tries again.
+    /// logged and the next one tries again. A tags refresh is due by the
+    /// time the store records for the last one, so restarts do not put it
+    /// off; a reconcile (also part of each tags refresh) by this process's
+    /// clock.
     pub async fn run_every(&self, schedule: Schedule) {
         let mut ticks = tokio::time::interval(schedule.refresh);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let started = tokio::time::Instant::now();
-        let (mut last_reconcile, mut last_tags) = (started, started);
+        let mut last_reconcile = tokio::time::Instant::now();
         loop {
             ticks.tick().await;
             let now = tokio::time::Instant::now();
-            let run = if now - last_tags >= schedule.tags_refresh {
-                last_tags = now;
+            let scanned = matches!(self.store.watermark(&self.partition.key).await, Ok(Some(_)));
+            let tags_due = scanned && self.tags_refresh_due(&schedule).await.unwrap_or(false);
+            let run = if tags_due {
                 last_reconcile = now;
                 ("tags_refresh", self.refresh_tags().await)
-            } else if now - last_reconcile >= schedule.reconcile {
+            } else if scanned && now - last_reconcile >= schedule.reconcile {
                 last_reconcile = now;
                 ("reconcile", self.reconcile().await)
             } else {
@@ -195,7 +231,7 @@ impl Collector {
             .try_collect()
             .await?;
         let gone = not_listed(&known, &listed);
-        self.write(&[], &gone, watermark).await?;
+        self.write(&[], &gone, watermark, None).await?;
         Ok(RunReport {
             full_scan: false,
             written: 0,
@@ -264,10 +300,10 @@ impl Collector {
             })
             .try_collect()
             .await?;
-        if records.is_empty() && gone.is_empty() {
-            return Ok(RunReport::default());
-        }
-        self.write(&records, &gone, watermark).await?;
+        // Even with nothing to write: the commit records when the tags
+        // were read.
+        self.write(&records, &gone, watermark, Some(unix_seconds()))
+            .await?;
         Ok(RunReport {
             full_scan: false,
             written: records.len(),
@@ -287,7 +323,8 @@ impl Collector {
             .map(|record| to_micros(&record.summary.creation_time))
             .max()
             .unwrap_or(0);
-        self.write(&records, &[], watermark).await?;
+        self.write(&records, &[], watermark, Some(unix_seconds()))
+            .await?;
         Ok(RunReport {
             full_scan: true,
             written: records.len(),
@@ -349,7 +386,7 @@ impl Collector {
         if changed.is_empty() && gone.is_empty() && newest == watermark {
             return Ok(RunReport::default());
         }
-        self.write(&changed, &gone, newest).await?;
+        self.write(&changed, &gone, newest, None).await?;
         Ok(RunReport {
             full_scan: false,
             written: changed.len(),
@@ -362,12 +399,22 @@ impl Collector {
         records: &[JobRecord],
         gone: &[String],
         watermark: i64,
+        tags_refreshed: Option<i64>,
     ) -> Result<(), ReplicaError> {
         let rows = records_to_batch(&table_schema(), &ALL_COLUMNS, records)?;
         self.store
-            .commit(&self.partition.key, &rows, gone, watermark)
+            .commit(&self.partition.key, &rows, gone, watermark, tags_refreshed)
             .await
     }
+}
+
+/// Now, in Unix seconds.
+fn unix_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+        })
 }
 
 /// Whether `record` says more than the store's `known` row of the job: a

@@ -39,6 +39,8 @@ use crate::table::schema::{ALL_COLUMNS, Column, table_schema};
 
 /// The prefix of every partition's application transaction id.
 const APP_ID_PREFIX: &str = "sagemaker-flight/";
+/// Appended to a partition's app id for the time of its last tags refresh.
+const TAGS_REFRESH_SUFFIX: &str = "#tags-refresh";
 /// The folder of a Delta table's commits.
 const DELTA_LOG: &str = "_delta_log";
 /// The source column of a MERGE that marks a job to remove.
@@ -235,15 +237,32 @@ impl ReplicaStore {
         Ok(frame.count().await?)
     }
 
+    /// When `partition`'s tags were last all read (a full scan or a tags
+    /// refresh, which lists every job too), in Unix seconds; `None`: never.
+    /// Kept in the store, so that a restarted or `--once` collector knows
+    /// whether one is due.
+    pub async fn tags_refreshed_at(
+        &self,
+        partition: &PartitionKey,
+    ) -> Result<Option<i64>, ReplicaError> {
+        let table = self.latest().await?;
+        Ok(table
+            .snapshot()?
+            .transaction_version(table.log_store().as_ref(), &tags_app_id(partition))
+            .await?)
+    }
+
     /// One commit: `rows` (the table's 21 columns) replace the rows of the
     /// same jobs or are added, the jobs whose ARNs are in `gone` are
-    /// removed, and `partition`'s watermark becomes `watermark`.
+    /// removed, and `partition`'s watermark becomes `watermark`; with
+    /// `tags_refreshed` (Unix seconds), its tags were all read then.
     pub async fn commit(
         &self,
         partition: &PartitionKey,
         rows: &RecordBatch,
         gone: &[String],
         watermark: i64,
+        tags_refreshed: Option<i64>,
     ) -> Result<(), ReplicaError> {
         let source = merge_source(rows, gone)?;
         let mut table = self.table.lock().await;
@@ -273,8 +292,13 @@ impl ReplicaStore {
                 insert
             })?
             .with_commit_properties(
-                CommitProperties::default()
-                    .with_application_transaction(Transaction::new(app_id(partition), watermark)),
+                CommitProperties::default().with_application_transactions(
+                    std::iter::once(Transaction::new(app_id(partition), watermark))
+                        .chain(
+                            tags_refreshed.map(|at| Transaction::new(tags_app_id(partition), at)),
+                        )
+                        .collect(),
+                ),
             )
             .await?;
         *table = committed;
@@ -297,6 +321,11 @@ fn text_array(array: &ArrayRef) -> Result<StringArray, ReplicaError> {
 /// The application transaction id of `partition`'s collector.
 fn app_id(partition: &PartitionKey) -> String {
     format!("{APP_ID_PREFIX}{partition}")
+}
+
+/// The application transaction id of `partition`'s last tags refresh.
+fn tags_app_id(partition: &PartitionKey) -> String {
+    format!("{APP_ID_PREFIX}{partition}{TAGS_REFRESH_SUFFIX}")
 }
 
 /// The rows of `partition`: its account, and its region in the ARN.

@@ -1,7 +1,9 @@
 //! `sagemaker-flight collect`: the replica's collectors without a Flight
 //! server, for a store that servers elsewhere read. With `once`, each
-//! partition's collector runs one pass (the first full scan, or a refresh)
-//! and the process exits: a cron job or a Kubernetes Job.
+//! partition's collector runs what is due (the first full scan or a
+//! refresh, then a tags refresh if the store's last one is older than the
+//! tags refresh interval) and the process exits: a cron job or a
+//! Kubernetes Job.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -52,23 +54,29 @@ pub async fn collect(
     crate::source::operations::preregister_metrics(&keys);
     let store = Arc::new(ReplicaStore::open_with(&replica.store, &replica.access).await?);
     let result = if once {
+        let schedule = replica.schedule;
         let passes = partitions.all().iter().map(|partition| {
             let collector = Collector::new(partition.clone(), Arc::clone(&store));
-            async move { (partition.key.to_string(), collector.run_once().await) }
+            async move {
+                (
+                    partition.key.to_string(),
+                    collector.run_due(&schedule).await,
+                )
+            }
         });
         let mut failed = Vec::new();
-        for (partition, pass) in futures::future::join_all(passes).await {
-            match pass {
-                Ok(report) => println!(
-                    "collected {partition}: {}, {} rows written, {} removed",
-                    if report.full_scan {
-                        "full scan"
-                    } else {
-                        "refresh"
-                    },
-                    report.written,
-                    report.removed
-                ),
+        for (partition, passes) in futures::future::join_all(passes).await {
+            match passes {
+                Ok(passes) => {
+                    for (kind, report) in passes {
+                        println!(
+                            "collected {partition}: {}, {} rows written, {} removed",
+                            kind.replace('_', " "),
+                            report.written,
+                            report.removed
+                        );
+                    }
+                }
                 Err(error) => failed.push(format!("{partition}: {error}")),
             }
         }
