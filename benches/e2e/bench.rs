@@ -365,6 +365,33 @@ impl Bench {
         Ok(samples)
     }
 
+    /// `runs` plain Flight reads of the table, each expected to give
+    /// `rows` rows; `emulator`: count its calls in each.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn repeat_flight(
+        &self,
+        label: &str,
+        setup: &Setup,
+        emulator: Option<&Emulator>,
+        server: &mut Proc,
+        url: &str,
+        rows: usize,
+        runs: usize,
+    ) -> Res<Vec<Sample>> {
+        let mut samples = Vec::new();
+        for run in 1..=runs {
+            let name = format!("{label} run {run}/{runs}");
+            let sample = self
+                .sample(&name, setup, emulator, server, url, Read::Flight(None))
+                .await?;
+            if sample.rows != rows {
+                return Err(format!("{name}: {} rows, expected {rows}", sample.rows));
+            }
+            samples.push(sample);
+        }
+        Ok(samples)
+    }
+
     /// Starts the pair, runs `SELECT *` `--runs` times, returns the row.
     pub(super) async fn select_all(&self, label: &str, setup: &Setup, runs: usize) -> Res<Row> {
         let emulator = self.emulator(setup).await?;

@@ -14,7 +14,7 @@ use crate::replica::{Collector, ReplicaStore, StatusBoard};
 use crate::server::backend::{OpenBackend, open_backend, partitions};
 use crate::server::config::{Backend, ReplicaSettings, SourceSettings};
 use crate::server::error::ServeError;
-use crate::server::run::spawn_collectors;
+use crate::server::run::{cannot_listen, spawn_collectors};
 
 /// Everything `collect` needs.
 #[derive(Debug)]
@@ -47,7 +47,7 @@ pub async fn collect(
     } = config;
     let _metrics = metrics_listener::listen(metrics_listen)
         .await
-        .map_err(|error| format!("cannot listen (--metrics-listen): {error}"))?;
+        .map_err(|error| cannot_listen(metrics_listen, "--metrics-listen", &error))?;
     let OpenBackend { clients, running } = open_backend(backend).await?;
     let partitions = partitions(clients, &source);
     let keys: Vec<_> = partitions.all().iter().map(|p| p.key.clone()).collect();

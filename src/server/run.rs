@@ -114,7 +114,11 @@ pub async fn run(
 
 /// The error of a listener that could not bind, naming it: which of the
 /// server's ports is taken is the first thing to know.
-fn cannot_listen(address: Option<SocketAddr>, flag: &str, error: &std::io::Error) -> ServeError {
+pub(crate) fn cannot_listen(
+    address: Option<SocketAddr>,
+    flag: &str,
+    error: &std::io::Error,
+) -> ServeError {
     match address {
         Some(address) => format!("cannot listen on {address} ({flag}): {error}").into(),
         None => format!("cannot listen ({flag}): {error}").into(),

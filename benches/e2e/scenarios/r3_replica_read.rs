@@ -38,23 +38,17 @@ impl Bench {
             if first.rows != setup.jobs {
                 return Err(format!("R3: {} rows, expected {}", first.rows, setup.jobs));
             }
-            let mut samples = Vec::new();
-            for run in 1..=runs {
-                let sample = self
-                    .sample(
-                        &format!("R3 replica read run {run}/{runs}"),
-                        &setup,
-                        Some(&emulator),
-                        &mut server,
-                        &url,
-                        Read::Flight(None),
-                    )
-                    .await?;
-                if sample.rows != setup.jobs {
-                    return Err(format!("R3: {} rows", sample.rows));
-                }
-                samples.push(sample);
-            }
+            let samples = self
+                .repeat_flight(
+                    "R3 replica read",
+                    &setup,
+                    Some(&emulator),
+                    &mut server,
+                    &url,
+                    setup.jobs,
+                    runs,
+                )
+                .await?;
             Row {
                 label: "R3 replica read".into(),
                 setup: format!("{}, store", setup.describe()),

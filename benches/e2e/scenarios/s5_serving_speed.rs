@@ -45,23 +45,17 @@ impl Bench {
                     cold.rows, setup.jobs
                 ));
             }
-            let mut samples = Vec::new();
-            for run in 1..=runs {
-                let sample = self
-                    .sample(
-                        &format!("S5 warm (ours) run {run}/{runs}"),
-                        &setup,
-                        Some(&emulator),
-                        &mut server,
-                        &url,
-                        Read::Flight(None),
-                    )
-                    .await?;
-                if sample.rows != setup.jobs {
-                    return Err(format!("S5 warm: {} rows", sample.rows));
-                }
-                samples.push(sample);
-            }
+            let samples = self
+                .repeat_flight(
+                    "S5 warm (ours)",
+                    &setup,
+                    Some(&emulator),
+                    &mut server,
+                    &url,
+                    setup.jobs,
+                    runs,
+                )
+                .await?;
             let mut row = Row {
                 label: "S5 warm, ours".into(),
                 setup: setup.describe(),
@@ -143,24 +137,17 @@ impl Bench {
         if !url.starts_with("http://127.0.0.1:") {
             return Err(format!("the pyarrow peer is at {url}, not on 127.0.0.1"));
         }
-        let runs = self.options.runs;
-        let mut samples = Vec::new();
-        for run in 1..=runs {
-            let sample = self
-                .sample(
-                    &format!("{scenario} pyarrow peer run {run}/{runs}"),
-                    setup,
-                    None,
-                    &mut peer,
-                    &url,
-                    Read::Flight(None),
-                )
-                .await?;
-            if sample.rows != rows {
-                return Err(format!("{} rows, expected {rows}", sample.rows));
-            }
-            samples.push(sample);
-        }
+        let samples = self
+            .repeat_flight(
+                &format!("{scenario} pyarrow peer"),
+                setup,
+                None,
+                &mut peer,
+                &url,
+                rows,
+                self.options.runs,
+            )
+            .await?;
         Ok(Row {
             label: format!("{scenario} pyarrow peer"),
             setup: format!("the same {} rows from an IPC file", thousands(rows as u64)),
