@@ -60,15 +60,21 @@ fn engine(emu: &Emulator, store: &Arc<ReplicaStore>) -> QueryEngine {
 /// The engine, its freshness table reading `board` (this process collects
 /// the one partition).
 fn engine_reporting(emu: &Emulator, store: &Arc<ReplicaStore>, board: StatusBoard) -> QueryEngine {
+    engine_with(emu, store, board, TableOptions::default())
+}
+
+fn engine_with(
+    emu: &Emulator,
+    store: &Arc<ReplicaStore>,
+    board: StatusBoard,
+    options: TableOptions,
+) -> QueryEngine {
     let key = partition(emu).key;
     let freshness = FreshnessTable::new(Arc::clone(store), vec![key.clone()], vec![key], board);
-    QueryEngine::new(
-        Partitions::new(vec![partition(emu)]),
-        TableOptions::default(),
-    )
-    .expect("engine")
-    .with_replica(Arc::clone(store), freshness)
-    .expect("replica")
+    QueryEngine::new(Partitions::new(vec![partition(emu)]), options)
+        .expect("engine")
+        .with_replica(Arc::clone(store), freshness)
+        .expect("replica")
 }
 
 async fn run(engine: &QueryEngine, sql: &str) -> Vec<RecordBatch> {
@@ -140,6 +146,102 @@ async fn a_full_scan_fills_the_store_and_queries_read_it_without_a_call() {
         BTreeMap::new(),
         "the replica answers with no call"
     );
+    assert_replica_is_live(&engine).await;
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn queries_read_each_version_from_memory_once_and_a_larger_table_from_the_store() {
+    let emu = emulator(FilterPaging::BeforeCut).await;
+    let dir = TempDir::new("replica-image");
+    let store = Arc::new(ReplicaStore::open(&dir.file("store")).await.expect("store"));
+    let collector = Collector::new(partition(&emu), Arc::clone(&store));
+    collector.run_once().await.expect("full scan");
+    let engine = engine(&emu, &store);
+    let rows = |batches: &[RecordBatch]| batches.iter().map(RecordBatch::num_rows).sum::<usize>();
+    let first = engine
+        .whole_table()
+        .await
+        .expect("read")
+        .expect("in memory");
+    assert_eq!(rows(&first), JOBS);
+    let again = engine
+        .whole_table()
+        .await
+        .expect("read")
+        .expect("in memory");
+    assert!(Arc::ptr_eq(&first, &again), "one version is read once");
+    // A commit makes a new version: the next read has its rows.
+    create_jobs(&emu, &["image-a", "image-b"]).await;
+    collector.run_once().await.expect("refresh");
+    let next = engine
+        .whole_table()
+        .await
+        .expect("read")
+        .expect("in memory");
+    assert_eq!(rows(&next), JOBS + 2);
+    assert_replica_is_live(&engine).await;
+
+    // Memory may hold fewer rows than the table has: each query reads the
+    // store, with the same answers.
+    let small = engine_with(
+        &emu,
+        &store,
+        StatusBoard::default(),
+        TableOptions {
+            snapshot_max_rows: JOBS / 2,
+            ..TableOptions::default()
+        },
+    );
+    assert!(small.whole_table().await.expect("read").is_none());
+    assert_replica_is_live(&small).await;
+    let failed = "SELECT _key FROM aws.sagemaker_compilation_job \
+         WHERE compilation_job_status = 'FAILED' ORDER BY _key";
+    assert_eq!(
+        rows_as_text(&run(&small, failed).await),
+        rows_as_text(&run(&engine, failed).await)
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_job_listed_too_late_for_a_refresh_is_added_by_the_next_reconcile() {
+    let emu = emulator(FilterPaging::BeforeCut).await;
+    let dir = TempDir::new("replica-late-job");
+    let store = Arc::new(ReplicaStore::open(&dir.file("store")).await.expect("store"));
+    let collector = Collector::new(partition(&emu), Arc::clone(&store));
+    collector.run_once().await.expect("full scan");
+    let key = partition(&emu).key;
+    // The oldest job, as if it had shown up in listings only now: the
+    // store lacks it, and it is far older than a refresh lists.
+    let engine = engine(&emu, &store);
+    let oldest = run(
+        &engine,
+        "SELECT _key FROM aws.sagemaker_compilation_job ORDER BY creation_time LIMIT 1",
+    )
+    .await;
+    let oldest = {
+        use arrow::array::AsArray;
+        oldest[0].column(0).as_string::<i32>().value(0).to_owned()
+    };
+    let watermark = store.watermark(&key).await.expect("read").expect("scanned");
+    store
+        .commit(
+            &key,
+            &RecordBatch::new_empty(table_schema()),
+            std::slice::from_ref(&oldest),
+            watermark,
+            None,
+        )
+        .await
+        .expect("remove it");
+    let refresh = collector.run_once().await.expect("refresh");
+    assert_eq!(refresh.new, 0, "{refresh:?}");
+    emu.state().reset_stats();
+    let reconcile = collector.reconcile().await.expect("reconcile");
+    assert_eq!((reconcile.new, reconcile.written), (1, 1), "{reconcile:?}");
+    let made = calls(&emu);
+    assert_eq!(made.get("DescribeCompilationJob"), Some(&1), "{made:?}");
     assert_replica_is_live(&engine).await;
     emu.shutdown().await;
 }

@@ -102,7 +102,7 @@ pub struct ServeArgs {
     pub no_collect: bool,
 
     /// Most jobs the cache holds (about 1.5 KiB each), and the most rows
-    /// a snapshot holds.
+    /// a snapshot, or the replica's version kept in memory, holds.
     #[arg(
         long,
         env = "SAGEMAKER_FLIGHT_CACHE_MAX_JOBS",

@@ -137,11 +137,12 @@ impl SqlService {
         Ok(self.plan(statement).await?.schema().as_ref().clone())
     }
 
-    /// The FlightData of the whole table from a fresh snapshot, encoded
-    /// once per snapshot; `None` when no snapshot is fresh. A whole-table
-    /// read then costs no planning and no encoding, only the sending.
+    /// The FlightData of the whole table from memory (a fresh snapshot,
+    /// or the replica's latest version), encoded once per snapshot or
+    /// version; `None` when memory does not hold it. A whole-table read
+    /// then costs no planning and no encoding, only the sending.
     async fn snapshot_messages(&self) -> Result<Option<Arc<Vec<FlightData>>>, Status> {
-        let Some(batches) = self.engine.fresh_snapshot() else {
+        let Some(batches) = self.engine.whole_table().await? else {
             // Free the encoding of an expired snapshot.
             *self
                 .encoded_snapshot

@@ -68,8 +68,8 @@ pub struct QueryEngine {
     filter_pushdown: bool,
     /// The table's snapshot (`table/snapshot.rs`), for whole-table reads.
     snapshots: Arc<SnapshotStore>,
-    /// Whether the table is answered from the replica (`--store`).
-    replica: bool,
+    /// The replica the table is answered from (`--store`), if any.
+    replica: Option<Arc<ReplicaTable>>,
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -130,7 +130,7 @@ impl QueryEngine {
             table,
             filter_pushdown: options.filter_pushdown,
             snapshots,
-            replica: false,
+            replica: None,
         })
     }
 
@@ -153,9 +153,14 @@ impl QueryEngine {
             .iter()
             .map(|partition| partition.key.clone())
             .collect();
-        let replica = ReplicaTable::new(store, Arc::clone(&self.table) as _, partitions);
+        let replica = Arc::new(ReplicaTable::new(
+            store,
+            Arc::clone(&self.table) as _,
+            partitions,
+            self.snapshots.max_rows(),
+        ));
         self.context
-            .register_table(name.as_str(), Arc::new(replica))?;
+            .register_table(name.as_str(), Arc::clone(&replica) as _)?;
         self.context.register_table(
             format!("{TABLE_SCHEMA}.{LIVE_TABLE_UNQUALIFIED}").as_str(),
             Arc::clone(&self.table) as _,
@@ -165,7 +170,7 @@ impl QueryEngine {
             Arc::new(freshness),
         )?;
         Ok(QueryEngine {
-            replica: true,
+            replica: Some(replica),
             ..self
         })
     }
@@ -175,14 +180,18 @@ impl QueryEngine {
         self.table.partitions()
     }
 
-    /// The rows of every column of the table's snapshot, if one is fresh:
-    /// the answer to `SELECT *` without a call.
-    pub fn fresh_snapshot(&self) -> Option<Arc<Vec<RecordBatch>>> {
-        // With a replica, the table is the replica's, not the live one's.
-        if self.replica {
-            return None;
+    /// Every row of every column from memory, if the table has them there:
+    /// the replica's latest version (`--store`), or else a fresh snapshot.
+    /// The answer to `SELECT *` without a call.
+    pub async fn whole_table(&self) -> Result<Option<Arc<Vec<RecordBatch>>>, QueryError> {
+        match &self.replica {
+            // As a scan of the replica would fail.
+            Some(replica) => replica
+                .whole_table()
+                .await
+                .map_err(|e| QueryError::DataFusion(DataFusionError::External(Box::new(e)))),
+            None => Ok(self.snapshots.fresh()),
         }
-        self.snapshots.fresh()
     }
 
     /// The DataFusion session (for catalog metadata).

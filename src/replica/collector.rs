@@ -21,6 +21,8 @@
 //!   that is denied a ListTags per job; a Describe only for a job whose
 //!   tags changed)
 //!   and a reconcile (List pages only) remove the jobs no longer listed.
+//!   Both describe a listed job the store lacks (one that showed up in
+//!   listings later than [`REFRESH_OVERLAP`] after its creation).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -39,8 +41,11 @@ use crate::table::scan_plan::date_time_of_micros;
 use crate::table::schema::{ALL_COLUMNS, Column, table_schema};
 
 /// How far below the watermark a refresh lists again: a job may show up
-/// in listings a little after its creation time.
-pub const REFRESH_OVERLAP: Duration = Duration::from_secs(300);
+/// in listings a little after its creation time. Each second of it costs
+/// listing the jobs created in that second again at every refresh (at a
+/// hundred jobs a minute, 30 s is half a page); a job that shows up later
+/// than this is added by the next reconcile, which lists every job.
+pub const REFRESH_OVERLAP: Duration = Duration::from_secs(30);
 /// How often a collector refreshes, unless configured.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 /// How often a collector reconciles (lists every job), unless configured.
@@ -86,6 +91,12 @@ pub struct RunReport {
     pub written: usize,
     /// Jobs removed.
     pub removed: usize,
+    /// Jobs described that the store did not hold (every job of a full
+    /// scan).
+    pub new: usize,
+    /// Jobs the store held that were described again (a refresh: those in
+    /// a status that can change; a tags refresh: those whose tags did).
+    pub rechecked: usize,
 }
 
 /// The collector of one partition.
@@ -205,6 +216,8 @@ impl Collector {
                     full_scan = report.full_scan,
                     written = report.written,
                     removed = report.removed,
+                    new = report.new,
+                    rechecked = report.rechecked,
                     "replica refreshed"
                 ),
                 (kind, Err(error)) => tracing::warn!(
@@ -218,7 +231,7 @@ impl Collector {
     }
 
     /// Lists every job (List pages only) and removes from the store the
-    /// jobs no longer listed.
+    /// jobs no longer listed; describes the listed jobs the store lacks.
     pub async fn reconcile(&self) -> Result<RunReport, ReplicaError> {
         let Some(watermark) = self.store.watermark(&self.partition.key).await? else {
             return self.full_scan().await;
@@ -231,11 +244,17 @@ impl Collector {
             .try_collect()
             .await?;
         let gone = not_listed(&known, &listed);
-        self.write(&[], &gone, watermark, None).await?;
+        let missing = not_known(&known, &listed);
+        let new = missing.len();
+        let records = self.describe(missing, &known).await?;
+        if !records.is_empty() || !gone.is_empty() {
+            self.write(&records, &gone, watermark, None).await?;
+        }
         Ok(RunReport {
-            full_scan: false,
-            written: 0,
+            written: records.len(),
             removed: gone.len(),
+            new,
+            ..RunReport::default()
         })
     }
 
@@ -289,26 +308,45 @@ impl Collector {
             .map(|record| record.summary.name.clone())
             .collect();
         let gone = not_listed(&known, &listed);
+        let missing = not_known(&known, &listed);
+        let (new, rechecked) = (missing.len(), changed.len());
         // GetResources may be behind: what ListTags says now is written
         // only where it differs from the store.
-        let records: Vec<JobRecord> = self
-            .partition
-            .source
-            .lookup(changed, true, RowFilter::default())
-            .try_filter(|record| {
-                futures::future::ready(differs(record, known.get(&record.summary.arn)))
-            })
-            .try_collect()
+        let records = self
+            .describe(changed.into_iter().chain(missing).collect(), &known)
             .await?;
         // Even with nothing to write: the commit records when the tags
         // were read.
         self.write(&records, &gone, watermark, Some(unix_seconds()))
             .await?;
         Ok(RunReport {
-            full_scan: false,
             written: records.len(),
             removed: gone.len(),
+            new,
+            rechecked,
+            ..RunReport::default()
         })
+    }
+
+    /// Describes (and reads the tags of) the jobs `names`, keeping those
+    /// that say more than the store's `known` rows.
+    async fn describe(
+        &self,
+        names: Vec<String>,
+        known: &HashMap<String, KnownJob>,
+    ) -> Result<Vec<JobRecord>, ReplicaError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .partition
+            .source
+            .lookup(names, true, RowFilter::default())
+            .try_filter(|record| {
+                futures::future::ready(differs(record, known.get(&record.summary.arn)))
+            })
+            .try_collect()
+            .await?)
     }
 
     async fn full_scan(&self) -> Result<RunReport, ReplicaError> {
@@ -328,7 +366,8 @@ impl Collector {
         Ok(RunReport {
             full_scan: true,
             written: records.len(),
-            removed: 0,
+            new: records.len(),
+            ..RunReport::default()
         })
     }
 
@@ -351,19 +390,17 @@ impl Collector {
         // New jobs, and those that may have changed since they were stored.
         let mut names: BTreeSet<String> = listed
             .iter()
-            .filter(|summary| {
-                known
-                    .get(&summary.arn)
-                    .is_none_or(|job| can_change(&job.status))
-            })
+            .filter(|summary| !known.contains_key(&summary.arn))
             .map(|summary| summary.name.clone())
             .collect();
-        names.extend(
-            known
-                .values()
-                .filter(|job| can_change(&job.status))
-                .map(|job| job.name.clone()),
-        );
+        let new = names.len();
+        let running: Vec<String> = known
+            .values()
+            .filter(|job| can_change(&job.status))
+            .map(|job| job.name.clone())
+            .collect();
+        let rechecked = running.len();
+        names.extend(running);
         let records: Vec<JobRecord> = self
             .partition
             .source
@@ -384,13 +421,19 @@ impl Collector {
             .filter(|record| differs(record, known.get(&record.summary.arn)))
             .collect();
         if changed.is_empty() && gone.is_empty() && newest == watermark {
-            return Ok(RunReport::default());
+            return Ok(RunReport {
+                new,
+                rechecked,
+                ..RunReport::default()
+            });
         }
         self.write(&changed, &gone, newest, None).await?;
         Ok(RunReport {
             full_scan: false,
             written: changed.len(),
             removed: gone.len(),
+            new,
+            rechecked,
         })
     }
 
@@ -442,6 +485,15 @@ fn same_tags(a: &[(String, String)], b: &[(String, String)]) -> bool {
         tags
     };
     a.len() == b.len() && sorted(a) == sorted(b)
+}
+
+/// The names of the `listed` jobs that `known` does not hold.
+fn not_known(known: &HashMap<String, KnownJob>, listed: &[JobRecord]) -> Vec<String> {
+    listed
+        .iter()
+        .filter(|record| !known.contains_key(&record.summary.arn))
+        .map(|record| record.summary.name.clone())
+        .collect()
 }
 
 /// The ARNs of the `known` jobs that `listed` does not hold: gone.

@@ -10,6 +10,7 @@
 //! - [`s3`]: the S3 object store, signed with the AWS configuration's
 //!   credentials, and its conditional-put commits.
 //! - [`provider`]: `aws.sagemaker_compilation_job` read from the store.
+//! - [`image`]: the store's latest version in memory, for queries.
 //! - [`freshness`]: `aws.sagemaker_compilation_job_freshness`, a row per
 //!   partition: its watermark and rows, and its collector's last runs.
 //! - [`status`]: what this process's collectors last did.
@@ -20,6 +21,7 @@
 pub mod collector;
 mod error;
 pub mod freshness;
+pub mod image;
 pub mod location;
 pub mod provider;
 pub mod s3;

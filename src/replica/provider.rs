@@ -1,8 +1,10 @@
 //! `aws.sagemaker_compilation_job` answered from the replica: the latest
-//! committed version of the Delta table at each query, filters pushed into
-//! Delta's file pruning (and applied again by DataFusion), the rows cast to
-//! exactly the live table's Arrow schema (Delta's reader may hand strings
-//! back as views and name the map's fields its own way).
+//! committed version of the Delta table at each query, from memory when
+//! it fits (`image.rs`: read once per version), else from the store with
+//! filters pushed into Delta's file pruning. DataFusion applies the
+//! filters to the rows either way, and the rows have exactly the live
+//! table's Arrow schema (Delta's reader may hand strings back as views and
+//! name the map's fields its own way).
 //!
 //! Until every partition's first full scan is in the store, a query is
 //! answered live instead: an empty or partial replica is not an answer.
@@ -11,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::Result;
@@ -21,8 +24,11 @@ use datafusion::physical_expr::expressions::{CastExpr, Column as ColumnExpr};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 
+use crate::replica::error::ReplicaError;
+use crate::replica::image::ReplicaImage;
 use crate::replica::store::ReplicaStore;
 use crate::source::PartitionKey;
+use crate::table::provider::memory_scan;
 use crate::table::schema::table_schema;
 
 /// The table read from the store.
@@ -35,26 +41,41 @@ pub struct ReplicaTable {
     partitions: Vec<PartitionKey>,
     /// Set once every partition's first full scan is in (it stays so).
     complete: AtomicBool,
+    /// The latest version in memory.
+    image: ReplicaImage,
 }
 
 impl ReplicaTable {
     /// The table of `store`, holding `partitions`, answered by `live` until
-    /// the store holds them all.
+    /// the store holds them all; a version of at most `max_image_rows`
+    /// rows is kept in memory.
     pub fn new(
         store: Arc<ReplicaStore>,
         live: Arc<dyn TableProvider>,
         partitions: Vec<PartitionKey>,
+        max_image_rows: usize,
     ) -> ReplicaTable {
         ReplicaTable {
             store,
             live,
             partitions,
             complete: AtomicBool::new(false),
+            image: ReplicaImage::new(max_image_rows),
         }
     }
 
+    /// Every row of the latest version, from memory: `None` until the
+    /// store holds every partition's first full scan, or if the table has
+    /// more rows than memory may keep.
+    pub async fn whole_table(&self) -> Result<Option<Arc<Vec<RecordBatch>>>, ReplicaError> {
+        if !self.is_complete().await? {
+            return Ok(None);
+        }
+        self.image.current(&self.store).await
+    }
+
     /// Whether the store holds every partition's first full scan.
-    async fn is_complete(&self) -> Result<bool, crate::replica::ReplicaError> {
+    async fn is_complete(&self) -> Result<bool, ReplicaError> {
         if self.complete.load(Ordering::Acquire) {
             return Ok(true);
         }
@@ -93,10 +114,14 @@ impl TableProvider for ReplicaTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let external = |e: crate::replica::ReplicaError| DataFusionError::External(Box::new(e));
+        let external = |e: ReplicaError| DataFusionError::External(Box::new(e));
         if !self.is_complete().await.map_err(external)? {
             tracing::debug!("the replica's first full scan is not done: answering live");
             return self.live.scan(state, projection, filters, limit).await;
+        }
+        if let Some(batches) = self.image.current(&self.store).await.map_err(external)? {
+            // Every filter is applied again above: none is exact here.
+            return memory_scan(state, &batches, &[], projection, limit);
         }
         let table = self.store.latest().await.map_err(external)?;
         table

@@ -26,7 +26,8 @@ use deltalake_core::kernel::Transaction;
 use deltalake_core::kernel::transaction::CommitProperties;
 use deltalake_core::protocol::SaveMode;
 use deltalake_core::{DeltaTable, DeltaTableBuilder, ensure_table_uri};
-use futures::TryStreamExt;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use tokio::sync::Mutex;
 use url::Url;
 
@@ -304,6 +305,36 @@ impl ReplicaStore {
         *table = committed;
         Ok(())
     }
+}
+
+/// Every row of `table`, in the live table's exact schema.
+pub async fn all_rows(
+    table: &DeltaTable,
+) -> Result<BoxStream<'static, Result<RecordBatch, ReplicaError>>, ReplicaError> {
+    let context = SessionContext::new();
+    table.update_datafusion_session(&context.state())?;
+    let rows = context
+        .read_table(table.table_provider().await?)?
+        .execute_stream()
+        .await?;
+    Ok(rows
+        .map_err(ReplicaError::from)
+        .and_then(|batch| std::future::ready(to_table_schema(&batch)))
+        .boxed())
+}
+
+/// `batch` (a read of the Delta table, its columns in the table's order)
+/// in exactly the live table's schema: Delta's reader may hand strings
+/// back as views and name the map's fields its own way.
+pub fn to_table_schema(batch: &RecordBatch) -> Result<RecordBatch, ReplicaError> {
+    let schema = table_schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(field, column)| arrow::compute::cast(column, field.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// Column `index` of `batch` as plain strings (the reader may hand back

@@ -70,10 +70,12 @@ pub async fn collect(
                 Ok(passes) => {
                     for (kind, report) in passes {
                         println!(
-                            "collected {partition}: {}, {} rows written, {} removed",
+                            "collected {partition}: {}, {} rows written, {} removed; described {} new and {} known jobs",
                             kind.replace('_', " "),
                             report.written,
-                            report.removed
+                            report.removed,
+                            report.new,
+                            report.rechecked
                         );
                     }
                 }

@@ -139,7 +139,7 @@ impl TableProvider for CompilationJobTable {
             Vec::new()
         };
         if let Some(batches) = self.snapshots.fresh() {
-            return snapshot_scan(state, &batches, &exact, projection, limit);
+            return memory_scan(state, &batches, &exact, projection, limit);
         }
         let columns: Vec<_> = match projection {
             Some(indices) => indices
@@ -177,10 +177,11 @@ impl TableProvider for CompilationJobTable {
     }
 }
 
-/// The snapshot's rows, as a scan would make them: filtered by the filters
-/// the scan answers exactly (DataFusion applies the others above), then
-/// projected and limited.
-fn snapshot_scan(
+/// Rows in memory (a snapshot, the replica's latest version), as a scan
+/// would make them: filtered by `exact`, the filters the scan answers
+/// exactly (DataFusion applies the others above), then projected and
+/// limited.
+pub fn memory_scan(
     state: &dyn Session,
     batches: &Arc<Vec<RecordBatch>>,
     exact: &[Expr],
