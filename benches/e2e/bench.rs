@@ -17,6 +17,9 @@ pub(super) struct Setup {
     /// The emulator's `--filter-paging after-cut`: ListCompilationJobs cuts
     /// a page of MaxResults jobs, then filters it.
     pub(super) filters_after_cut: bool,
+    /// The emulator's `--activity`: new jobs a minute, each moving through
+    /// its statuses.
+    pub(super) activity: Option<f64>,
 }
 
 impl Setup {
@@ -157,12 +160,13 @@ impl Bench {
             cache_ttl: 0,
             snapshot_ttl: 0,
             filters_after_cut: false,
+            activity: None,
         }
     }
 
     /// Remembers `sagemaker-flight ARGS` for the report (URLs as `URL`,
     /// paths in the work directory as `DIR`).
-    fn launched(&self, args: &[String]) {
+    pub(super) fn launched(&self, args: &[String]) {
         let words: Vec<&str> = args
             .iter()
             .map(|a| {
@@ -203,6 +207,9 @@ impl Bench {
         if setup.filters_after_cut {
             args.extend(["--filter-paging".into(), "after-cut".into()]);
         }
+        if let Some(rate) = setup.activity {
+            args.extend(["--activity".into(), format!("{rate:.0}")]);
+        }
         self.launched(&args);
         let (proc, url) = Proc::start(
             "emulator",
@@ -225,7 +232,8 @@ impl Bench {
     }
 
     /// A fresh server on `emulator` with the replica in `store` (made if
-    /// missing), refreshing every `refresh_s` seconds.
+    /// missing), refreshing every `refresh_s` seconds, with room in memory
+    /// for every row of the replica (as S5 gives its snapshot).
     pub(super) async fn store_server(
         &self,
         setup: &Setup,
@@ -233,12 +241,16 @@ impl Bench {
         store: &Path,
         refresh_s: u64,
     ) -> Res<(Proc, String)> {
-        let extra = [
+        let mut extra = vec![
             "--store".to_owned(),
             store.display().to_string(),
             "--refresh-interval".to_owned(),
             refresh_s.to_string(),
         ];
+        if self.flags.cache_max_jobs {
+            // Above the job count: an activity may add jobs.
+            extra.extend(["--cache-max-jobs".to_owned(), (2 * setup.jobs).to_string()]);
+        }
         self.server_with(setup, emulator, &extra).await
     }
 

@@ -177,6 +177,27 @@ pub(super) async fn sql_query(url: &str, sql: &str) -> Res<Sample> {
     Ok(tally.finish())
 }
 
+/// The batches of a Flight SQL query (every endpoint's).
+pub(super) async fn sql_batches(url: &str, sql: &str) -> Res<Vec<RecordBatch>> {
+    let mut client = FlightSqlServiceClient::new_from_inner(flight_service(url).await?);
+    let info = client
+        .execute(sql.to_owned(), None)
+        .await
+        .map_err(|e| format!("execute: {e}"))?;
+    let mut batches = Vec::new();
+    for endpoint in info.endpoint {
+        let ticket = endpoint.ticket.ok_or("an endpoint without a ticket")?;
+        let mut stream = client
+            .do_get(ticket)
+            .await
+            .map_err(|e| format!("do_get: {e}"))?;
+        while let Some(batch) = stream.next().await {
+            batches.push(batch.map_err(|e| format!("stream: {e}"))?);
+        }
+    }
+    Ok(batches)
+}
+
 /// A plain Flight read: GetFlightInfo of the table's path descriptor, then
 /// DoGet of every endpoint's ticket.
 pub(super) async fn flight_scan(url: &str, sink: Option<&mut IpcSink>) -> Res<Sample> {

@@ -43,9 +43,9 @@ use crate::table::schema::{ALL_COLUMNS, Column, table_schema};
 /// How far below the watermark a refresh lists again: a job may show up
 /// in listings a little after its creation time. Each second of it costs
 /// listing the jobs created in that second again at every refresh (at a
-/// hundred jobs a minute, 30 s is half a page); a job that shows up later
-/// than this is added by the next reconcile, which lists every job.
-pub const REFRESH_OVERLAP: Duration = Duration::from_secs(30);
+/// hundred jobs a minute, 10 s is a sixth of a page); a job that shows up
+/// later than this is added by the next reconcile, which lists every job.
+pub const REFRESH_OVERLAP: Duration = Duration::from_secs(10);
 /// How often a collector refreshes, unless configured.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 /// How often a collector reconciles (lists every job), unless configured.

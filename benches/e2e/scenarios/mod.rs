@@ -6,6 +6,7 @@ use super::*;
 
 mod m_memory;
 mod r1_restart;
+mod r2_refresh;
 mod r3_replica_read;
 mod s1_full_scan;
 mod s2_rate_limit;
@@ -27,11 +28,12 @@ pub(super) enum Id {
     S7,
     M,
     R1,
+    R2,
     R3,
 }
 
 impl Id {
-    pub(super) const ALL: [Id; 10] = [
+    pub(super) const ALL: [Id; 11] = [
         Id::S1,
         Id::S2,
         Id::S3,
@@ -41,6 +43,7 @@ impl Id {
         Id::S7,
         Id::M,
         Id::R1,
+        Id::R2,
         Id::R3,
     ];
 
@@ -55,6 +58,7 @@ impl Id {
             Id::S7 => "S7",
             Id::M => "M",
             Id::R1 => "R1",
+            Id::R2 => "R2",
             Id::R3 => "R3",
         }
     }
@@ -77,6 +81,7 @@ impl Id {
             Id::S7 => s7_first_rows::ABOUT,
             Id::M => m_memory::ABOUT,
             Id::R1 => r1_restart::ABOUT,
+            Id::R2 => r2_refresh::ABOUT,
             Id::R3 => r3_replica_read::ABOUT,
         }
     }
@@ -94,6 +99,7 @@ impl Bench {
             Id::S7 => self.s7().await,
             Id::M => self.m().await,
             Id::R1 => self.r1().await,
+            Id::R2 => self.r2().await,
             Id::R3 => self.r3().await,
         }
     }

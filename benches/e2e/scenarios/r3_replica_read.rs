@@ -6,8 +6,9 @@ use crate::*;
 
 pub(super) const ABOUT: &str = "**R3, replica read.** 200,000 jobs at 0 ms latency, the server with `--store DIR`: once \
      its first full scan is in the store, plain Flight DoGets of the table (GetFlightInfo \
-     of the path descriptor, then DoGet), each read from the Delta table, with no \
-     SageMaker call; against the same rows (written by this harness to an IPC file from \
+     of the path descriptor, then DoGet), with no SageMaker call, answered from the \
+     store's latest version in memory (read from the Delta table once: the server \
+     gets `--cache-max-jobs` above the job count, as S5 does); against the same rows (written by this harness to an IPC file from \
      the first read) served by pyarrow's FlightServerBase and read by the same Rust \
      client, as in S5 (target: pyarrow/us >= 1).";
 
@@ -54,7 +55,7 @@ impl Bench {
                 setup: format!("{}, store", setup.describe()),
                 samples,
                 rss_mib: server.peak_rss_mib(),
-                extra: vec!["plain Flight DoGet from the Delta table".into()],
+                extra: vec!["plain Flight DoGet of the replica".into()],
                 ..Row::default()
             }
             // The emulator and the server stop here, before the peer starts.
