@@ -60,21 +60,15 @@ fn engine(emu: &Emulator, store: &Arc<ReplicaStore>) -> QueryEngine {
 /// The engine, its freshness table reading `board` (this process collects
 /// the one partition).
 fn engine_reporting(emu: &Emulator, store: &Arc<ReplicaStore>, board: StatusBoard) -> QueryEngine {
-    engine_with(emu, store, board, TableOptions::default())
-}
-
-fn engine_with(
-    emu: &Emulator,
-    store: &Arc<ReplicaStore>,
-    board: StatusBoard,
-    options: TableOptions,
-) -> QueryEngine {
     let key = partition(emu).key;
     let freshness = FreshnessTable::new(Arc::clone(store), vec![key.clone()], vec![key], board);
-    QueryEngine::new(Partitions::new(vec![partition(emu)]), options)
-        .expect("engine")
-        .with_replica(Arc::clone(store), freshness)
-        .expect("replica")
+    QueryEngine::new(
+        Partitions::new(vec![partition(emu)]),
+        TableOptions::default(),
+    )
+    .expect("engine")
+    .with_replica(Arc::clone(store), freshness)
+    .expect("replica")
 }
 
 async fn run(engine: &QueryEngine, sql: &str) -> Vec<RecordBatch> {
@@ -184,15 +178,13 @@ async fn queries_read_each_version_from_memory_once_and_a_larger_table_from_the_
 
     // Memory may hold fewer rows than the table has: each query reads the
     // store, with the same answers.
-    let small = engine_with(
-        &emu,
-        &store,
-        StatusBoard::default(),
-        TableOptions {
-            snapshot_max_rows: JOBS / 2,
-            ..TableOptions::default()
-        },
+    let small_store = Arc::new(
+        ReplicaStore::open(&dir.file("store"))
+            .await
+            .expect("store")
+            .keeping_in_memory(JOBS / 2),
     );
+    let small = self::engine(&emu, &small_store);
     assert!(small.whole_table().await.expect("read").is_none());
     assert_replica_is_live(&small).await;
     let failed = "SELECT _key FROM aws.sagemaker_compilation_job \
@@ -279,10 +271,12 @@ async fn a_refresh_describes_only_new_and_running_jobs_under_both_paging_models(
         // A restart: a new store handle on the same directory resumes from
         // its watermark; nothing finished is described again.
         drop(collector);
+        // Nothing in memory: the refresh plans from the store's files.
         let reopened = Arc::new(
             ReplicaStore::open(&dir.file("store"))
                 .await
-                .expect("reopen"),
+                .expect("reopen")
+                .keeping_in_memory(0),
         );
         let collector = Collector::new(partition(&emu), Arc::clone(&reopened));
         emu.state().reset_stats();

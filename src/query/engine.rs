@@ -157,7 +157,6 @@ impl QueryEngine {
             store,
             Arc::clone(&self.table) as _,
             partitions,
-            self.snapshots.max_rows(),
         ));
         self.context
             .register_table(name.as_str(), Arc::clone(&replica) as _)?;

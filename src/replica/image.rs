@@ -2,7 +2,7 @@
 //! one version, in the live table's exact schema, read once per version.
 //!
 //! The replica changes once a refresh (a minute, by default) but is read
-//! by every query; decoding its Parquet files for each one would make a
+//! by every query, and by every refresh to plan its calls; decoding its Parquet files for each one would make a
 //! read of the replica several times slower than a read of the live
 //! table's snapshot (`table/snapshot.rs`). So a query that finds the
 //! store at the version the image holds is answered from memory, and the
@@ -27,7 +27,8 @@ struct Image {
     batches: Option<Arc<Vec<RecordBatch>>>,
 }
 
-/// The latest version's rows, kept for every query of one replica table.
+/// The latest version's rows, kept for every reader of one store: queries,
+/// and the refreshes that plan from what the store holds.
 #[derive(Debug)]
 pub struct ReplicaImage {
     max_rows: usize,

@@ -1,6 +1,7 @@
 //! `aws.sagemaker_compilation_job` answered from the replica: the latest
 //! committed version of the Delta table at each query, from memory when
-//! it fits (`image.rs`: read once per version), else from the store with
+//! it fits (`image.rs`: read once per version, also by the collectors),
+//! else from the store with
 //! filters pushed into Delta's file pruning. DataFusion applies the
 //! filters to the rows either way, and the rows have exactly the live
 //! table's Arrow schema (Delta's reader may hand strings back as views and
@@ -25,7 +26,6 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 
 use crate::replica::error::ReplicaError;
-use crate::replica::image::ReplicaImage;
 use crate::replica::store::ReplicaStore;
 use crate::source::PartitionKey;
 use crate::table::provider::memory_scan;
@@ -41,26 +41,21 @@ pub struct ReplicaTable {
     partitions: Vec<PartitionKey>,
     /// Set once every partition's first full scan is in (it stays so).
     complete: AtomicBool,
-    /// The latest version in memory.
-    image: ReplicaImage,
 }
 
 impl ReplicaTable {
     /// The table of `store`, holding `partitions`, answered by `live` until
-    /// the store holds them all; a version of at most `max_image_rows`
-    /// rows is kept in memory.
+    /// the store holds them all.
     pub fn new(
         store: Arc<ReplicaStore>,
         live: Arc<dyn TableProvider>,
         partitions: Vec<PartitionKey>,
-        max_image_rows: usize,
     ) -> ReplicaTable {
         ReplicaTable {
             store,
             live,
             partitions,
             complete: AtomicBool::new(false),
-            image: ReplicaImage::new(max_image_rows),
         }
     }
 
@@ -71,7 +66,7 @@ impl ReplicaTable {
         if !self.is_complete().await? {
             return Ok(None);
         }
-        self.image.current(&self.store).await
+        self.store.in_memory().await
     }
 
     /// Whether the store holds every partition's first full scan.
@@ -119,7 +114,7 @@ impl TableProvider for ReplicaTable {
             tracing::debug!("the replica's first full scan is not done: answering live");
             return self.live.scan(state, projection, filters, limit).await;
         }
-        if let Some(batches) = self.image.current(&self.store).await.map_err(external)? {
+        if let Some(batches) = self.store.in_memory().await.map_err(external)? {
             // Every filter is applied again above: none is exact here.
             return memory_scan(state, &batches, &[], projection, limit);
         }

@@ -20,6 +20,7 @@ use arrow::array::{
 };
 use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
+use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::{DataFrame, SessionContext};
 use deltalake_core::kernel::Transaction;
@@ -32,10 +33,11 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use crate::replica::error::ReplicaError;
+use crate::replica::image::ReplicaImage;
 use crate::replica::location::StoreLocation;
 use crate::replica::s3::{self, S3Access};
-use crate::source::PartitionKey;
 use crate::source::arn::ArnField;
+use crate::source::{DEFAULT_CACHE_MAX_JOBS, PartitionKey};
 use crate::table::schema::{ALL_COLUMNS, Column, table_schema};
 
 /// The prefix of every partition's application transaction id.
@@ -61,13 +63,20 @@ pub struct KnownJob {
     pub last_modified: Option<i64>,
 }
 
-/// The Delta table, and the lock that keeps this process's commits in line.
+/// The Delta table: one handle for commits, one for reads, and the
+/// latest version in memory.
 #[derive(Debug)]
 pub struct ReplicaStore {
     location: String,
-    /// The table as last loaded or committed here; reloaded before each
-    /// read and commit, so commits of other processes are seen.
-    table: Mutex<DeltaTable>,
+    /// The table as last committed here, held through each commit so that
+    /// this process's commits go one at a time; reloaded before each, so
+    /// commits of other processes are seen.
+    commits: Mutex<DeltaTable>,
+    /// The table as last read here, reloaded before each read: a query or
+    /// a refresh never waits for a commit (on S3 a MERGE takes seconds).
+    reads: Mutex<DeltaTable>,
+    /// The latest version's rows, for queries and refreshes (`image.rs`).
+    image: ReplicaImage,
 }
 
 impl ReplicaStore {
@@ -151,8 +160,27 @@ impl ReplicaStore {
         }
         Ok(ReplicaStore {
             location: location.to_owned(),
-            table: Mutex::new(table),
+            commits: Mutex::new(table.clone()),
+            reads: Mutex::new(table),
+            image: ReplicaImage::new(DEFAULT_CACHE_MAX_JOBS),
         })
+    }
+
+    /// The store, keeping a version of at most `max_rows` rows in memory
+    /// (zero: none; every read reads the files) instead of
+    /// [`DEFAULT_CACHE_MAX_JOBS`].
+    pub fn keeping_in_memory(self, max_rows: usize) -> ReplicaStore {
+        ReplicaStore {
+            image: ReplicaImage::new(max_rows),
+            ..self
+        }
+    }
+
+    /// Every row of the latest version, from memory (read now if memory
+    /// holds an older one); `None` if it has more rows than memory may
+    /// keep.
+    pub async fn in_memory(&self) -> Result<Option<Arc<Vec<RecordBatch>>>, ReplicaError> {
+        self.image.current(self).await
     }
 
     /// Where the store is, as given.
@@ -162,7 +190,7 @@ impl ReplicaStore {
 
     /// The table at its latest committed version.
     pub async fn latest(&self) -> Result<DeltaTable, ReplicaError> {
-        let mut table = self.table.lock().await;
+        let mut table = self.reads.lock().await;
         table.update_incremental(None).await?;
         Ok(table.clone())
     }
@@ -220,12 +248,21 @@ impl ReplicaStore {
         Ok(jobs)
     }
 
-    /// The latest rows of `partition`, to query.
+    /// The latest rows of `partition`, to query: from memory if it holds
+    /// them.
     async fn rows_of(&self, partition: &PartitionKey) -> Result<DataFrame, ReplicaError> {
-        let table = self.latest().await?;
         let context = SessionContext::new();
-        table.update_datafusion_session(&context.state())?;
-        let frame = context.read_table(table.table_provider().await?)?;
+        let frame = match self.in_memory().await? {
+            Some(batches) => context.read_table(Arc::new(MemTable::try_new(
+                table_schema(),
+                vec![batches.as_ref().clone()],
+            )?))?,
+            None => {
+                let table = self.latest().await?;
+                table.update_datafusion_session(&context.state())?;
+                context.read_table(table.table_provider().await?)?
+            }
+        };
         Ok(match partition_predicate(partition) {
             Some(predicate) => frame.filter(predicate)?,
             None => frame,
@@ -266,7 +303,7 @@ impl ReplicaStore {
         tags_refreshed: Option<i64>,
     ) -> Result<(), ReplicaError> {
         let source = merge_source(rows, gone)?;
-        let mut table = self.table.lock().await;
+        let mut table = self.commits.lock().await;
         table.update_incremental(None).await?;
         let context = SessionContext::new();
         let frame = context.read_batch(source)?;

@@ -60,7 +60,11 @@ pub async fn run(
     let fleet = fleet.assign(&keys);
     let (replica, _collectors) = match &replica {
         Some(settings) => {
-            let store = Arc::new(ReplicaStore::open_with(&settings.store, &settings.access).await?);
+            let store = Arc::new(
+                ReplicaStore::open_with(&settings.store, &settings.access)
+                    .await?
+                    .keeping_in_memory(table.snapshot_max_rows),
+            );
             let mine: Vec<Partition> = partitions
                 .all()
                 .iter()

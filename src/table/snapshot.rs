@@ -46,11 +46,6 @@ impl SnapshotStore {
         }
     }
 
-    /// The most rows a snapshot holds.
-    pub fn max_rows(&self) -> usize {
-        self.max_rows
-    }
-
     /// Whether snapshots are kept at all.
     pub fn enabled(&self) -> bool {
         !self.ttl.is_zero()
