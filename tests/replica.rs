@@ -197,6 +197,47 @@ async fn queries_read_each_version_from_memory_once_and_a_larger_table_from_the_
 }
 
 #[tokio::test]
+async fn a_full_scan_cut_short_is_made_again_in_parts_with_every_job_once() {
+    let emu = emulator(FilterPaging::BeforeCut).await;
+    let dir = TempDir::new("replica-parts");
+    let store = Arc::new(ReplicaStore::open(&dir.file("store")).await.expect("store"));
+    let key = partition(&emu).key;
+    let engine = engine(&emu, &store);
+    // What a full scan killed after its first parts leaves: rows, and no
+    // watermark.
+    let part = run(
+        &engine,
+        "SELECT * FROM aws.sagemaker_compilation_job_live ORDER BY _key LIMIT 120",
+    )
+    .await;
+    let part = arrow::compute::concat_batches(&table_schema(), &part).expect("one batch");
+    store
+        .commit(&key, &part, &[], None, None)
+        .await
+        .expect("a part");
+    assert_eq!(store.watermark(&key).await.expect("read"), None);
+    assert!(
+        engine.whole_table().await.expect("read").is_none(),
+        "an unfinished scan is not an answer"
+    );
+    let version = |table: deltalake_core::DeltaTable| table.version();
+    let before = version(store.latest().await.expect("table"));
+    let collector = Collector::new(partition(&emu), Arc::clone(&store)).committing_every(100);
+    let report = collector.run_once().await.expect("full scan");
+    assert!(report.full_scan);
+    assert_eq!(report.written, JOBS);
+    // 250 jobs, 100 a commit: three commits, the watermark with the last.
+    assert_eq!(
+        version(store.latest().await.expect("table")),
+        before.map(|v| v + 3)
+    );
+    assert!(store.watermark(&key).await.expect("read").is_some());
+    assert_eq!(store.row_count(&key).await.expect("count"), JOBS);
+    assert_replica_is_live(&engine).await;
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_job_listed_too_late_for_a_refresh_is_added_by_the_next_reconcile() {
     let emu = emulator(FilterPaging::BeforeCut).await;
     let dir = TempDir::new("replica-late-job");
@@ -222,7 +263,7 @@ async fn a_job_listed_too_late_for_a_refresh_is_added_by_the_next_reconcile() {
             &key,
             &RecordBatch::new_empty(table_schema()),
             std::slice::from_ref(&oldest),
-            watermark,
+            Some(watermark),
             None,
         )
         .await

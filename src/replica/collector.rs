@@ -46,6 +46,8 @@ use crate::table::schema::{ALL_COLUMNS, Column, table_schema};
 /// hundred jobs a minute, 10 s is a sixth of a page); a job that shows up
 /// later than this is added by the next reconcile, which lists every job.
 pub const REFRESH_OVERLAP: Duration = Duration::from_secs(10);
+/// Jobs per commit of a full scan: what memory holds of it at a time.
+pub const FULL_SCAN_COMMIT_JOBS: usize = 10_000;
 /// How often a collector refreshes, unless configured.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 /// How often a collector reconciles (lists every job), unless configured.
@@ -110,6 +112,8 @@ pub struct Collector {
     board: StatusBoard,
     /// Whether a failed Tagging API call was logged (once is enough).
     tagging_failed: AtomicBool,
+    /// Jobs per commit of a full scan.
+    commit_every: usize,
 }
 
 impl Collector {
@@ -123,6 +127,16 @@ impl Collector {
             labels,
             board: StatusBoard::default(),
             tagging_failed: AtomicBool::new(false),
+            commit_every: FULL_SCAN_COMMIT_JOBS,
+        }
+    }
+
+    /// The collector, committing a full scan `jobs` at a time instead of
+    /// [`FULL_SCAN_COMMIT_JOBS`].
+    pub fn committing_every(self, jobs: usize) -> Collector {
+        Collector {
+            commit_every: jobs,
+            ..self
         }
     }
 
@@ -248,7 +262,7 @@ impl Collector {
         let new = missing.len();
         let records = self.describe(missing, &known).await?;
         if !records.is_empty() || !gone.is_empty() {
-            self.write(&records, &gone, watermark, None).await?;
+            self.write(&records, &gone, Some(watermark), None).await?;
         }
         Ok(RunReport {
             written: records.len(),
@@ -317,7 +331,7 @@ impl Collector {
             .await?;
         // Even with nothing to write: the commit records when the tags
         // were read.
-        self.write(&records, &gone, watermark, Some(unix_seconds()))
+        self.write(&records, &gone, Some(watermark), Some(unix_seconds()))
             .await?;
         Ok(RunReport {
             written: records.len(),
@@ -349,24 +363,42 @@ impl Collector {
             .await?)
     }
 
+    /// Every job described and its tags read, committed
+    /// [`FULL_SCAN_COMMIT_JOBS`] at a time (memory holds one part, not the
+    /// partition), the watermark with the last part: until it is in, the
+    /// scan is not done, and the next run makes it again (each commit is a
+    /// MERGE, so the jobs already in are not doubled).
     async fn full_scan(&self) -> Result<RunReport, ReplicaError> {
         let request = ScanRequest {
             describe: true,
             tags: true,
             ..ScanRequest::default()
         };
-        let records: Vec<JobRecord> = self.partition.source.scan(request).try_collect().await?;
-        let watermark = records
-            .iter()
-            .map(|record| to_micros(&record.summary.creation_time))
-            .max()
-            .unwrap_or(0);
-        self.write(&records, &[], watermark, Some(unix_seconds()))
+        let mut parts = self
+            .partition
+            .source
+            .scan(request)
+            .try_chunks(self.commit_every.max(1));
+        let (mut watermark, mut written) = (0, 0);
+        let mut held: Option<Vec<JobRecord>> = None;
+        while let Some(part) = parts.try_next().await.map_err(|error| error.1)? {
+            watermark = part
+                .iter()
+                .map(|record| to_micros(&record.summary.creation_time))
+                .fold(watermark, i64::max);
+            written += part.len();
+            // Held back one part, so that the last goes with the watermark.
+            if let Some(previous) = held.replace(part) {
+                self.write(&previous, &[], None, None).await?;
+            }
+        }
+        let last = held.unwrap_or_default();
+        self.write(&last, &[], Some(watermark), Some(unix_seconds()))
             .await?;
         Ok(RunReport {
             full_scan: true,
-            written: records.len(),
-            new: records.len(),
+            written,
+            new: written,
             ..RunReport::default()
         })
     }
@@ -427,7 +459,7 @@ impl Collector {
                 ..RunReport::default()
             });
         }
-        self.write(&changed, &gone, newest, None).await?;
+        self.write(&changed, &gone, Some(newest), None).await?;
         Ok(RunReport {
             full_scan: false,
             written: changed.len(),
@@ -441,7 +473,7 @@ impl Collector {
         &self,
         records: &[JobRecord],
         gone: &[String],
-        watermark: i64,
+        watermark: Option<i64>,
         tags_refreshed: Option<i64>,
     ) -> Result<(), ReplicaError> {
         let rows = records_to_batch(&table_schema(), &ALL_COLUMNS, records)?;

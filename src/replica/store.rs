@@ -10,7 +10,7 @@
 //! land together or not at all: a collector killed at any point leaves the
 //! last commit, and a partition without a watermark has never finished its
 //! first full scan (so the next run makes one again; the MERGE keeps every
-//! job once).
+//! job once). A full scan commits in parts, the watermark with the last.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -292,14 +292,15 @@ impl ReplicaStore {
 
     /// One commit: `rows` (the table's 21 columns) replace the rows of the
     /// same jobs or are added, the jobs whose ARNs are in `gone` are
-    /// removed, and `partition`'s watermark becomes `watermark`; with
+    /// removed, and `partition`'s watermark becomes `watermark` (`None`:
+    /// it stays as it is; a full scan's commits but its last); with
     /// `tags_refreshed` (Unix seconds), its tags were all read then.
     pub async fn commit(
         &self,
         partition: &PartitionKey,
         rows: &RecordBatch,
         gone: &[String],
-        watermark: i64,
+        watermark: Option<i64>,
         tags_refreshed: Option<i64>,
     ) -> Result<(), ReplicaError> {
         let source = merge_source(rows, gone)?;
@@ -331,7 +332,9 @@ impl ReplicaStore {
             })?
             .with_commit_properties(
                 CommitProperties::default().with_application_transactions(
-                    std::iter::once(Transaction::new(app_id(partition), watermark))
+                    watermark
+                        .map(|watermark| Transaction::new(app_id(partition), watermark))
+                        .into_iter()
                         .chain(
                             tags_refreshed.map(|at| Transaction::new(tags_app_id(partition), at)),
                         )
