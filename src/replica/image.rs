@@ -68,6 +68,7 @@ impl ReplicaImage {
         if let Some(batches) = self.at(version) {
             return Ok(batches);
         }
+        let started = std::time::Instant::now();
         let mut rows = all_rows(&table).await?;
         let mut batches = Vec::new();
         let mut count = 0;
@@ -82,6 +83,12 @@ impl ReplicaImage {
                 batches.push(batch);
             }
         }
+        tracing::debug!(
+            version,
+            rows = count,
+            elapsed_ms = started.elapsed().as_millis(),
+            "read the replica's latest version into memory"
+        );
         if !fits {
             tracing::info!(
                 version,

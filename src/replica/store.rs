@@ -22,7 +22,7 @@ use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{Expr, col, lit};
-use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use deltalake_core::kernel::Transaction;
 use deltalake_core::kernel::transaction::CommitProperties;
 use deltalake_core::protocol::SaveMode;
@@ -351,7 +351,14 @@ impl ReplicaStore {
 pub async fn all_rows(
     table: &DeltaTable,
 ) -> Result<BoxStream<'static, Result<RecordBatch, ReplicaError>>, ReplicaError> {
-    let context = SessionContext::new();
+    // Strings as the table has them, not as views to cast back.
+    let mut config = SessionConfig::new();
+    config
+        .options_mut()
+        .execution
+        .parquet
+        .schema_force_view_types = false;
+    let context = SessionContext::new_with_config(config);
     table.update_datafusion_session(&context.state())?;
     let rows = context
         .read_table(table.table_provider().await?)?
