@@ -13,10 +13,13 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arrow::record_batch::RecordBatch;
-use futures::TryStreamExt;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use deltalake_core::DeltaTable;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::replica::error::ReplicaError;
-use crate::replica::store::{ReplicaStore, all_rows};
+use crate::table::schema::table_schema;
 
 /// The image of one version.
 #[derive(Debug)]
@@ -47,16 +50,21 @@ impl ReplicaImage {
         }
     }
 
-    /// Every row of `store`'s latest version, read now if the image holds
-    /// an older one; `None` if it has more rows than the image may hold.
+    /// Whether it keeps any row (`max_rows` is not zero).
+    pub fn keeps_any(&self) -> bool {
+        self.max_rows > 0
+    }
+
+    /// Every row of `table` (the store's latest version), read now if the
+    /// image holds another version; `None` if it has more rows than the
+    /// image may hold.
     pub async fn current(
         &self,
-        store: &ReplicaStore,
+        table: &DeltaTable,
     ) -> Result<Option<Arc<Vec<RecordBatch>>>, ReplicaError> {
-        if self.max_rows == 0 {
+        if !self.keeps_any() {
             return Ok(None);
         }
-        let table = store.latest().await?;
         let Some(version) = table.version() else {
             return Ok(None);
         };
@@ -69,7 +77,7 @@ impl ReplicaImage {
             return Ok(batches);
         }
         let started = std::time::Instant::now();
-        let mut rows = all_rows(&table).await?;
+        let mut rows = all_rows(table).await?;
         let mut batches = Vec::new();
         let mut count = 0;
         let mut fits = true;
@@ -113,4 +121,41 @@ impl ReplicaImage {
             .filter(|image| image.version == version)
             .map(|image| image.batches.clone())
     }
+}
+
+/// Every row of `table`, in the live table's exact schema.
+pub async fn all_rows(
+    table: &DeltaTable,
+) -> Result<BoxStream<'static, Result<RecordBatch, ReplicaError>>, ReplicaError> {
+    // Strings as the table has them, not as views to cast back.
+    let mut config = SessionConfig::new();
+    config
+        .options_mut()
+        .execution
+        .parquet
+        .schema_force_view_types = false;
+    let context = SessionContext::new_with_config(config);
+    table.update_datafusion_session(&context.state())?;
+    let rows = context
+        .read_table(table.table_provider().await?)?
+        .execute_stream()
+        .await?;
+    Ok(rows
+        .map_err(ReplicaError::from)
+        .and_then(|batch| std::future::ready(to_table_schema(&batch)))
+        .boxed())
+}
+
+/// `batch` (a read of the Delta table, its columns in the table's order)
+/// in exactly the live table's schema: Delta's reader may hand strings
+/// back as views and name the map's fields its own way.
+pub fn to_table_schema(batch: &RecordBatch) -> Result<RecordBatch, ReplicaError> {
+    let schema = table_schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(field, column)| arrow::compute::cast(column, field.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema, columns)?)
 }

@@ -22,13 +22,12 @@ use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{Expr, col, lit};
-use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, SessionContext};
 use deltalake_core::kernel::Transaction;
 use deltalake_core::kernel::transaction::CommitProperties;
 use deltalake_core::protocol::SaveMode;
 use deltalake_core::{DeltaTable, DeltaTableBuilder, ensure_table_uri};
-use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use tokio::sync::Mutex;
 use url::Url;
 
@@ -180,7 +179,11 @@ impl ReplicaStore {
     /// holds an older one); `None` if it has more rows than memory may
     /// keep.
     pub async fn in_memory(&self) -> Result<Option<Arc<Vec<RecordBatch>>>, ReplicaError> {
-        self.image.current(self).await
+        if !self.image.keeps_any() {
+            return Ok(None);
+        }
+        let table = self.latest().await?;
+        self.image.current(&table).await
     }
 
     /// Where the store is, as given.
@@ -345,43 +348,6 @@ impl ReplicaStore {
         *table = committed;
         Ok(())
     }
-}
-
-/// Every row of `table`, in the live table's exact schema.
-pub async fn all_rows(
-    table: &DeltaTable,
-) -> Result<BoxStream<'static, Result<RecordBatch, ReplicaError>>, ReplicaError> {
-    // Strings as the table has them, not as views to cast back.
-    let mut config = SessionConfig::new();
-    config
-        .options_mut()
-        .execution
-        .parquet
-        .schema_force_view_types = false;
-    let context = SessionContext::new_with_config(config);
-    table.update_datafusion_session(&context.state())?;
-    let rows = context
-        .read_table(table.table_provider().await?)?
-        .execute_stream()
-        .await?;
-    Ok(rows
-        .map_err(ReplicaError::from)
-        .and_then(|batch| std::future::ready(to_table_schema(&batch)))
-        .boxed())
-}
-
-/// `batch` (a read of the Delta table, its columns in the table's order)
-/// in exactly the live table's schema: Delta's reader may hand strings
-/// back as views and name the map's fields its own way.
-pub fn to_table_schema(batch: &RecordBatch) -> Result<RecordBatch, ReplicaError> {
-    let schema = table_schema();
-    let columns = schema
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .map(|(field, column)| arrow::compute::cast(column, field.data_type()))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// Column `index` of `batch` as plain strings (the reader may hand back
