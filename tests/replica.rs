@@ -238,6 +238,55 @@ async fn a_full_scan_cut_short_is_made_again_in_parts_with_every_job_once() {
 }
 
 #[tokio::test]
+async fn compaction_and_vacuum_leave_one_data_file_and_the_same_rows() {
+    let emu = emulator(FilterPaging::BeforeCut).await;
+    let dir = TempDir::new("replica-maintenance");
+    let store = Arc::new(ReplicaStore::open(&dir.file("store")).await.expect("store"));
+    // A full scan in five parts, then refreshes that change jobs: a file
+    // per part and per refresh, and the files each refresh replaced.
+    let collector = Collector::new(partition(&emu), Arc::clone(&store)).committing_every(50);
+    collector.run_once().await.expect("full scan");
+    for _ in 0..3 {
+        emu.state().advance(12);
+        collector.run_once().await.expect("refresh");
+    }
+    // New tags of finished jobs wait for a tags refresh.
+    collector.refresh_tags().await.expect("tags refresh");
+    let data_files = || {
+        std::fs::read_dir(dir.file("store"))
+            .expect("the store's directory")
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().to_string_lossy().ends_with(".parquet"))
+            .count()
+    };
+    let before = data_files();
+    assert!(before > 5, "{before} data files");
+    let done = store.maintain(Duration::ZERO).await.expect("maintain");
+    assert!(done.files_compacted >= 5, "{done:?}");
+    assert_eq!(done.files_written, 1, "every file was small: {done:?}");
+    assert!(done.files_deleted >= before - 1, "{done:?}");
+    assert_eq!(data_files(), 1, "only the compacted file is left");
+    let engine = engine(&emu, &store);
+    assert_replica_is_live(&engine).await;
+    // The store goes on: a refresh after it, and a second maintenance
+    // within the interval is not due.
+    emu.state().advance(12);
+    collector.run_once().await.expect("refresh");
+    collector.refresh_tags().await.expect("tags refresh");
+    assert_replica_is_live(&engine).await;
+    let mut due = Vec::new();
+    for _ in 0..2 {
+        let done = store
+            .maintain_if_due(Duration::from_secs(3600), Duration::ZERO)
+            .await
+            .expect("maintain if due");
+        due.push(done.is_some());
+    }
+    assert_eq!(due, [true, false]);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_job_listed_too_late_for_a_refresh_is_added_by_the_next_reconcile() {
     let emu = emulator(FilterPaging::BeforeCut).await;
     let dir = TempDir::new("replica-late-job");

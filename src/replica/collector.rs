@@ -22,7 +22,9 @@
 //!   tags changed)
 //!   and a reconcile (List pages only) remove the jobs no longer listed.
 //!   Both describe a listed job the store lacks (one that showed up in
-//!   listings later than [`REFRESH_OVERLAP`] after its creation).
+//!   listings later than [`REFRESH_OVERLAP`] after its creation), and are
+//!   followed by the store's compaction and vacuum when one is due
+//!   (`maintenance.rs`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -32,13 +34,15 @@ use std::time::Duration;
 use futures::TryStreamExt;
 
 use crate::obs::metrics::{self, PartitionLabels};
+use crate::replica::changes::{differs, not_known, not_listed, same_tags};
 use crate::replica::error::ReplicaError;
+use crate::replica::maintenance::{MAINTENANCE_INTERVAL, VACUUM_RETENTION};
 use crate::replica::status::StatusBoard;
 use crate::replica::store::{KnownJob, ReplicaStore};
 use crate::source::{JobRecord, Partition, RowFilter, ScanRequest};
-use crate::table::convert::{records_to_batch, timestamp_value, to_micros};
+use crate::table::convert::{records_to_batch, to_micros};
 use crate::table::scan_plan::date_time_of_micros;
-use crate::table::schema::{ALL_COLUMNS, Column, table_schema};
+use crate::table::schema::{ALL_COLUMNS, table_schema};
 
 /// How far below the watermark a refresh lists again: a job may show up
 /// in listings a little after its creation time. Each second of it costs
@@ -173,6 +177,7 @@ impl Collector {
         )];
         if self.tags_refresh_due(schedule).await? {
             passes.push(("tags_refresh", self.refresh_tags().await?));
+            self.maintain_store().await;
         }
         Ok(passes)
     }
@@ -223,6 +228,7 @@ impl Collector {
                 &self.partition.key,
                 run.1.as_ref().err().map(ToString::to_string),
             );
+            let reconciled = matches!(run, ("reconcile" | "tags_refresh", Ok(_)));
             match run {
                 (kind, Ok(report)) => tracing::info!(
                     partition = %self.partition.key,
@@ -241,6 +247,32 @@ impl Collector {
                     "replica refresh failed; the next one tries again"
                 ),
             }
+            if reconciled {
+                self.maintain_store().await;
+            }
+        }
+    }
+
+    /// Compacts and vacuums the store if this process has not for
+    /// [`MAINTENANCE_INTERVAL`]; a failure is logged (the next one tries
+    /// again), never a failed run.
+    async fn maintain_store(&self) {
+        match self
+            .store
+            .maintain_if_due(MAINTENANCE_INTERVAL, VACUUM_RETENTION)
+            .await
+        {
+            Ok(Some(done)) => tracing::info!(
+                files_compacted = done.files_compacted,
+                files_written = done.files_written,
+                files_deleted = done.files_deleted,
+                "replica store compacted and vacuumed"
+            ),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(
+                %error,
+                "compacting or vacuuming the replica store failed; the next reconcile tries again"
+            ),
         }
     }
 
@@ -490,81 +522,4 @@ fn unix_seconds() -> i64 {
         .map_or(0, |since| {
             i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
         })
-}
-
-/// Whether `record` says more than the store's `known` row of the job: a
-/// new job, or a new status, LastModifiedTime (which moves with every
-/// change a Describe shows) or tags.
-fn differs(record: &JobRecord, known: Option<&KnownJob>) -> bool {
-    let Some(known) = known else {
-        return true;
-    };
-    let modified = timestamp_value(Column::LastModifiedTime, record).map(to_micros);
-    known.status != record.summary.status
-        || known.last_modified != modified
-        || record
-            .tags
-            .as_ref()
-            .is_some_and(|tags| !same_tags(tags, &known.tags))
-}
-
-/// Whether two lists hold the same tags, in any order: ListTags and
-/// GetResources need not give them in the same one.
-fn same_tags(a: &[(String, String)], b: &[(String, String)]) -> bool {
-    let sorted = |tags: &[(String, String)]| {
-        let mut tags = tags.to_vec();
-        tags.sort();
-        tags
-    };
-    a.len() == b.len() && sorted(a) == sorted(b)
-}
-
-/// The names of the `listed` jobs that `known` does not hold.
-fn not_known(known: &HashMap<String, KnownJob>, listed: &[JobRecord]) -> Vec<String> {
-    listed
-        .iter()
-        .filter(|record| !known.contains_key(&record.summary.arn))
-        .map(|record| record.summary.name.clone())
-        .collect()
-}
-
-/// The ARNs of the `known` jobs that `listed` does not hold: gone.
-fn not_listed(known: &HashMap<String, KnownJob>, listed: &[JobRecord]) -> Vec<String> {
-    let listed: BTreeSet<&str> = listed.iter().map(|r| r.summary.arn.as_str()).collect();
-    known
-        .keys()
-        .filter(|arn| !listed.contains(arn.as_str()))
-        .cloned()
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn tags_are_the_same_in_any_order_but_not_with_another_value_or_count() {
-        let stored = tags(&[("team", "vision"), ("env", "prod")]);
-        assert!(same_tags(
-            &tags(&[("env", "prod"), ("team", "vision")]),
-            &stored
-        ));
-        assert!(!same_tags(
-            &tags(&[("env", "dev"), ("team", "vision")]),
-            &stored
-        ));
-        assert!(!same_tags(&tags(&[("env", "prod")]), &stored));
-        assert!(!same_tags(
-            &tags(&[("env", "prod"), ("env", "prod"), ("team", "vision")]),
-            &stored
-        ));
-        assert!(same_tags(&[], &[]));
-    }
 }

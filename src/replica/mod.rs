@@ -5,12 +5,15 @@
 //! - [`store`]: the Delta table, its commits (a MERGE by `_key` with the
 //!   partition's watermark) and what it knows of each partition.
 //! - [`collector`]: the first full scan, then refreshes that ask only about
-//!   new jobs and jobs that can still change.
+//!   new jobs and jobs that can still change; `changes.rs`: how it tells
+//!   what changed.
 //! - [`location`]: what `--store` names (a directory, `s3://bucket/prefix`).
 //! - [`s3`]: the S3 object store, signed with the AWS configuration's
 //!   credentials, and its conditional-put commits.
 //! - [`provider`]: `aws.sagemaker_compilation_job` read from the store.
 //! - [`image`]: the store's latest version in memory, for queries.
+//! - [`maintenance`]: compacting the store's small files, and deleting
+//!   the files no recent version needs.
 //! - [`freshness`]: `aws.sagemaker_compilation_job_freshness`, a row per
 //!   partition: its watermark and rows, and its collector's last runs.
 //! - [`status`]: what this process's collectors last did.
@@ -18,11 +21,13 @@
 //!
 //! May import: `table`, `source`, `obs`.
 
+mod changes;
 pub mod collector;
 mod error;
 pub mod freshness;
 pub mod image;
 pub mod location;
+pub mod maintenance;
 pub mod provider;
 pub mod s3;
 pub mod status;

@@ -13,7 +13,8 @@
 //! job once). A full scan commits in parts, the watermark with the last.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, new_null_array,
@@ -34,6 +35,7 @@ use url::Url;
 use crate::replica::error::ReplicaError;
 use crate::replica::image::ReplicaImage;
 use crate::replica::location::StoreLocation;
+use crate::replica::maintenance::{Maintenance, compact_and_vacuum};
 use crate::replica::s3::{self, S3Access};
 use crate::source::arn::ArnField;
 use crate::source::{DEFAULT_CACHE_MAX_JOBS, PartitionKey};
@@ -76,6 +78,8 @@ pub struct ReplicaStore {
     reads: Mutex<DeltaTable>,
     /// The latest version's rows, for queries and refreshes (`image.rs`).
     image: ReplicaImage,
+    /// When this process last compacted and vacuumed the table.
+    maintained: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl ReplicaStore {
@@ -162,6 +166,7 @@ impl ReplicaStore {
             commits: Mutex::new(table.clone()),
             reads: Mutex::new(table),
             image: ReplicaImage::new(DEFAULT_CACHE_MAX_JOBS),
+            maintained: std::sync::Mutex::new(None),
         })
     }
 
@@ -291,6 +296,37 @@ impl ReplicaStore {
             .snapshot()?
             .transaction_version(table.log_store().as_ref(), &tags_app_id(partition))
             .await?)
+    }
+
+    /// Compacts the table's small files and deletes the files no version
+    /// of the last `retention` needs (`maintenance.rs`), if this process
+    /// has not in the last `interval`; `None` if it was not due.
+    pub async fn maintain_if_due(
+        &self,
+        interval: Duration,
+        retention: Duration,
+    ) -> Result<Option<Maintenance>, ReplicaError> {
+        {
+            let mut last = self
+                .maintained
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|at| at.elapsed() < interval) {
+                return Ok(None);
+            }
+            // Set before the run: a failed one waits an interval too.
+            *last = Some(std::time::Instant::now());
+        }
+        self.maintain(retention).await.map(Some)
+    }
+
+    /// Compacts and vacuums the table now, between this process's commits.
+    pub async fn maintain(&self, retention: Duration) -> Result<Maintenance, ReplicaError> {
+        let mut table = self.commits.lock().await;
+        table.update_incremental(None).await?;
+        let (maintained, report) = compact_and_vacuum(table.clone(), retention).await?;
+        *table = maintained;
+        Ok(report)
     }
 
     /// One commit: `rows` (the table's 21 columns) replace the rows of the
