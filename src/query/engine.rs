@@ -16,6 +16,7 @@ use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 
 use crate::query::error::QueryError;
+use crate::query::positional::number_positional_parameters;
 use crate::query::read_only::check_read_only;
 use crate::query::split::{is_immutable, restrict_to_partition, splittable_scan};
 use crate::replica::{FreshnessTable, ReplicaStore, ReplicaTable};
@@ -205,8 +206,9 @@ impl QueryEngine {
     pub async fn logical_plan(&self, sql: &str) -> Result<LogicalPlan, QueryError> {
         let state = self.context.state();
         let dialect = state.config().options().sql_parser.dialect;
+        let sql = number_positional_parameters(sql)?;
         let statement = state
-            .sql_to_statement(sql, &dialect)
+            .sql_to_statement(&sql, &dialect)
             .map_err(|e| QueryError::Invalid(e.find_root().to_string()))?;
         check_read_only(&statement)?;
         let options = SQLOptions::new()

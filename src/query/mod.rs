@@ -10,6 +10,7 @@
 //! - [`read_only`]: which parsed statements may run.
 //! - [`split`]: reading a plan one (account, region) partition at a time.
 //! - [`parameters`]: the parameters a statement takes and binding them.
+//! - [`positional`]: `?` placeholders numbered as `$1`, `$2`, ...
 //! - [`error`]: why a statement did not run.
 //!
 //! May import: `table`, `source`, `obs`. Returns [`QueryError`]; the Flight
@@ -18,6 +19,7 @@
 pub mod engine;
 pub mod error;
 pub mod parameters;
+pub mod positional;
 pub mod read_only;
 pub mod split;
 

@@ -232,17 +232,35 @@ def test_adbc_two_parameters_string_and_timestamp(adbc, full_table, time_window)
     assert bound.equals(expected)
 
 
-def test_adbc_question_mark_placeholder(adbc):
-    """`?` placeholders: DataFusion only numbers `$n`; the server refuses `?`
-    with INVALID_ARGUMENT (a clear error, not a wrong answer)."""
+def test_adbc_question_mark_parameters_equal_the_dollar_ones(adbc, time_window):
+    """`?` placeholders (JDBC's only kind, ADBC's DB-API default) are
+    numbered in order; a `?` inside a string literal is not one."""
+    lo, hi = time_window
+    where = "compilation_job_status {} AND creation_time >= {} AND creation_time < {}"
+    dollar = adbc_query(
+        adbc,
+        f"SELECT * FROM {TABLE} WHERE " + where.format("= $1", "$2", "$3") + " ORDER BY _key",
+        parameters=("COMPLETED", lo, hi),
+    )
+    question = adbc_query(
+        adbc,
+        f"SELECT '?' AS mark, * FROM {TABLE} WHERE " + where.format("= ?", "?", "?") + " ORDER BY _key",
+        parameters=("COMPLETED", lo, hi),
+    )
+    assert dollar.num_rows > 0
+    assert question.column("mark").to_pylist() == ["?"] * dollar.num_rows
+    assert question.drop_columns(["mark"]).equals(dollar)
+
+
+def test_adbc_mixing_question_marks_and_dollars_is_invalid(adbc):
     with pytest.raises(adbc_driver_manager.ProgrammingError) as err:
         adbc_query(
             adbc,
-            f"SELECT count(*) AS n FROM {TABLE} WHERE compilation_job_status = ?",
+            f"SELECT count(*) AS n FROM {TABLE} WHERE compilation_job_status = ? OR compilation_job_name = $1",
             parameters=("FAILED",),
         )
     assert err.value.status_code == adbc_driver_manager.AdbcStatusCode.INVALID_ARGUMENT
-    assert "placeholder" in str(err.value).lower()
+    assert "mixes" in str(err.value)
     assert adbc_query(adbc, f"SELECT count(*) AS n FROM {TABLE}").to_pylist() == [{"n": TOTAL_JOBS}]
 
 
