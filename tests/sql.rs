@@ -10,7 +10,9 @@ use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow_flight::error::FlightError;
 use arrow_flight::sql::client::FlightSqlServiceClient;
-use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables, SqlInfo};
+use arrow_flight::sql::{
+    CommandGetDbSchemas, CommandGetExportedKeys, CommandGetPrimaryKeys, CommandGetTables, SqlInfo,
+};
 use common::{TestServer, emulator_config, fetch_all, query, string_at};
 use futures::TryStreamExt;
 use sagemaker_emulator::Stats;
@@ -178,6 +180,47 @@ async fn statements_metadata_and_prepared_statements_through_the_rust_client() {
     }
     let info = client.get_table_types().await.expect("table types");
     assert!(rows(&fetch_all(&mut client, info).await.expect("rows")) >= 1);
+    // Keys: `_key` is the primary key; no foreign keys, with their schema.
+    let info = client
+        .get_primary_keys(CommandGetPrimaryKeys {
+            catalog: None,
+            db_schema: Some("aws".into()),
+            table: "sagemaker_compilation_job".into(),
+        })
+        .await
+        .expect("primary keys");
+    let announced = info.clone().try_decode_schema().expect("schema");
+    let keys = fetch_all(&mut client, info).await.expect("rows");
+    assert_eq!(rows(&keys), 1);
+    assert_eq!(keys[0].schema().as_ref(), &announced);
+    assert_eq!(
+        string_at(&keys[0], "catalog_name", 0).as_deref(),
+        Some("sagemaker")
+    );
+    assert_eq!(
+        string_at(&keys[0], "column_name", 0).as_deref(),
+        Some("_key")
+    );
+    let info = client
+        .get_primary_keys(CommandGetPrimaryKeys {
+            catalog: None,
+            db_schema: None,
+            table: "no_such_table".into(),
+        })
+        .await
+        .expect("primary keys of nothing");
+    assert_eq!(rows(&fetch_all(&mut client, info).await.expect("rows")), 0);
+    let info = client
+        .get_exported_keys(CommandGetExportedKeys {
+            catalog: None,
+            db_schema: Some("aws".into()),
+            table: "sagemaker_compilation_job".into(),
+        })
+        .await
+        .expect("exported keys");
+    let announced = info.clone().try_decode_schema().expect("schema");
+    assert_eq!(announced.fields().len(), 13);
+    assert_eq!(rows(&fetch_all(&mut client, info).await.expect("rows")), 0);
     let info = client
         .get_sql_info(vec![
             SqlInfo::FlightSqlServerName,

@@ -4,8 +4,8 @@
 //!   path), handing Flight SQL commands to [`SqlService`].
 //! - [`sql_service`]: the Flight SQL service's state; [`sql`] its RPCs;
 //!   [`statement`] plans, FlightInfo, endpoints and streams; [`prepared`]
-//!   and [`bound_parameters`] prepared statements; [`catalog`] and
-//!   [`sql_info`] metadata.
+//!   and [`bound_parameters`] prepared statements; [`catalog`],
+//!   [`sql_info`] and `keys.rs` (primary and foreign keys) metadata.
 //! - [`admission`] and [`limits`]: which query streams run, for how long.
 //! - [`ticket`]: the protobuf tickets; [`fleet`]: which instance serves
 //!   each partition's endpoint.
@@ -17,6 +17,7 @@ pub mod admission;
 pub mod bound_parameters;
 pub mod catalog;
 pub mod fleet;
+mod keys;
 pub mod limits;
 pub mod prepared;
 pub mod service;

@@ -16,7 +16,8 @@ use arrow_flight::error::FlightError;
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
-    ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
+    ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetCrossReference,
+    CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys,
     CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
     CommandStatementQuery, DoPutPreparedStatementResult, SqlInfo, TicketStatementQuery,
 };
@@ -30,6 +31,9 @@ use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::flight::catalog::batch_stream;
+use crate::flight::keys::{
+    FOREIGN_KEYS_SCHEMA, PRIMARY_KEYS_SCHEMA, TableName, no_foreign_keys, primary_keys,
+};
 use crate::flight::prepared::{encode_parameters, schema_bytes};
 use crate::flight::sql_service::{BoxedStream, SqlService};
 use crate::flight::status::cap_message;
@@ -353,6 +357,89 @@ impl FlightSqlService for SqlService {
         _request: Request<Ticket>,
     ) -> Result<Response<BoxedStream<FlightData>>, Status> {
         batch_stream(query.into_builder(&self.sql_info).build())
+    }
+
+    async fn get_flight_info_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Self::metadata_flight_info(query, &PRIMARY_KEYS_SCHEMA, request.into_inner())
+    }
+
+    async fn do_get_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<BoxedStream<FlightData>>, Status> {
+        let tables = self.tables().await;
+        let named = tables.iter().map(|(catalog, schema, table, _, columns)| {
+            (
+                TableName {
+                    catalog,
+                    schema,
+                    table,
+                },
+                columns.as_ref(),
+            )
+        });
+        batch_stream(
+            primary_keys(
+                named,
+                query.catalog.as_deref(),
+                query.db_schema.as_deref(),
+                &query.table,
+            )
+            .map_err(FlightError::from),
+        )
+    }
+
+    async fn get_flight_info_exported_keys(
+        &self,
+        query: CommandGetExportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Self::metadata_flight_info(query, &FOREIGN_KEYS_SCHEMA, request.into_inner())
+    }
+
+    async fn do_get_exported_keys(
+        &self,
+        _query: CommandGetExportedKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<BoxedStream<FlightData>>, Status> {
+        batch_stream(Ok(no_foreign_keys()))
+    }
+
+    async fn get_flight_info_imported_keys(
+        &self,
+        query: CommandGetImportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Self::metadata_flight_info(query, &FOREIGN_KEYS_SCHEMA, request.into_inner())
+    }
+
+    async fn do_get_imported_keys(
+        &self,
+        _query: CommandGetImportedKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<BoxedStream<FlightData>>, Status> {
+        batch_stream(Ok(no_foreign_keys()))
+    }
+
+    async fn get_flight_info_cross_reference(
+        &self,
+        query: CommandGetCrossReference,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Self::metadata_flight_info(query, &FOREIGN_KEYS_SCHEMA, request.into_inner())
+    }
+
+    async fn do_get_cross_reference(
+        &self,
+        _query: CommandGetCrossReference,
+        _request: Request<Ticket>,
+    ) -> Result<Response<BoxedStream<FlightData>>, Status> {
+        batch_stream(Ok(no_foreign_keys()))
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
