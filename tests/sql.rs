@@ -11,7 +11,8 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow_flight::error::FlightError;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{
-    CommandGetDbSchemas, CommandGetExportedKeys, CommandGetPrimaryKeys, CommandGetTables, SqlInfo,
+    CommandGetDbSchemas, CommandGetExportedKeys, CommandGetPrimaryKeys, CommandGetTables,
+    CommandGetXdbcTypeInfo, SqlInfo, XdbcDataType,
 };
 use common::{TestServer, emulator_config, fetch_all, query, string_at};
 use futures::TryStreamExt;
@@ -221,6 +222,30 @@ async fn statements_metadata_and_prepared_statements_through_the_rust_client() {
     let announced = info.clone().try_decode_schema().expect("schema");
     assert_eq!(announced.fields().len(), 13);
     assert_eq!(rows(&fetch_all(&mut client, info).await.expect("rows")), 0);
+    // The SQL types, all and one.
+    let info = client
+        .get_xdbc_type_info(CommandGetXdbcTypeInfo { data_type: None })
+        .await
+        .expect("type info");
+    let types = fetch_all(&mut client, info).await.expect("rows");
+    let names: Vec<String> = (0..rows(&types))
+        .filter_map(|row| string_at(&types[0], "type_name", row))
+        .collect();
+    for name in ["VARCHAR", "TIMESTAMP", "BIGINT", "DOUBLE", "BOOLEAN"] {
+        assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+    }
+    let info = client
+        .get_xdbc_type_info(CommandGetXdbcTypeInfo {
+            data_type: Some(XdbcDataType::XdbcVarchar as i32),
+        })
+        .await
+        .expect("type info of VARCHAR");
+    let varchar = fetch_all(&mut client, info).await.expect("rows");
+    assert_eq!(rows(&varchar), 1);
+    assert_eq!(
+        string_at(&varchar[0], "type_name", 0).as_deref(),
+        Some("VARCHAR")
+    );
     let info = client
         .get_sql_info(vec![
             SqlInfo::FlightSqlServerName,

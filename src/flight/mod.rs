@@ -5,7 +5,8 @@
 //! - [`sql_service`]: the Flight SQL service's state; [`sql`] its RPCs;
 //!   [`statement`] plans, FlightInfo, endpoints and streams; [`prepared`]
 //!   and [`bound_parameters`] prepared statements; [`catalog`],
-//!   [`sql_info`] and `keys.rs` (primary and foreign keys) metadata.
+//!   [`sql_info`], `keys.rs` (primary and foreign keys) and `type_info.rs`
+//!   (GetXdbcTypeInfo) metadata.
 //! - [`admission`] and [`limits`]: which query streams run, for how long.
 //! - [`ticket`]: the protobuf tickets; [`fleet`]: which instance serves
 //!   each partition's endpoint.
@@ -27,6 +28,7 @@ pub mod sql_service;
 pub mod statement;
 pub mod status;
 pub mod ticket;
+mod type_info;
 
 pub use admission::QueryGovernor;
 pub use fleet::Fleet;

@@ -18,8 +18,9 @@ use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
     ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetCrossReference,
     CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys,
-    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
-    CommandStatementQuery, DoPutPreparedStatementResult, SqlInfo, TicketStatementQuery,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo,
+    CommandPreparedStatementQuery, CommandStatementQuery, DoPutPreparedStatementResult, SqlInfo,
+    TicketStatementQuery,
 };
 use arrow_flight::{
     Action, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, HandshakeResponse, Ticket,
@@ -38,6 +39,7 @@ use crate::flight::prepared::{encode_parameters, schema_bytes};
 use crate::flight::sql_service::{BoxedStream, SqlService};
 use crate::flight::status::cap_message;
 use crate::flight::ticket::Statement;
+use crate::flight::type_info::TYPE_INFO;
 use crate::query::{QueryError, parameter_schema, parameters_of_batch};
 
 /// The header carrying credentials, both ways.
@@ -442,5 +444,30 @@ impl FlightSqlService for SqlService {
         batch_stream(Ok(no_foreign_keys()))
     }
 
+    async fn get_flight_info_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let types = type_info()?;
+        let schema = query.into_builder(types).schema();
+        Self::metadata_flight_info(query, &schema, request.into_inner())
+    }
+
+    async fn do_get_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<BoxedStream<FlightData>>, Status> {
+        batch_stream(query.into_builder(type_info()?).build())
+    }
+
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+/// The types GetXdbcTypeInfo lists (`type_info.rs`).
+fn type_info() -> Result<&'static arrow_flight::sql::metadata::XdbcTypeInfoData, Status> {
+    TYPE_INFO
+        .as_ref()
+        .map_err(|e| Status::internal(format!("building the type info failed: {e}")))
 }
