@@ -578,3 +578,77 @@ async fn after_the_grace_running_streams_are_cancelled_and_the_server_stops() {
     );
     server.emulator.shutdown().await;
 }
+
+/// A TCP proxy on loopback that cuts a connection through it once no byte
+/// has passed either way for `idle`, as a load balancer does; its address.
+async fn idle_cutting_proxy(upstream: SocketAddr, idle: Duration) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let (mut from_client, mut to_server) = (vec![0u8; 65536], vec![0u8; 65536]);
+                loop {
+                    tokio::select! {
+                        read = client.read(&mut from_client) => match read {
+                            Ok(n) if n > 0 => {
+                                if server.write_all(&from_client[..n]).await.is_err() {
+                                    break;
+                                }
+                            }
+                            _ => break,
+                        },
+                        read = server.read(&mut to_server) => match read {
+                            Ok(n) if n > 0 => {
+                                if client.write_all(&to_server[..n]).await.is_err() {
+                                    break;
+                                }
+                            }
+                            _ => break,
+                        },
+                        // Idle for too long: both sides are dropped, closed.
+                        () = tokio::time::sleep(idle) => break,
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pings_carry_a_quiet_query_through_a_proxy_that_cuts_idle_connections() {
+    // One job at 3 s a call: List, then Describe, before the first batch,
+    // about 6 s without a byte of the answer; the proxy cuts after 2 s, and
+    // pings every 250 ms leave room for a busy machine.
+    for (keepalive, survives) in [(Some(Duration::from_millis(250)), true), (None, false)] {
+        let server =
+            LimitedServer::start(1, 3000, limits(|l| l.keepalive_interval = keepalive)).await;
+        let proxy = idle_cutting_proxy(server.address, Duration::from_secs(2)).await;
+        let channel = Channel::from_shared(format!("http://{proxy}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect through the proxy");
+        let mut client = FlightClient::new(channel);
+        let ticket = ticket_of(&mut client, SELECT_ALL).await;
+        let read = async {
+            let stream = client.do_get(ticket).await.map_err(|e| e.to_string())?;
+            let batches: Vec<_> = stream.try_collect().await.map_err(|e| e.to_string())?;
+            Ok::<usize, String>(batches.iter().map(|b| b.num_rows()).sum())
+        };
+        let read = tokio::time::timeout(Duration::from_secs(30), read)
+            .await
+            .expect("the read ends");
+        match (survives, read) {
+            (true, Ok(rows)) => assert_eq!(rows, 1),
+            (false, Err(error)) => eprintln!("without pings the proxy cut the query: {error}"),
+            (_, other) => panic!("keepalive {keepalive:?}: {other:?}"),
+        }
+        server.stop_within(Duration::from_secs(10)).await;
+    }
+}

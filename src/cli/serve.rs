@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 use sagemaker_flight::flight::limits::{
-    DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_QUERY_TIMEOUT, DEFAULT_SHUTDOWN_GRACE,
+    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_QUERY_TIMEOUT,
+    DEFAULT_SHUTDOWN_GRACE,
 };
 use sagemaker_flight::flight::{Fleet, Limits, fleet::location_of_address};
 use sagemaker_flight::query::engine::DEFAULT_MEMORY_LIMIT;
@@ -156,6 +157,13 @@ pub struct LimitArgs {
     #[arg(long, env = "SAGEMAKER_FLIGHT_SHUTDOWN_GRACE",
           default_value_t = DEFAULT_SHUTDOWN_GRACE.as_secs())]
     pub shutdown_grace: u64,
+
+    /// Seconds between two HTTP/2 pings on a quiet connection, so that a
+    /// load balancer or proxy does not cut a query computing for minutes
+    /// before its first batch (0: no pings).
+    #[arg(long, env = "SAGEMAKER_FLIGHT_KEEPALIVE_INTERVAL",
+          default_value_t = DEFAULT_KEEPALIVE_INTERVAL.as_secs())]
+    pub keepalive_interval: u64,
 }
 
 impl LimitArgs {
@@ -170,6 +178,8 @@ impl LimitArgs {
                 usize::try_from(self.memory_limit.saturating_mul(mib)).unwrap_or(usize::MAX)
             }),
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
+            keepalive_interval: (self.keepalive_interval > 0)
+                .then(|| Duration::from_secs(self.keepalive_interval)),
         }
     }
 }

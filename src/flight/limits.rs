@@ -14,6 +14,10 @@ pub const DEFAULT_MAX_CONCURRENT_QUERIES: usize = 32;
 /// How long running streams may take to finish after shutdown starts,
 /// unless configured.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Between two HTTP/2 pings on a connection that is quiet, unless
+/// configured: load balancers cut idle connections (an AWS NLB after about
+/// 350 s), and a query may compute for minutes before its first batch.
+pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The limits of a server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +31,9 @@ pub struct Limits {
     pub memory_limit: Option<usize>,
     /// How long running streams may take to finish once shutdown starts.
     pub shutdown_grace: Duration,
+    /// Between two HTTP/2 pings the server sends on a quiet connection, so
+    /// that proxies see traffic; `None`: no pings.
+    pub keepalive_interval: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -36,6 +43,7 @@ impl Default for Limits {
             max_concurrent_queries: DEFAULT_MAX_CONCURRENT_QUERIES,
             memory_limit: Some(DEFAULT_MEMORY_LIMIT),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            keepalive_interval: Some(DEFAULT_KEEPALIVE_INTERVAL),
         }
     }
 }

@@ -40,6 +40,8 @@ type BoxedStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'sta
 #[derive(Clone, Debug)]
 pub struct FlightServer {
     sql: SqlService,
+    /// Between two HTTP/2 pings on a quiet connection (`Limits`).
+    keepalive: Option<std::time::Duration>,
 }
 
 /// What a descriptor asks for.
@@ -77,7 +79,24 @@ fn target_of(descriptor: &FlightDescriptor) -> Result<Target, Status> {
 impl FlightServer {
     /// The service answering Flight SQL through `sql`.
     pub fn new(sql: SqlService) -> Self {
-        FlightServer { sql }
+        FlightServer {
+            sql,
+            keepalive: None,
+        }
+    }
+
+    /// The service, served with an HTTP/2 ping every `interval` on a quiet
+    /// connection (`None`: none).
+    pub fn with_keepalive(self, interval: Option<std::time::Duration>) -> Self {
+        FlightServer {
+            keepalive: interval,
+            ..self
+        }
+    }
+
+    /// Between two HTTP/2 pings on a quiet connection, if any.
+    pub fn keepalive(&self) -> Option<std::time::Duration> {
+        self.keepalive
     }
 
     /// The service with authentication (`None`: none): Handshake checks
@@ -85,6 +104,7 @@ impl FlightServer {
     pub fn with_auth(self, auth: Option<crate::auth::Authenticator>) -> Self {
         FlightServer {
             sql: self.sql.with_auth(auth),
+            ..self
         }
     }
 
@@ -92,6 +112,7 @@ impl FlightServer {
     pub fn with_fleet(self, fleet: crate::flight::Fleet) -> Self {
         FlightServer {
             sql: self.sql.with_fleet(fleet),
+            ..self
         }
     }
 

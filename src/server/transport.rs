@@ -41,7 +41,7 @@ pub fn flight_service_over(
     limits: &Limits,
 ) -> Result<FlightServer, ServeError> {
     let sql = SqlService::new(engine)?.with_governor(QueryGovernor::new(limits));
-    Ok(FlightServer::new(sql))
+    Ok(FlightServer::new(sql).with_keepalive(limits.keepalive_interval))
 }
 
 /// Serves `service` on `listener` until `shutdown` resolves, in plaintext.
@@ -64,6 +64,7 @@ pub async fn serve_with_tls(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let auth = service.authenticator().cloned();
+    let keepalive = service.keepalive();
     let flight = FlightServiceServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -87,7 +88,9 @@ pub async fn serve_with_tls(
         shutdown.await;
         health.not_serving().await;
     };
-    let mut builder = tonic::transport::Server::builder();
+    // Pings on a quiet connection: a query that computes for minutes
+    // before its first batch is not cut by a proxy's idle timeout.
+    let mut builder = tonic::transport::Server::builder().http2_keepalive_interval(keepalive);
     match tls {
         // tonic's TLS runs over the TCP stream itself: `CoalescingStream`
         // below TLS would hold back the TLS handshake's last flight (its
