@@ -57,14 +57,11 @@ impl ReplicaImage {
 
     /// Every row of `table` (the store's latest version), read now if the
     /// image holds another version; `None` if it has more rows than the
-    /// image may hold.
+    /// image may hold (the caller asks only if it [keeps any](Self::keeps_any)).
     pub async fn current(
         &self,
         table: &DeltaTable,
     ) -> Result<Option<Arc<Vec<RecordBatch>>>, ReplicaError> {
-        if !self.keeps_any() {
-            return Ok(None);
-        }
         let Some(version) = table.version() else {
             return Ok(None);
         };

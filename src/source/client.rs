@@ -8,7 +8,10 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 #[cfg(feature = "demo")]
-use aws_sdk_sagemaker::{Client, config::Credentials};
+use aws_sdk_sagemaker::{
+    Client,
+    config::{Credentials, SharedCredentialsProvider},
+};
 
 /// The Resource Groups Tagging API's client: the replica reads every
 /// job's tags through it, 100 a call.
@@ -55,30 +58,29 @@ pub async fn sdk_config(options: &AwsOptions) -> aws_config::SdkConfig {
 /// environment.
 #[cfg(feature = "demo")]
 pub fn emulator_client(endpoint_url: &str, region: &str) -> Client {
-    let config = aws_sdk_sagemaker::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region.to_owned()))
-        .credentials_provider(emulator_credentials())
-        .endpoint_url(endpoint_url)
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(attempt_timeout())
-        .build();
-    Client::from_conf(config)
+    Client::new(&emulator_config(endpoint_url, region))
 }
 
 /// A Tagging API client for an emulator at `endpoint_url`, which speaks
 /// that API too, with the same fixed credentials as [`emulator_client`].
 #[cfg(feature = "demo")]
 pub fn emulator_tagging_client(endpoint_url: &str, region: &str) -> TaggingClient {
-    let config = aws_sdk_resourcegroupstagging::Config::builder()
+    TaggingClient::new(&emulator_config(endpoint_url, region))
+}
+
+/// What both emulator clients are built from: the emulator's fixed
+/// credentials, no retries (the caller's retry loop retries), each attempt
+/// bounded.
+#[cfg(feature = "demo")]
+fn emulator_config(endpoint_url: &str, region: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region.to_owned()))
-        .credentials_provider(emulator_credentials())
+        .credentials_provider(SharedCredentialsProvider::new(emulator_credentials()))
         .endpoint_url(endpoint_url)
         .retry_config(RetryConfig::disabled())
         .timeout_config(attempt_timeout())
-        .build();
-    TaggingClient::from_conf(config)
+        .build()
 }
 
 /// Each attempt bounded by [`ATTEMPT_TIMEOUT`].

@@ -60,25 +60,8 @@ impl Bench {
             }
             // The emulator and the server stop here, before the peer starts.
         };
-        let peer = match self.pyarrow.clone() {
-            Err(why) => Err(why),
-            Ok((python, script)) => self
-                .pyarrow_peer("R3", &setup, &python, &script, &sink.path, setup.jobs)
-                .await
-                .map_err(|e| format!("the pyarrow peer failed: {e}")),
-        };
-        self.compare_with_peer(
-            ours,
-            peer,
-            PeerComparison {
-                scenario: "R3",
-                peer: "pyarrow",
-                goal: "pyarrow wall / our wall >= 1",
-                ratio_name: "pyarrow/us",
-                minimum: 1.0,
-            },
-            |_, ratio| format!("pyarrow/us {}", fmt_ratio(ratio)),
-        );
+        self.against_pyarrow("R3", ours, &setup, &sink.path, setup.jobs)
+            .await;
         Ok(())
     }
 }

@@ -85,11 +85,25 @@ impl Bench {
             (row, cold)
             // The emulator and the server stop here, before the peer starts.
         };
-        let goal = "pyarrow wall / our wall >= 1";
+        self.against_pyarrow("S5", ours, &setup, &sink.path, cold.rows)
+            .await;
+        Ok(())
+    }
+
+    /// pyarrow serving `arrow_file` (`rows` rows), and `ours` recorded
+    /// against it for `scenario` (target: pyarrow wall / our wall >= 1).
+    pub(super) async fn against_pyarrow(
+        &mut self,
+        scenario: &'static str,
+        ours: Row,
+        setup: &Setup,
+        arrow_file: &Path,
+        rows: usize,
+    ) {
         let peer = match self.pyarrow.clone() {
             Err(why) => Err(why),
             Ok((python, script)) => self
-                .pyarrow_peer("S5", &setup, &python, &script, &sink.path, cold.rows)
+                .pyarrow_peer(scenario, setup, &python, &script, arrow_file, rows)
                 .await
                 .map_err(|e| format!("the pyarrow peer failed: {e}")),
         };
@@ -97,15 +111,14 @@ impl Bench {
             ours,
             peer,
             PeerComparison {
-                scenario: "S5",
+                scenario,
                 peer: "pyarrow",
-                goal,
+                goal: "pyarrow wall / our wall >= 1",
                 ratio_name: "pyarrow/us",
                 minimum: 1.0,
             },
             |_, ratio| format!("pyarrow/us {}", fmt_ratio(ratio)),
         );
-        Ok(())
     }
 
     /// pyarrow serving `arrow_file` (`rows` rows): `--runs` plain Flight
