@@ -7,6 +7,7 @@
 //!   and [`bound_parameters`] prepared statements; [`catalog`],
 //!   [`sql_info`], `keys.rs` (primary and foreign keys) and `type_info.rs`
 //!   (GetXdbcTypeInfo) metadata.
+//! - `encoded_snapshot.rs`: a whole-table read's FlightData, encoded once.
 //! - [`admission`] and [`limits`]: which query streams run, for how long.
 //! - [`ticket`]: the protobuf tickets; [`fleet`]: which instance serves
 //!   each partition's endpoint.
@@ -17,6 +18,7 @@
 pub mod admission;
 pub mod bound_parameters;
 pub mod catalog;
+mod encoded_snapshot;
 pub mod fleet;
 mod keys;
 pub mod limits;

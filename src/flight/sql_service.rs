@@ -13,10 +13,8 @@
 //! closed or pushed out. Only that fallback is per-instance.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
-use arrow::array::RecordBatch;
-use arrow_flight::FlightData;
 use arrow_flight::error::FlightError;
 use arrow_flight::sql::metadata::SqlInfoData;
 use futures::stream::Stream;
@@ -25,6 +23,7 @@ use tonic::Status;
 use crate::auth::Authenticator;
 use crate::flight::admission::QueryGovernor;
 use crate::flight::bound_parameters::BoundParameters;
+use crate::flight::encoded_snapshot::EncodedSnapshot;
 use crate::flight::fleet::Fleet;
 use crate::flight::limits::Limits;
 use crate::flight::sql_info::sql_info;
@@ -42,23 +41,14 @@ pub struct SqlService {
     /// Parameters last bound per prepared handle, for clients that keep
     /// using their old handle after DoPut.
     pub(super) bound: Arc<Mutex<BoundParameters>>,
-    /// The FlightData of the table's current snapshot, encoded once for
-    /// every whole-table read while it is fresh.
-    pub(super) encoded_snapshot: Arc<Mutex<Option<EncodedSnapshot>>>,
+    /// The FlightData of the table's current snapshot, encoded once.
+    pub(super) encoded_snapshot: Arc<EncodedSnapshot>,
     /// Checks Handshake credentials; `None`: anyone may call.
     pub(super) auth: Option<Authenticator>,
     /// Admits, times and cancels query streams (`admission.rs`).
     pub(super) governor: QueryGovernor,
     /// Which instance each partition's endpoint names.
     pub(super) fleet: Fleet,
-}
-
-/// A snapshot's batches encoded as the FlightData a whole-table DoGet sends.
-pub(super) struct EncodedSnapshot {
-    /// Which snapshot: compared by address; the `Weak` keeps the address
-    /// from being reused by a later snapshot without keeping the rows.
-    pub(super) of: Weak<Vec<RecordBatch>>,
-    pub(super) messages: Arc<Vec<FlightData>>,
 }
 
 impl std::fmt::Debug for SqlService {

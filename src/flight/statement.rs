@@ -2,9 +2,10 @@
 //! ticket names it), the FlightInfo and its endpoints, and the governed
 //! stream of FlightData, from a fresh snapshot when one answers.
 
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 
 use arrow::datatypes::Schema;
+use arrow::record_batch::RecordBatch;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::{FlightData, FlightDescriptor, FlightEndpoint, FlightInfo};
@@ -13,7 +14,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use tonic::Status;
 
 use crate::flight::prepared::decode_parameters;
-use crate::flight::sql_service::{BoxedStream, EncodedSnapshot, SqlService};
+use crate::flight::sql_service::{BoxedStream, SqlService};
 use crate::flight::status::{cap_message, status_of_datafusion};
 use crate::flight::ticket::Statement;
 use crate::obs::query_span::logged_sql;
@@ -144,37 +145,21 @@ impl SqlService {
     async fn snapshot_messages(&self) -> Result<Option<Arc<Vec<FlightData>>>, Status> {
         let Some(batches) = self.engine.whole_table().await? else {
             // Free the encoding of an expired snapshot.
-            *self
-                .encoded_snapshot
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = None;
+            self.encoded_snapshot.clear().await;
             return Ok(None);
         };
-        if let Some(encoded) = self
-            .encoded_snapshot
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .filter(|encoded| std::ptr::eq(encoded.of.as_ptr(), Arc::as_ptr(&batches)))
-        {
-            return Ok(Some(Arc::clone(&encoded.messages)));
-        }
-        let messages: Vec<FlightData> = FlightDataEncoderBuilder::new()
-            .with_schema(table_schema())
-            .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
-            .build(stream::iter(batches.as_ref().clone().into_iter().map(Ok)))
-            .try_collect()
-            .await
-            .map_err(|e| Status::internal(format!("encoding the snapshot failed: {e}")))?;
-        let messages = Arc::new(messages);
-        *self
-            .encoded_snapshot
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(EncodedSnapshot {
-            of: Arc::downgrade(&batches),
-            messages: Arc::clone(&messages),
-        });
-        Ok(Some(messages))
+        let encode = |batches: Arc<Vec<RecordBatch>>| async move {
+            FlightDataEncoderBuilder::new()
+                .with_schema(table_schema())
+                .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
+                .build(stream::iter(batches.as_ref().clone().into_iter().map(Ok)))
+                .try_collect::<Vec<FlightData>>()
+                .await
+                .map_err(|e| Status::internal(format!("encoding the snapshot failed: {e}")))
+        };
+        Ok(Some(
+            self.encoded_snapshot.messages(&batches, encode).await?,
+        ))
     }
 
     /// Runs a statement and streams its batches as FlightData, within the
