@@ -46,6 +46,16 @@ impl QueryGovernor {
         }
     }
 
+    /// The most query streams that run at once.
+    pub fn max_running(&self) -> usize {
+        self.max
+    }
+
+    /// How long a query stream may run; `None`: no limit.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
     /// Query streams running now.
     pub fn running(&self) -> usize {
         self.max.saturating_sub(self.permits.available_permits())

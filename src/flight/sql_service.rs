@@ -62,21 +62,26 @@ impl std::fmt::Debug for SqlService {
 impl SqlService {
     /// The service over `engine`.
     pub fn new(engine: QueryEngine) -> Result<SqlService, FlightError> {
+        let governor = QueryGovernor::new(&Limits::default());
         Ok(SqlService {
             engine,
-            sql_info: Arc::new(sql_info()?),
+            sql_info: Arc::new(sql_info(&governor)?),
             bound: Arc::default(),
             encoded_snapshot: Arc::default(),
             auth: None,
-            governor: QueryGovernor::new(&Limits::default()),
+            governor,
             fleet: Fleet::default(),
         })
     }
 
     /// The service with query streams admitted, timed and cancelled by
-    /// `governor`.
-    pub fn with_governor(self, governor: QueryGovernor) -> SqlService {
-        SqlService { governor, ..self }
+    /// `governor` (and GetSqlInfo saying its limits).
+    pub fn with_governor(self, governor: QueryGovernor) -> Result<SqlService, FlightError> {
+        Ok(SqlService {
+            sql_info: Arc::new(sql_info(&governor)?),
+            governor,
+            ..self
+        })
     }
 
     /// What admits, times and cancels query streams.

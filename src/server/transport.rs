@@ -40,7 +40,7 @@ pub fn flight_service_over(
     engine: QueryEngine,
     limits: &Limits,
 ) -> Result<FlightServer, ServeError> {
-    let sql = SqlService::new(engine)?.with_governor(QueryGovernor::new(limits));
+    let sql = SqlService::new(engine)?.with_governor(QueryGovernor::new(limits))?;
     Ok(FlightServer::new(sql).with_keepalive(limits.keepalive_interval))
 }
 

@@ -1,0 +1,209 @@
+// What a JVM tool sees through the Arrow Flight SQL JDBC driver: run by
+// tests/python/test_jdbc.py, which starts the server and checks the answers.
+//
+// Usage: java -cp DRIVER_JAR:CLASSES JdbcProbe JDBC_URL CHECK...
+// Prints one JSON object a line: {"check": NAME, "ok": true, "value": ...}
+// or {"check": NAME, "ok": false, "error": "Class: message"}.
+
+import java.lang.reflect.Method;
+import java.lang.reflect.Modifier;
+import java.sql.Connection;
+import java.sql.DatabaseMetaData;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.ResultSetMetaData;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+public final class JdbcProbe {
+    private JdbcProbe() {}
+
+    public static void main(String[] args) throws Exception {
+        String url = args[0];
+        try (Connection connection = DriverManager.getConnection(url)) {
+            for (String check : Arrays.copyOfRange(args, 1, args.length)) {
+                String line;
+                try {
+                    line = "{\"check\": " + json(check) + ", \"ok\": true, \"value\": "
+                            + json(run(connection, check)) + "}";
+                } catch (Exception e) {
+                    line = "{\"check\": " + json(check) + ", \"ok\": false, \"error\": "
+                            + json(e.getClass().getSimpleName() + ": " + e.getMessage()) + "}";
+                }
+                System.out.println(line);
+                System.out.flush();
+            }
+        }
+    }
+
+    /** One check: a name, or "query:SQL", or "prepared:SQL|param|param...". */
+    private static Object run(Connection connection, String check) throws Exception {
+        if (check.startsWith("query:")) {
+            try (Statement statement = connection.createStatement();
+                    ResultSet rows = statement.executeQuery(check.substring("query:".length()))) {
+                return rows(rows);
+            }
+        }
+        if (check.startsWith("prepared:")) {
+            String[] parts = check.substring("prepared:".length()).split("\\|", -1);
+            try (PreparedStatement statement = connection.prepareStatement(parts[0])) {
+                for (int i = 1; i < parts.length; i++) {
+                    statement.setString(i, parts[i]);
+                }
+                try (ResultSet rows = statement.executeQuery()) {
+                    return rows(rows);
+                }
+            }
+        }
+        DatabaseMetaData meta = connection.getMetaData();
+        switch (check) {
+            case "session":
+                Map<String, Object> session = new TreeMap<>();
+                session.put("catalog", connection.getCatalog());
+                session.put("schema", connection.getSchema());
+                return session;
+            case "metadata":
+                return everyGetter(meta);
+            case "catalogs":
+                return rows(meta.getCatalogs());
+            case "schemas":
+                return rows(meta.getSchemas());
+            case "tables":
+                return rows(meta.getTables(null, null, "%", null));
+            case "columns":
+                return rows(meta.getColumns(null, "aws", "sagemaker_compilation_job", "%"));
+            case "type_info":
+                return rows(meta.getTypeInfo());
+            case "primary_keys":
+                return rows(meta.getPrimaryKeys(null, "aws", "sagemaker_compilation_job"));
+            case "imported_keys":
+                return rows(meta.getImportedKeys(null, "aws", "sagemaker_compilation_job"));
+            case "exported_keys":
+                return rows(meta.getExportedKeys(null, "aws", "sagemaker_compilation_job"));
+            case "result_metadata":
+                try (Statement statement = connection.createStatement();
+                        ResultSet rows = statement.executeQuery(
+                                "SELECT compilation_job_name, creation_time, tags FROM aws.sagemaker_compilation_job LIMIT 1")) {
+                    ResultSetMetaData columns = rows.getMetaData();
+                    List<Object> out = new ArrayList<>();
+                    for (int i = 1; i <= columns.getColumnCount(); i++) {
+                        Map<String, Object> column = new TreeMap<>();
+                        column.put("name", columns.getColumnName(i));
+                        column.put("type_name", columns.getColumnTypeName(i));
+                        column.put("table", columns.getTableName(i));
+                        column.put("schema", columns.getSchemaName(i));
+                        column.put("read_only", columns.isReadOnly(i));
+                        column.put("nullable", columns.isNullable(i));
+                        out.add(column);
+                    }
+                    return out;
+                }
+            default:
+                throw new IllegalArgumentException("no check named " + check);
+        }
+    }
+
+    /**
+     * Every DatabaseMetaData method without parameters that answers a
+     * boolean, an int or a String, as a tool that reads them all would:
+     * each name to its value, or to "!Class: message" when it threw.
+     */
+    private static Map<String, Object> everyGetter(DatabaseMetaData meta) {
+        Map<String, Object> out = new TreeMap<>();
+        Method[] methods = DatabaseMetaData.class.getMethods();
+        Arrays.sort(methods, Comparator.comparing(Method::getName));
+        for (Method method : methods) {
+            Class<?> type = method.getReturnType();
+            boolean simple = type == boolean.class || type == int.class || type == String.class;
+            if (method.getParameterCount() != 0 || !simple || Modifier.isStatic(method.getModifiers())) {
+                continue;
+            }
+            try {
+                out.put(method.getName(), method.invoke(meta));
+            } catch (Exception e) {
+                Throwable cause = e.getCause() == null ? e : e.getCause();
+                out.put(method.getName(), "!" + cause.getClass().getSimpleName() + ": " + cause.getMessage());
+            }
+        }
+        for (int from : new int[] {java.sql.Types.INTEGER, java.sql.Types.VARCHAR}) {
+            for (int to : new int[] {java.sql.Types.BIGINT, java.sql.Types.VARCHAR, java.sql.Types.TIMESTAMP}) {
+                String name = "supportsConvert(" + from + "," + to + ")";
+                try {
+                    out.put(name, meta.supportsConvert(from, to));
+                } catch (Exception e) {
+                    out.put(name, "!" + e.getClass().getSimpleName() + ": " + e.getMessage());
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Every row as a map of column label to value (as a string). */
+    private static List<Object> rows(ResultSet rows) throws Exception {
+        List<Object> out = new ArrayList<>();
+        try (ResultSet r = rows) {
+            ResultSetMetaData columns = r.getMetaData();
+            while (r.next()) {
+                Map<String, Object> row = new TreeMap<>();
+                for (int i = 1; i <= columns.getColumnCount(); i++) {
+                    Object value = r.getObject(i);
+                    row.put(columns.getColumnLabel(i), value == null ? null : value.toString());
+                }
+                out.add(row);
+            }
+        }
+        return out;
+    }
+
+    private static String json(Object value) {
+        if (value == null) {
+            return "null";
+        }
+        if (value instanceof Boolean || value instanceof Integer) {
+            return value.toString();
+        }
+        if (value instanceof Map) {
+            StringBuilder out = new StringBuilder("{");
+            for (Map.Entry<?, ?> entry : ((Map<?, ?>) value).entrySet()) {
+                if (out.length() > 1) {
+                    out.append(", ");
+                }
+                out.append(json(entry.getKey().toString())).append(": ").append(json(entry.getValue()));
+            }
+            return out.append("}").toString();
+        }
+        if (value instanceof List) {
+            StringBuilder out = new StringBuilder("[");
+            for (Object item : (List<?>) value) {
+                if (out.length() > 1) {
+                    out.append(", ");
+                }
+                out.append(json(item));
+            }
+            return out.append("]").toString();
+        }
+        StringBuilder out = new StringBuilder("\"");
+        for (char c : value.toString().toCharArray()) {
+            switch (c) {
+                case '"': out.append("\\\""); break;
+                case '\\': out.append("\\\\"); break;
+                case '\n': out.append("\\n"); break;
+                case '\r': out.append("\\r"); break;
+                case '\t': out.append("\\t"); break;
+                default:
+                    if (c < 0x20) {
+                        out.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        out.append(c);
+                    }
+            }
+        }
+        return out.append("\"").toString();
+    }
+}

@@ -1,0 +1,137 @@
+"""The Arrow Flight SQL JDBC driver (what DBeaver, DataGrip, Tableau and every
+JVM program use) against `sagemaker-flight serve --demo`.
+
+tests/jdbc/JdbcProbe.java runs the JDBC calls a tool makes and prints what
+the driver answered; scripts/test fetches the driver with Maven, compiles the
+probe and names both in SAGEMAKER_FLIGHT_JDBC_CLASSPATH. Expected values
+come from the server through another client (ADBC), or from the table's
+contract.
+"""
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+
+import adbc_driver_flightsql.dbapi as adbc_flightsql
+import pytest
+from flightsql import FlightSQLClient
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TABLE = "aws.sagemaker_compilation_job"
+TIMEOUT_S = 120  # one JVM run of the probe, every check in it
+# Arrow's Java memory needs this on Java 17 and later.
+JVM_FLAGS = ["--add-opens=java.base/java.nio=ALL-UNNAMED"]
+
+
+def classpath() -> str:
+    path = os.environ.get("SAGEMAKER_FLIGHT_JDBC_CLASSPATH")
+    if not path:
+        pytest.fail("SAGEMAKER_FLIGHT_JDBC_CLASSPATH is not set: run scripts/test")
+    return path
+
+
+def jdbc_url(grpc_url: str, options: str = "") -> str:
+    """The README's JDBC URL, for a server at grpc://host:port."""
+    readme = (ROOT / "README.md").read_text()
+    urls = re.findall(r"^jdbc:arrow-flight-sql://127\.0\.0\.1:50051/\S*$", readme, re.M)
+    assert len(urls) == 1, urls
+    host_port = grpc_url.removeprefix("grpc://")
+    return urls[0].replace("127.0.0.1:50051", host_port) + options
+
+
+def probe(url: str, *checks: str) -> dict:
+    """Runs the probe's `checks` through the driver at `url`; returns each
+    check's answer by name. A check that failed fails the test, naming it."""
+    done = subprocess.run(
+        ["java", *JVM_FLAGS, "-cp", classpath(), "JdbcProbe", url, *checks],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    answers = {}
+    for line in done.stdout.splitlines():
+        answer = json.loads(line)
+        assert answer["ok"], f"{answer['check']}: {answer['error']}"
+        answers[answer["check"]] = answer["value"]
+    assert set(answers) == set(checks), done.stderr[-4000:]
+    return answers
+
+
+def adbc_count(url: str, sql: str, parameters=None) -> int:
+    with adbc_flightsql.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(sql, parameters=parameters)
+        return cur.fetchone()[0]
+
+
+def test_statements_and_question_mark_parameters_answer_as_adbc_does(demo_server):
+    failed = f"SELECT count(*) AS n FROM {TABLE} WHERE compilation_job_status = ?"
+    every = f"SELECT count(*) AS n FROM {TABLE}"
+    answers = probe(jdbc_url(demo_server), f"query:{every}", f"prepared:{failed}|FAILED")
+    assert int(answers[f"query:{every}"][0]["n"]) == adbc_count(demo_server, every)
+    expected = adbc_count(demo_server, failed, parameters=("FAILED",))
+    assert expected > 0
+    assert int(answers[f"prepared:{failed}|FAILED"][0]["n"]) == expected
+
+
+def test_every_database_metadata_getter_answers(demo_server):
+    """A tool that reads every DatabaseMetaData property (DBeaver's
+    connection dialog does) meets no NullPointerException."""
+    meta = probe(jdbc_url(demo_server), "metadata")["metadata"]
+    threw = {name: value for name, value in meta.items() if str(value).startswith("!")}
+    assert threw == {}
+    assert len(meta) > 100
+    # The values are the server's, not the driver's defaults.
+    assert meta["getDatabaseProductName"] == "sagemaker-flight"
+    assert meta["isReadOnly"] is True
+    assert meta["supportsANSI92EntryLevelSQL"] is True
+    assert meta["supportsANSI92FullSQL"] is False
+    assert meta["supportsTransactions"] is False
+    assert meta["getDefaultTransactionIsolation"] == 0  # Connection.TRANSACTION_NONE
+    assert meta["getMaxStatements"] == 32  # --max-concurrent-queries' default
+    assert meta["getMaxColumnNameLength"] == 0  # no limit
+    assert meta["supportsConvert"] is True
+    assert meta["supportsPositionedUpdate"] is False
+    assert meta["supportsSavepoints"] is False
+
+
+def test_a_tool_browses_the_catalog(demo_server):
+    answers = probe(
+        jdbc_url(demo_server),
+        "catalogs",
+        "schemas",
+        "tables",
+        "columns",
+        "primary_keys",
+        "imported_keys",
+        "exported_keys",
+    )
+    assert answers["catalogs"] == [{"TABLE_CAT": "sagemaker"}]
+    assert {"TABLE_CATALOG": "sagemaker", "TABLE_SCHEM": "aws"} in answers["schemas"]
+    names = [(t["TABLE_SCHEM"], t["TABLE_NAME"]) for t in answers["tables"]]
+    assert ("aws", "sagemaker_compilation_job") in names
+    columns = answers["columns"]
+    assert [c["COLUMN_NAME"] for c in columns][:3] == ["_key", "account_id", "compilation_end_time"]
+    assert len(columns) == 21  # the contract's columns
+    assert [k["COLUMN_NAME"] for k in answers["primary_keys"]] == ["_key"]
+    assert answers["imported_keys"] == []
+    assert answers["exported_keys"] == []
+
+
+def test_supported_conversions_are_the_cast_kernels(demo_server):
+    """SQL_SUPPORTS_CONVERT (id 517), read directly: the driver's
+    supportsConvert(from, to) answers false whatever the server sends (its
+    map lookup fails; influxdb_iox#8859 met the same), so this reads the map
+    with another client."""
+    host, port = demo_server.removeprefix("grpc://").rsplit(":", 1)
+    client = FlightSQLClient(host=host, port=int(port), insecure=True)
+    info = client.get_sql_info([517])
+    rows = client.do_get(info.endpoints[0].ticket).read_all().to_pylist()
+    conversions = dict(rows[0]["value"])
+    bigint, integer, varchar, timestamp, date = 0, 7, 19, 16, 4
+    assert varchar in conversions[integer] and bigint in conversions[integer]
+    assert timestamp in conversions[varchar] and date in conversions[varchar]
+    assert timestamp in conversions[date]
+    assert set(conversions) == set(range(20))
