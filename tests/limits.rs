@@ -10,9 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_flight::error::FlightError;
-use arrow_flight::{FlightClient, FlightDescriptor, Ticket};
+use arrow_flight::sql::{ActionCancelQueryRequest, ActionCancelQueryResult, ProstMessageExt};
+use arrow_flight::{
+    CancelFlightInfoRequest, CancelStatus, FlightClient, FlightDescriptor, FlightInfo, Ticket,
+};
 use common::{TestServer, emulator_config, quick_retries};
 use futures::{StreamExt, TryStreamExt};
+use prost::Message;
 use sagemaker_emulator::{Emulator, Stats};
 use sagemaker_flight::flight::Limits;
 use sagemaker_flight::server::grace::serve_with_grace;
@@ -651,4 +655,117 @@ async fn pings_carry_a_quiet_query_through_a_proxy_that_cuts_idle_connections() 
         }
         server.stop_within(Duration::from_secs(10)).await;
     }
+}
+
+/// Reads `stream` until it ends or fails (bounded by `within`): the status
+/// it failed with, if it did.
+async fn end_of(
+    mut stream: arrow_flight::decode::FlightRecordBatchStream,
+    within: Duration,
+) -> Option<tonic::Status> {
+    let drained = tokio::time::timeout(within, async {
+        while let Some(item) = stream.next().await {
+            if let Err(FlightError::Tonic(status)) = item {
+                return Some(*status);
+            }
+        }
+        None
+    });
+    drained.await.expect("the stream ended in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_flight_info_stops_the_stream_and_its_calls_and_refuses_its_tickets() {
+    let server = slow_server().await;
+    let mut client = server.client().await;
+    let info = client
+        .get_flight_info(FlightDescriptor::new_cmd(SELECT_ALL.to_owned()))
+        .await
+        .expect("flight info");
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let mut stream = client.do_get(ticket.clone()).await.expect("do_get");
+    let first = stream.next().await.expect("a first batch").expect("rows");
+    assert!(first.num_rows() > 0);
+    assert!(
+        server.emulator.state().stats().in_flight > 0,
+        "the scan runs"
+    );
+
+    // Another connection cancels it, as a tool's Cancel button does.
+    let mut other = server.client().await;
+    let result = other
+        .cancel_flight_info(CancelFlightInfoRequest::new(info.clone()))
+        .await
+        .expect("cancel");
+    assert_eq!(result.status, CancelStatus::Cancelled as i32);
+    let status = end_of(stream, Duration::from_secs(5))
+        .await
+        .expect("an error");
+    assert_eq!(status.code(), Code::Cancelled, "{status}");
+    time_to_idle(&server.emulator, Duration::from_secs(1))
+        .await
+        .expect("no call in flight within a second of the cancel");
+    assert_no_new_calls(&server.emulator, Duration::from_millis(300)).await;
+    assert!(
+        server
+            .emulator
+            .state()
+            .stats()
+            .calls("DescribeCompilationJob")
+            < 2000
+    );
+
+    // Its tickets are cancelled for good; the same SQL planned again (by
+    // another client, say) gets tickets of its own, and runs.
+    let again = other.do_get(ticket).await.expect_err("a cancelled ticket");
+    match again {
+        FlightError::Tonic(status) => assert_eq!(status.code(), Code::Cancelled, "{status}"),
+        other => panic!("not a status: {other}"),
+    }
+    let fresh = ticket_of(&mut other, SELECT_ALL).await;
+    let mut rerun = other
+        .do_get(fresh)
+        .await
+        .expect("the same SQL, planned again");
+    assert!(rerun.next().await.expect("a batch").is_ok());
+    drop(rerun);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_query_the_older_action_cancels_too_and_bad_infos_are_invalid() {
+    let server = TestServer::builder(emulator_config(20)).start().await;
+    let mut client = server.client().await;
+    let info = client
+        .get_flight_info(FlightDescriptor::new_cmd(SELECT_ALL.to_owned()))
+        .await
+        .expect("flight info");
+    let request = ActionCancelQueryRequest {
+        info: info.encode_to_vec().into(),
+    };
+    let action = arrow_flight::Action::new("CancelQuery", request.as_any().encode_to_vec());
+    let results: Vec<_> = client
+        .do_action(action)
+        .await
+        .expect("CancelQuery")
+        .try_collect()
+        .await
+        .expect("results");
+    let any = arrow_flight::sql::Any::decode(results[0].as_ref()).expect("an Any");
+    let result: ActionCancelQueryResult = any.unpack().expect("unpack").expect("a result");
+    // CancelResult's CANCELLED, numbered as CancelStatus's.
+    assert_eq!(result.result, CancelStatus::Cancelled as i32);
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    assert!(client.do_get(ticket).await.is_err(), "cancelled");
+
+    let no_endpoint = FlightInfo::new();
+    let refused = client
+        .cancel_flight_info(CancelFlightInfoRequest::new(no_endpoint))
+        .await
+        .expect_err("nothing to cancel");
+    match refused {
+        FlightError::Tonic(status) => assert_eq!(status.code(), Code::InvalidArgument),
+        other => panic!("not a status: {other}"),
+    }
+    server.stop().await;
 }

@@ -345,6 +345,9 @@ proptest! {
             parameters,
             prepared_id: 7,
             partition: None,
+            catalog: String::new(),
+            schema: "aws".into(),
+            query_id: 3,
         };
         let decoded = Statement::decode_handle(&prost::Message::encode_to_vec(&statement));
         prop_assert_eq!(decoded.expect("decodes"), statement);

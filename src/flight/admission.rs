@@ -19,6 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tonic::Status;
 
+use crate::flight::cancellation::Registration;
 use crate::flight::limits::Limits;
 use crate::task::AbortOnDrop;
 
@@ -82,6 +83,7 @@ impl QueryGovernor {
             permit,
             deadline,
             cancelled: self.cancelled.subscribe(),
+            cancel: None,
         })
     }
 
@@ -104,6 +106,8 @@ pub struct Admission {
     permit: OwnedSemaphorePermit,
     deadline: Option<(Instant, Duration)>,
     cancelled: watch::Receiver<bool>,
+    /// Hears a CancelFlightInfo of the stream's statement, if any.
+    cancel: Option<Registration>,
 }
 
 /// How a stream's task ended.
@@ -122,6 +126,15 @@ fn release(permit: &SharedPermit) {
 }
 
 impl Admission {
+    /// This admission, its stream stopped (CANCELLED) when `registration`
+    /// hears a cancel of its statement.
+    pub fn cancellable(self, registration: Registration) -> Admission {
+        Admission {
+            cancel: Some(registration),
+            ..self
+        }
+    }
+
     /// Runs `stream` under this admission: its items are produced in a
     /// task of their own and stop at the deadline or on shutdown, which
     /// the returned stream reports as its last item. Dropping the returned
@@ -134,6 +147,7 @@ impl Admission {
             permit,
             deadline,
             mut cancelled,
+            cancel,
         } = self;
         let permit: SharedPermit = Arc::new(Mutex::new(Some(permit)));
         let (items_tx, items) = mpsc::channel(1);
@@ -161,9 +175,22 @@ impl Admission {
                     }
                     shutting_down()
                 };
+                let cancel = async {
+                    match cancel {
+                        Some(mut registration) => {
+                            registration.cancelled().await;
+                            tracing::info!("a query was cancelled; stopped");
+                            Status::cancelled(
+                                "the query was cancelled (CancelFlightInfo or CancelQuery)",
+                            )
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     status = deadline => status,
                     status = cancelled => status,
+                    status = cancel => status,
                 }
             };
             let outcome = {

@@ -13,6 +13,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use prost::Message;
 use tonic::{Response, Status};
 
+use crate::flight::column_metadata::{ColumnTable, table_with_metadata};
 use crate::flight::sql_service::{BoxedStream, SqlService};
 
 impl SqlService {
@@ -34,12 +35,20 @@ impl SqlService {
                             datafusion::datasource::TableType::View => "VIEW",
                             _ => "TABLE",
                         };
+                        let columns = table_with_metadata(
+                            ColumnTable {
+                                catalog: &catalog_name,
+                                schema: &schema_name,
+                                table: &table_name,
+                            },
+                            &table.schema(),
+                        );
                         tables.push((
                             catalog_name.clone(),
                             schema_name.clone(),
                             table_name,
                             kind,
-                            table.schema(),
+                            columns,
                         ));
                     }
                 }

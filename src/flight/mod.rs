@@ -7,7 +7,13 @@
 //!   and [`bound_parameters`] prepared statements; [`catalog`],
 //!   [`sql_info`], `keys.rs` (primary and foreign keys) and `type_info.rs`
 //!   (GetXdbcTypeInfo) metadata.
+//! - `column_metadata.rs`: the `ARROW:FLIGHT:SQL:*` keys of result and
+//!   table schemas.
 //! - `encoded_snapshot.rs`: a whole-table read's FlightData, encoded once.
+//! - `session.rs`: session options (`catalog`, `schema`), carried in a
+//!   cookie.
+//! - [`cancellation`] and `cancel.rs`: CancelFlightInfo and CancelQuery
+//!   stop a query's streams.
 //! - [`admission`] and [`limits`]: which query streams run, for how long.
 //! - [`ticket`]: the protobuf tickets; [`fleet`]: which instance serves
 //!   each partition's endpoint.
@@ -17,13 +23,17 @@
 
 pub mod admission;
 pub mod bound_parameters;
+mod cancel;
+pub mod cancellation;
 pub mod catalog;
+mod column_metadata;
 mod encoded_snapshot;
 pub mod fleet;
 mod keys;
 pub mod limits;
 pub mod prepared;
 pub mod service;
+mod session;
 pub mod sql;
 pub mod sql_info;
 pub mod sql_service;

@@ -17,21 +17,46 @@ use arrow::ipc::writer::IpcWriteOptions;
 use arrow_flight::flight_descriptor::DescriptorType;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::{
-    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
-    HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket,
+    Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, Criteria, Empty,
+    FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, HandshakeResponse, PollInfo,
+    PutResult, SchemaAsIpc, SchemaResult, Ticket,
 };
 use futures::stream::{self, Stream, StreamExt, TryStreamExt};
+use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::flight::session::{CLOSE_SESSION, GET_SESSION_OPTIONS, SET_SESSION_OPTIONS};
 use crate::flight::sql_service::SqlService;
 use crate::flight::status::cap_message;
+use crate::flight::ticket::proto::Session;
 use crate::flight::ticket::{Statement, check_flight_sql_command, is_flight_sql_command};
 use crate::table::schema::{TABLE_NAME, is_table_path};
 
 /// The DoAction types this server implements, and so lists: Flight SQL's
 /// prepared statements. Its transactions, savepoints, Substrait plans and
 /// CancelQuery are not offered on a read-only server.
-pub const OFFERED_ACTIONS: &[&str] = &["CreatePreparedStatement", "ClosePreparedStatement"];
+pub const OFFERED_ACTIONS: &[&str] = &[
+    "CreatePreparedStatement",
+    "ClosePreparedStatement",
+    "CancelQuery",
+];
+
+/// Flight's action that cancels a FlightInfo's query.
+const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
+
+/// Flight's own actions, offered besides Flight SQL's.
+const FLIGHT_ACTIONS: [(&str, &str); 4] = [
+    (
+        CANCEL_FLIGHT_INFO,
+        "Cancel the query of a FlightInfo: its streams stop and its tickets are refused",
+    ),
+    (
+        SET_SESSION_OPTIONS,
+        "Set session options (catalog, schema); the session is in the response's cookie",
+    ),
+    (GET_SESSION_OPTIONS, "The session's options, set or default"),
+    (CLOSE_SESSION, "Close the session: its cookie is cleared"),
+];
 
 /// gRPC streams of this service.
 type BoxedStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -126,12 +151,20 @@ impl FlightServer {
         self.sql.governor()
     }
 
-    fn statement_of(&self, target: Target) -> Option<Statement> {
-        match target {
+    /// The statement a plain Flight descriptor stands for: SQL text runs
+    /// in the request's session (its default catalog and schema).
+    fn statement_of(
+        &self,
+        target: Target,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<Option<Statement>, Status> {
+        Ok(match target {
             Target::Table => Some(Statement::whole_table()),
-            Target::Sql(sql) => Some(Statement::new(sql)),
+            Target::Sql(sql) => {
+                Some(Statement::new(sql).in_session(&Session::of_request(metadata)?))
+            }
             Target::FlightSql => None,
-        }
+        })
     }
 }
 
@@ -170,7 +203,7 @@ impl FlightService for FlightServer {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let target = target_of(request.get_ref())?;
-        match self.statement_of(target) {
+        match self.statement_of(target, request.metadata())? {
             Some(statement) => {
                 let info = self
                     .sql
@@ -204,7 +237,7 @@ impl FlightService for FlightServer {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<SchemaResult>, Status> {
         let target = target_of(request.get_ref())?;
-        let Some(statement) = self.statement_of(target) else {
+        let Some(statement) = self.statement_of(target, request.metadata())? else {
             return Err(Status::unimplemented(
                 "GetSchema of a Flight SQL command: use GetFlightInfo, whose schema is exact",
             ));
@@ -242,7 +275,28 @@ impl FlightService for FlightServer {
         &self,
         request: Request<Action>,
     ) -> Result<Response<Self::DoActionStream>, Status> {
-        FlightService::do_action(&self.sql, request).await
+        // Flight's own actions first: Flight SQL knows only its own.
+        match request.get_ref().r#type.as_str() {
+            SET_SESSION_OPTIONS => self.sql.set_session_options(request),
+            GET_SESSION_OPTIONS => self.sql.get_session_options(request),
+            CLOSE_SESSION => self.sql.close_session(request),
+            CANCEL_FLIGHT_INFO => {
+                let asked = CancelFlightInfoRequest::decode(request.get_ref().body.as_ref())
+                    .map_err(|e| {
+                        Status::invalid_argument(cap_message(format!(
+                            "malformed CancelFlightInfoRequest: {e}"
+                        )))
+                    })?;
+                let info = asked.info.ok_or_else(|| {
+                    Status::invalid_argument("CancelFlightInfoRequest without a FlightInfo")
+                })?;
+                let status = self.sql.cancel_flight_info(&info)?;
+                let result = CancelFlightInfoResult::new(status);
+                let body = arrow_flight::Result::new(result.encode_to_vec());
+                Ok(Response::new(Box::pin(stream::iter([Ok(body)]))))
+            }
+            _ => FlightService::do_action(&self.sql, request).await,
+        }
     }
 
     async fn list_actions(
@@ -257,6 +311,14 @@ impl FlightService for FlightServer {
         let offered = listed.try_filter(|action| {
             std::future::ready(OFFERED_ACTIONS.contains(&action.r#type.as_str()))
         });
-        Ok(Response::new(Box::pin(offered)))
+        let sessions = FLIGHT_ACTIONS.map(|(kind, description)| {
+            Ok(ActionType {
+                r#type: kind.to_owned(),
+                description: description.to_owned(),
+            })
+        });
+        Ok(Response::new(Box::pin(
+            offered.chain(stream::iter(sessions)),
+        )))
     }
 }

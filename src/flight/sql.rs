@@ -15,12 +15,12 @@ use arrow::array::RecordBatch;
 use arrow_flight::error::FlightError;
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
-    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
-    ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetCrossReference,
-    CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys,
-    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo,
-    CommandPreparedStatementQuery, CommandStatementQuery, DoPutPreparedStatementResult, SqlInfo,
-    TicketStatementQuery,
+    ActionCancelQueryRequest, ActionCancelQueryResult, ActionClosePreparedStatementRequest,
+    ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult, CommandGetCatalogs,
+    CommandGetCrossReference, CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys,
+    CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
+    CommandGetXdbcTypeInfo, CommandPreparedStatementQuery, CommandStatementQuery,
+    DoPutPreparedStatementResult, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
     Action, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, HandshakeResponse, Ticket,
@@ -32,6 +32,7 @@ use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::flight::catalog::batch_stream;
+use crate::flight::column_metadata::{logical_schema, statement_schema};
 use crate::flight::keys::{
     FOREIGN_KEYS_SCHEMA, PRIMARY_KEYS_SCHEMA, TableName, no_foreign_keys, primary_keys,
 };
@@ -39,6 +40,7 @@ use crate::flight::prepared::{encode_parameters, schema_bytes};
 use crate::flight::sql_service::{BoxedStream, SqlService};
 use crate::flight::status::cap_message;
 use crate::flight::ticket::Statement;
+use crate::flight::ticket::proto::Session;
 use crate::flight::type_info::TYPE_INFO;
 use crate::query::{QueryError, parameter_schema, parameters_of_batch};
 
@@ -134,7 +136,8 @@ impl FlightSqlService for SqlService {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let statement = Statement::new(query.query);
+        let session = Session::of_request(request.metadata())?;
+        let statement = Statement::new(query.query).in_session(&session);
         let info = self
             .statement_flight_info(&statement, request.into_inner())
             .await?;
@@ -174,21 +177,28 @@ impl FlightSqlService for SqlService {
     async fn do_action_create_prepared_statement(
         &self,
         query: ActionCreatePreparedStatementRequest,
-        _request: Request<Action>,
+        request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let logical = self.engine.logical_plan(&query.query).await?;
+        let session = Session::of_request(request.metadata())?;
+        let logical = self
+            .engine
+            .logical_plan_in(&query.query, &session.name_defaults())
+            .await?;
         let parameter_schema = parameter_schema(&logical)?;
         // Without placeholders the physical plan gives the exact schema DoGet
         // streams; with them, the logical plan's is the best guess. Either
         // comes from the one parse above.
         let dataset_schema = if parameter_schema.fields().is_empty() {
             let planned = self.engine.physical_plan(logical, None).await?;
-            planned.schema().as_ref().clone()
+            statement_schema(&planned).as_ref().clone()
         } else {
-            logical.schema().as_arrow().clone()
+            logical_schema(&logical).as_ref().clone()
         };
         Ok(ActionCreatePreparedStatementResult {
-            prepared_statement_handle: Statement::prepared(query.query).encode_to_vec().into(),
+            prepared_statement_handle: Statement::prepared(query.query)
+                .in_session(&session)
+                .encode_to_vec()
+                .into(),
             dataset_schema: schema_bytes(&dataset_schema)?,
             parameter_schema: schema_bytes(&parameter_schema)?,
         })
@@ -460,6 +470,24 @@ impl FlightSqlService for SqlService {
         _request: Request<Ticket>,
     ) -> Result<Response<BoxedStream<FlightData>>, Status> {
         batch_stream(query.into_builder(type_info()?).build())
+    }
+
+    async fn do_action_cancel_query(
+        &self,
+        query: ActionCancelQueryRequest,
+        _request: Request<Action>,
+    ) -> Result<ActionCancelQueryResult, Status> {
+        let info = FlightInfo::decode(query.info.as_ref()).map_err(|e| {
+            Status::invalid_argument(cap_message(format!(
+                "malformed FlightInfo in CancelQuery: {e}"
+            )))
+        })?;
+        let status = self.cancel_flight_info(&info)?;
+        // ActionCancelQueryResult.CancelResult (which arrow-flight does not
+        // export) numbers its values as CancelStatus does: 1 is CANCELLED.
+        Ok(ActionCancelQueryResult {
+            result: status as i32,
+        })
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}

@@ -43,7 +43,8 @@ pub fn sql_info(governor: &QueryGovernor) -> Result<SqlInfoData, FlightError> {
     info.append(SqlInfo::FlightSqlServerSubstrait, false);
     // SQL_SUPPORTED_TRANSACTION_NONE.
     info.append(SqlInfo::FlightSqlServerTransaction, 0i32);
-    info.append(SqlInfo::FlightSqlServerCancel, false);
+    // CancelFlightInfo and CancelQuery stop a query's streams.
+    info.append(SqlInfo::FlightSqlServerCancel, true);
     info.append(SqlInfo::FlightSqlServerBulkIngestion, false);
     info.append(SqlInfo::FlightSqlServerIngestTransactionsSupported, false);
     // Milliseconds a statement may run (--query-timeout); 0: no limit.

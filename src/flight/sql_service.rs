@@ -23,6 +23,7 @@ use tonic::Status;
 use crate::auth::Authenticator;
 use crate::flight::admission::QueryGovernor;
 use crate::flight::bound_parameters::BoundParameters;
+use crate::flight::cancellation::Cancellations;
 use crate::flight::encoded_snapshot::EncodedSnapshot;
 use crate::flight::fleet::Fleet;
 use crate::flight::limits::Limits;
@@ -49,6 +50,8 @@ pub struct SqlService {
     pub(super) governor: QueryGovernor,
     /// Which instance each partition's endpoint names.
     pub(super) fleet: Fleet,
+    /// The running streams a CancelFlightInfo stops (`cancellation.rs`).
+    pub(super) cancellations: Cancellations,
 }
 
 impl std::fmt::Debug for SqlService {
@@ -71,6 +74,7 @@ impl SqlService {
             auth: None,
             governor,
             fleet: Fleet::default(),
+            cancellations: Cancellations::default(),
         })
     }
 

@@ -11,8 +11,10 @@ use arrow_flight::error::FlightError;
 use arrow_flight::{FlightData, FlightDescriptor, FlightEndpoint, FlightInfo};
 use datafusion::logical_expr::LogicalPlan;
 use futures::stream::{self, StreamExt, TryStreamExt};
+use prost::Message;
 use tonic::Status;
 
+use crate::flight::column_metadata::{statement_schema, whole_table_schema};
 use crate::flight::prepared::decode_parameters;
 use crate::flight::sql_service::{BoxedStream, SqlService};
 use crate::flight::status::{cap_message, status_of_datafusion};
@@ -20,7 +22,6 @@ use crate::flight::ticket::Statement;
 use crate::obs::query_span::logged_sql;
 use crate::query::PlannedQuery;
 use crate::source::PartitionKey;
-use crate::table::schema::table_schema;
 
 /// Largest FlightData message the encoder produces.
 const MAX_FLIGHT_DATA_BYTES: usize = 4 * 1024 * 1024;
@@ -43,7 +44,10 @@ impl SqlService {
                 "this server does not read partition {key}; the instances of a fleet must be configured with the same accounts and regions"
             ))));
         }
-        let plan = self.engine.bound_plan(&statement.sql, parameters).await?;
+        let plan = self
+            .engine
+            .bound_plan(&statement.sql, parameters, &statement.name_defaults())
+            .await?;
         Ok((plan, scope))
     }
 
@@ -83,10 +87,11 @@ impl SqlService {
     ) -> Result<FlightInfo, Status> {
         // Planned once: the same logical plan gives the schema and the split.
         let (plan, scope) = self.bound_plan(statement).await?;
-        let endpoints = self.endpoints(statement, &plan)?;
+        let statement = statement.clone().for_one_query();
+        let endpoints = self.endpoints(&statement, &plan)?;
         let planned = self.engine.physical_plan(plan, scope.as_ref()).await?;
         let mut info = FlightInfo::new()
-            .try_with_schema(&planned.schema())
+            .try_with_schema(&statement_schema(&planned))
             .map_err(|e| Status::internal(format!("encoding the schema failed: {e}")))?
             .with_descriptor(descriptor)
             .with_total_records(-1)
@@ -135,7 +140,9 @@ impl SqlService {
 
     /// The result schema of a statement.
     pub async fn statement_schema(&self, statement: &Statement) -> Result<Schema, Status> {
-        Ok(self.plan(statement).await?.schema().as_ref().clone())
+        Ok(statement_schema(&self.plan(statement).await?)
+            .as_ref()
+            .clone())
     }
 
     /// The FlightData of the whole table from memory (a fresh snapshot,
@@ -150,7 +157,7 @@ impl SqlService {
         };
         let encode = |batches: Arc<Vec<RecordBatch>>| async move {
             FlightDataEncoderBuilder::new()
-                .with_schema(table_schema())
+                .with_schema(whole_table_schema())
                 .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
                 .build(stream::iter(batches.as_ref().clone().into_iter().map(Ok)))
                 .try_collect::<Vec<FlightData>>()
@@ -175,7 +182,15 @@ impl SqlService {
     ) -> Result<BoxedStream<FlightData>, Status> {
         let telemetry = crate::obs::query_span::QueryTelemetry::start(&statement.sql);
         let started = async {
-            let admission = self.governor.admit()?;
+            let registration = self
+                .cancellations
+                .register(statement.encode_to_vec())
+                .ok_or_else(|| {
+                    Status::cancelled(
+                        "the query was cancelled (CancelFlightInfo or CancelQuery): plan it again",
+                    )
+                })?;
+            let admission = self.governor.admit()?.cancellable(registration);
             let stream = self.ungoverned_stream(statement).await?;
             // The governor polls the stream in a task of its own: the
             // query's work there stays in the query's span.
@@ -204,7 +219,7 @@ impl SqlService {
             return Ok(stream.boxed());
         }
         let planned = self.plan(statement).await?;
-        let schema = planned.schema();
+        let schema = statement_schema(&planned);
         let batches = planned
             .execute()?
             .map_err(|e| FlightError::Tonic(Box::new(status_of_datafusion(&e))));

@@ -6,6 +6,7 @@ use arrow_flight::sql::{Any, ProstMessageExt, TicketStatementQuery};
 use prost::Message;
 use tonic::Status;
 
+use crate::query::NameDefaults;
 use crate::source::PartitionKey;
 
 /// The generated protobuf types of `proto/ticket.proto`.
@@ -27,7 +28,37 @@ impl Statement {
             parameters: Vec::new(),
             prepared_id: 0,
             partition: None,
+            catalog: String::new(),
+            schema: String::new(),
+            query_id: 0,
         }
+    }
+
+    /// This statement with a query id of its own: the tickets of one
+    /// FlightInfo, which a cancel of that FlightInfo names.
+    pub fn for_one_query(self) -> Statement {
+        Statement {
+            query_id: fastrand::u64(1..),
+            ..self
+        }
+    }
+
+    /// This statement with the default catalog and schema of `session`.
+    pub fn in_session(self, session: &proto::Session) -> Statement {
+        Statement {
+            catalog: session.catalog.clone(),
+            schema: session.schema.clone(),
+            ..self
+        }
+    }
+
+    /// Where its unqualified table names resolve (its session's options).
+    pub fn name_defaults(&self) -> NameDefaults {
+        proto::Session {
+            catalog: self.catalog.clone(),
+            schema: self.schema.clone(),
+        }
+        .name_defaults()
     }
 
     /// The statement a PATH descriptor of the table stands for: every row
@@ -82,6 +113,18 @@ impl Statement {
         arrow_flight::Ticket::new(ticket.as_any().encode_to_vec())
     }
 
+    /// The statement of a DoGet ticket this server issued; anything else
+    /// is INVALID_ARGUMENT.
+    pub fn from_ticket(ticket: &arrow_flight::Ticket) -> Result<Statement, Status> {
+        let any = Any::decode(ticket.ticket.as_ref())
+            .map_err(|e| Status::invalid_argument(format!("malformed ticket: {e}")))?;
+        let query: TicketStatementQuery = any
+            .unpack()
+            .map_err(|e| Status::invalid_argument(format!("malformed ticket: {e}")))?
+            .ok_or_else(|| Status::invalid_argument("not a ticket this server issued"))?;
+        Statement::decode_handle(&query.statement_handle)
+    }
+
     /// Decodes a statement handle sent back by a client; anything that is
     /// not one of ours is INVALID_ARGUMENT.
     pub fn decode_handle(bytes: &[u8]) -> Result<Statement, Status> {
@@ -132,6 +175,9 @@ mod tests {
             parameters: vec![1, 2, 3],
             prepared_id: 9,
             partition: None,
+            catalog: "sagemaker".into(),
+            schema: "information_schema".into(),
+            query_id: 11,
         };
         let ticket = statement.to_ticket();
         let any = Any::decode(&*ticket.ticket).expect("an Any");

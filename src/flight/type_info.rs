@@ -6,6 +6,8 @@
 
 use std::sync::LazyLock;
 
+use arrow::datatypes::DataType;
+
 use arrow_flight::sql::metadata::{XdbcTypeInfo, XdbcTypeInfoData, XdbcTypeInfoDataBuilder};
 use arrow_flight::sql::{Nullable, Searchable, XdbcDataType, XdbcDatetimeSubcode};
 
@@ -137,3 +139,53 @@ pub(super) static TYPE_INFO: LazyLock<Result<XdbcTypeInfoData, String>> = LazyLo
     }
     builder.build().map_err(|e| e.to_string())
 });
+
+/// The SQL type name of a column of `data_type`, as GetXdbcTypeInfo lists
+/// it, and its column size there; for a type that list lacks (maps,
+/// lists, structs, binary, intervals, ...) a descriptive name and no size.
+pub(super) fn sql_type_of(data_type: &DataType) -> (&'static str, Option<i32>) {
+    let listed = match data_type {
+        DataType::Boolean => "BOOLEAN",
+        DataType::Int8 => "TINYINT",
+        DataType::Int16 | DataType::UInt8 => "SMALLINT",
+        DataType::Int32 | DataType::UInt16 => "INTEGER",
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => "BIGINT",
+        DataType::Float16 | DataType::Float32 => "REAL",
+        DataType::Float64 => "DOUBLE",
+        DataType::Decimal32(..)
+        | DataType::Decimal64(..)
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => "DECIMAL",
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR",
+        DataType::Date32 | DataType::Date64 => "DATE",
+        DataType::Timestamp(..) => "TIMESTAMP",
+        DataType::Dictionary(_, values) => return sql_type_of(values),
+        other => return (unlisted_type_name(other), None),
+    };
+    let size = TYPES
+        .iter()
+        .find(|kind| kind.name == listed)
+        .and_then(|kind| kind.column_size);
+    (listed, size)
+}
+
+fn unlisted_type_name(data_type: &DataType) -> &'static str {
+    match data_type {
+        DataType::Map(..) => "MAP",
+        DataType::List(_)
+        | DataType::LargeList(_)
+        | DataType::ListView(_)
+        | DataType::LargeListView(_)
+        | DataType::FixedSizeList(..) => "ARRAY",
+        DataType::Struct(_) => "STRUCT",
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => "VARBINARY",
+        DataType::Interval(_) | DataType::Duration(_) => "INTERVAL",
+        DataType::Time32(_) | DataType::Time64(_) => "TIME",
+        DataType::Null => "NULL",
+        DataType::Union(..) => "UNION",
+        _ => "OTHER",
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use datafusion::common::{DataFusionError, ParamValues};
+use datafusion::common::{DataFusionError, ParamValues, TableReference};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
@@ -15,7 +15,9 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 
+use crate::query::column_tables::column_tables;
 use crate::query::error::QueryError;
+use crate::query::name_defaults::NameDefaults;
 use crate::query::positional::number_positional_parameters;
 use crate::query::read_only::check_read_only;
 use crate::query::split::{is_immutable, restrict_to_partition, splittable_scan};
@@ -41,13 +43,21 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 1024 * 1024 * 1024;
 pub struct PlannedQuery {
     /// The physical plan.
     pub plan: Arc<dyn ExecutionPlan>,
+    /// The table each column of the result is a column of (`column_tables.rs`).
+    column_tables: Vec<Option<TableReference>>,
     context: Arc<datafusion::execution::TaskContext>,
 }
 
 impl PlannedQuery {
-    /// The schema every batch of the result has (what FlightInfo announces).
+    /// The schema every batch of the result has.
     pub fn schema(&self) -> SchemaRef {
         self.plan.schema()
+    }
+
+    /// The table each column of the result is a column of, as the query
+    /// named it (`None`: the column is computed).
+    pub fn column_tables(&self) -> &[Option<TableReference>] {
+        &self.column_tables
     }
 
     /// Starts the query. Batches stream as the scan produces them.
@@ -194,6 +204,22 @@ impl QueryEngine {
         }
     }
 
+    /// Whether the session has a catalog named `name`.
+    pub fn has_catalog(&self, name: &str) -> bool {
+        self.context.catalog(name).is_some()
+    }
+
+    /// Whether `catalog` has a schema named `name` (`information_schema`
+    /// included).
+    pub fn has_schema(&self, catalog: &str, name: &str) -> bool {
+        self.has_catalog(catalog)
+            && self
+                .context
+                .state()
+                .schema_for_ref(TableReference::full(catalog, name, "any"))
+                .is_ok()
+    }
+
     /// The DataFusion session (for catalog metadata).
     pub fn context(&self) -> &SessionContext {
         &self.context
@@ -204,7 +230,24 @@ impl QueryEngine {
     /// parsed once: the read-only check and the planner see the same
     /// statement.
     pub async fn logical_plan(&self, sql: &str) -> Result<LogicalPlan, QueryError> {
-        let state = self.context.state();
+        self.logical_plan_in(sql, &NameDefaults::default()).await
+    }
+
+    /// As [`QueryEngine::logical_plan`], unqualified table names resolved
+    /// in `names` (a session's catalog and schema).
+    pub async fn logical_plan_in(
+        &self,
+        sql: &str,
+        names: &NameDefaults,
+    ) -> Result<LogicalPlan, QueryError> {
+        let mut state = self.context.state();
+        let catalog = &mut state.config_mut().options_mut().catalog;
+        if let Some(name) = &names.catalog {
+            catalog.default_catalog.clone_from(name);
+        }
+        if let Some(name) = &names.schema {
+            catalog.default_schema.clone_from(name);
+        }
         let dialect = state.config().options().sql_parser.dialect;
         let sql = number_positional_parameters(sql)?;
         let statement = state
@@ -230,13 +273,15 @@ impl QueryEngine {
         Ok(plan)
     }
 
-    /// The logical plan of `sql` with `parameters` bound (none: `None`).
+    /// The logical plan of `sql` with `parameters` bound (none: `None`),
+    /// unqualified table names resolved in `names`.
     pub async fn bound_plan(
         &self,
         sql: &str,
         parameters: Option<ParamValues>,
+        names: &NameDefaults,
     ) -> Result<LogicalPlan, QueryError> {
-        let plan = self.logical_plan(sql).await?;
+        let plan = self.logical_plan_in(sql, names).await?;
         match parameters {
             Some(parameters) => plan
                 .with_param_values(parameters)
@@ -264,7 +309,9 @@ impl QueryEngine {
         parameters: Option<ParamValues>,
         scope: Option<&PartitionKey>,
     ) -> Result<PlannedQuery, QueryError> {
-        let plan = self.bound_plan(sql, parameters).await?;
+        let plan = self
+            .bound_plan(sql, parameters, &NameDefaults::default())
+            .await?;
         self.physical_plan(plan, scope).await
     }
 
@@ -279,9 +326,11 @@ impl QueryEngine {
             plan = restrict_to_partition(plan, key)?;
         }
         let state = self.context.state();
+        let column_tables = column_tables(&plan);
         let plan = state.create_physical_plan(&plan).await?;
         Ok(PlannedQuery {
             plan,
+            column_tables,
             context: state.task_ctx(),
         })
     }

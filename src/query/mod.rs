@@ -7,6 +7,8 @@
 //!
 //! - [`engine`]: the session and its table; plans a statement, once
 //!   parsed, into something to run.
+//! - [`column_tables`]: which table each result column comes from.
+//! - [`name_defaults`]: a session's default catalog and schema.
 //! - [`read_only`]: which parsed statements may run.
 //! - [`split`]: reading a plan one (account, region) partition at a time.
 //! - [`parameters`]: the parameters a statement takes and binding them.
@@ -16,13 +18,17 @@
 //! May import: `table`, `source`, `obs`. Returns [`QueryError`]; the Flight
 //! edge turns it into a status.
 
+pub mod column_tables;
 pub mod engine;
 pub mod error;
+pub mod name_defaults;
 pub mod parameters;
 pub mod positional;
 pub mod read_only;
 pub mod split;
 
+pub use column_tables::column_tables;
 pub use engine::{CATALOG, PlannedQuery, QueryEngine};
 pub use error::QueryError;
+pub use name_defaults::NameDefaults;
 pub use parameters::{parameter_schema, parameters_of_batch};

@@ -123,6 +123,62 @@ impl Column {
         }
     }
 
+    /// What the column holds, as the table's contract describes it (the
+    /// REMARKS of GetTables and of a result's column metadata).
+    pub const fn description(self) -> &'static str {
+        match self {
+            Column::Key => "The job's unique key: its ARN.",
+            Column::AccountId => "The AWS account the job belongs to (from its ARN).",
+            Column::CompilationEndTime => {
+                "The time when the model compilation job on a compilation job instance ended. For a successful or stopped job, this is when the job's model artifacts have finished uploading. For a failed job, this is when Amazon SageMaker AI detected that the job failed."
+            }
+            Column::CompilationJobArn => {
+                "The Amazon Resource Name (ARN) of the model compilation job."
+            }
+            Column::CompilationJobName => "The name of the model compilation job.",
+            Column::CompilationJobStatus => "The status of the model compilation job.",
+            Column::CompilationStartTime => {
+                "The time when the model compilation job started the CompilationJob instances. You are billed for the time between this timestamp and the timestamp in the CompilationEndTime field. In Amazon CloudWatch Logs, the start time might be later than this time. That's because it takes time to download the compilation job, which depends on the size of the compilation job container."
+            }
+            Column::CreationTime => "The time that the model compilation job was created.",
+            Column::DerivedInformation => {
+                "Information that SageMaker Neo automatically derived about the model."
+            }
+            Column::FailureReason => "If a model compilation job failed, the reason it failed.",
+            Column::InferenceImage => {
+                "The inference image to use when compiling a model. Specify an image only if the target device is a cloud instance."
+            }
+            Column::InputConfig => {
+                "Information about the location in Amazon S3 of the input model artifacts, the name and shape of the expected data inputs, and the framework in which the model was trained."
+            }
+            Column::LastModifiedTime => {
+                "The time that the status of the model compilation job was last modified."
+            }
+            Column::ModelArtifacts => {
+                "Information about the location in Amazon S3 that has been configured for storing the model artifacts used in the compilation job."
+            }
+            Column::ModelDigests => {
+                "Provides a BLAKE2 hash value that identifies the compiled model artifacts in Amazon S3."
+            }
+            Column::ModelPackageVersionArn => {
+                "The Amazon Resource Name (ARN) of the versioned model package that was provided to SageMaker Neo when you initiated a compilation job."
+            }
+            Column::OutputConfig => {
+                "Information about the output location for the compiled model and the target device that the model runs on."
+            }
+            Column::RoleArn => {
+                "The Amazon Resource Name (ARN) of an IAM role that Amazon SageMaker AI assumes to perform the model compilation job."
+            }
+            Column::StoppingCondition => {
+                "Specifies a limit to how long a model compilation job can run. When the job reaches the time limit, Amazon SageMaker AI ends the compilation job. Use this API to cap model training costs."
+            }
+            Column::Tags => "The job's tags: each key to its value (empty for a job without tags).",
+            Column::VpcConfig => {
+                "A VpcConfig object that specifies the VPC that you want your compilation job to connect to. Control access to your models by configuring the VPC. For more information, see Protect Compilation Jobs by Using an Amazon Virtual Private Cloud."
+            }
+        }
+    }
+
     /// The column's encoding.
     pub const fn kind(self) -> ColumnKind {
         match self {

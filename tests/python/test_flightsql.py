@@ -278,6 +278,16 @@ def test_adbc_get_objects_lists_the_table_and_its_columns(adbc, full_table):
     assert len(columns) == 21
     assert [c["column_name"] for c in columns] == full_table.schema.names
     assert [c["ordinal_position"] for c in columns] == list(range(1, 22))
+    # Types and tables from the column metadata (ARROW:FLIGHT:SQL:*), as
+    # Power BI's ADBC connector reads them. (The driver does not pass the
+    # REMARKS key on; JDBC's getColumns does, see test_jdbc.py.)
+    by_column = {c["column_name"]: c for c in columns}
+    assert all(c["xdbc_type_name"] for c in columns), columns
+    assert by_column["compilation_job_name"]["xdbc_type_name"] == "VARCHAR"
+    assert by_column["creation_time"]["xdbc_type_name"] == "TIMESTAMP"
+    assert by_column["tags"]["xdbc_type_name"] == "MAP"
+    assert {c["xdbc_scope_table"] for c in columns} == {"sagemaker_compilation_job"}
+    assert {c["xdbc_scope_schema"] for c in columns} == {"aws"}
 
     # The filters narrow to the same table.
     narrowed = adbc.adbc_get_objects(
@@ -535,3 +545,48 @@ def test_adbc_explain_pushes_the_status_down(adbc):
     scan = scan_line(plan_text(plan, "physical_plan"))
     assert "StatusEquals=FAILED" in scan
     assert "DescribeCompilationJob" in scan.split("calls=[", 1)[1].split("]", 1)[0]
+
+
+def test_result_columns_carry_their_table_and_type(adbc):
+    """A result's schema names, for each column of the table, its catalog,
+    schema, table and SQL type, and for a computed column its type only;
+    ADBC checks that the stream's schema is the one announced."""
+    result = adbc_query(
+        adbc,
+        f"SELECT compilation_job_name AS name, count(*) AS n FROM {TABLE} GROUP BY compilation_job_name LIMIT 1",
+    )
+    name = result.schema.field("name").metadata
+    assert name[b"ARROW:FLIGHT:SQL:TABLE_NAME"] == b"sagemaker_compilation_job"
+    assert name[b"ARROW:FLIGHT:SQL:DB_SCHEMA_NAME"] == b"aws"
+    assert name[b"ARROW:FLIGHT:SQL:CATALOG_NAME"] == b"sagemaker"
+    assert name[b"ARROW:FLIGHT:SQL:TYPE_NAME"] == b"VARCHAR"
+    assert name[b"ARROW:FLIGHT:SQL:IS_READ_ONLY"] == b"1"
+    count = result.schema.field("n").metadata
+    assert count[b"ARROW:FLIGHT:SQL:TYPE_NAME"] == b"BIGINT"
+    assert b"ARROW:FLIGHT:SQL:TABLE_NAME" not in count
+
+
+def test_adbc_current_catalog_and_schema_are_session_options(demo_server):
+    """adbc_current_catalog / adbc_current_db_schema read the session
+    (GetSessionOptions); setting them (SetSessionOptions) changes where
+    unqualified names resolve, for a connection that keeps the session's
+    cookie."""
+    with adbc_flightsql.connect(
+        demo_server,
+        db_kwargs={"adbc.flight.sql.rpc.with_cookie_middleware": "true"},
+        autocommit=True,
+    ) as conn:
+        assert conn.adbc_current_catalog == "sagemaker"
+        assert conn.adbc_current_db_schema == "aws"
+        assert adbc_query(conn, "SELECT count(*) AS n FROM sagemaker_compilation_job").to_pylist() == [
+            {"n": TOTAL_JOBS}
+        ]
+        conn.adbc_connection.set_options(**{"adbc.connection.db_schema": "information_schema"})
+        assert conn.adbc_current_db_schema == "information_schema"
+        tables = adbc_query(conn, "SELECT table_name FROM tables WHERE table_schema = 'aws'")
+        assert "sagemaker_compilation_job" in tables.column("table_name").to_pylist()
+        with pytest.raises(adbc_driver_manager.Error):
+            conn.adbc_connection.set_options(**{"adbc.connection.db_schema": "no_such_schema"})
+        assert conn.adbc_current_db_schema == "information_schema"
+        conn.adbc_connection.set_options(**{"adbc.connection.catalog": "sagemaker"})
+        assert conn.adbc_current_catalog == "sagemaker"

@@ -115,6 +115,11 @@ def test_a_tool_browses_the_catalog(demo_server):
     columns = answers["columns"]
     assert [c["COLUMN_NAME"] for c in columns][:3] == ["_key", "account_id", "compilation_end_time"]
     assert len(columns) == 21  # the contract's columns
+    by_name = {c["COLUMN_NAME"]: c for c in columns}
+    assert by_name["compilation_job_status"]["REMARKS"] == "The status of the model compilation job."
+    assert all(c["REMARKS"] for c in columns)
+    assert by_name["creation_time"]["TYPE_NAME"] == "TIMESTAMP"
+    assert by_name["input_config"]["TYPE_NAME"] == "VARCHAR"
     assert [k["COLUMN_NAME"] for k in answers["primary_keys"]] == ["_key"]
     assert answers["imported_keys"] == []
     assert answers["exported_keys"] == []
@@ -135,3 +140,32 @@ def test_supported_conversions_are_the_cast_kernels(demo_server):
     assert timestamp in conversions[varchar] and date in conversions[varchar]
     assert timestamp in conversions[date]
     assert set(conversions) == set(range(20))
+
+
+def test_result_set_metadata_names_the_table(demo_server):
+    columns = probe(jdbc_url(demo_server), "result_metadata")["result_metadata"]
+    assert [c["name"] for c in columns] == ["compilation_job_name", "creation_time", "tags"]
+    for column in columns:
+        assert column["table"] == "sagemaker_compilation_job"
+        assert column["schema"] == "aws"
+        assert column["read_only"] is True
+    # getColumnTypeName is the driver's name for the Arrow type
+    # (TIMESTAMP_WITH_TIMEZONE, JAVA_OBJECT for the map), not TYPE_NAME.
+    assert columns[0]["type_name"] == "VARCHAR"
+
+
+def test_the_catalog_url_option_sets_the_session(demo_server):
+    """`catalog=` in the JDBC URL is a session option (SetSessionOptions on
+    connect): accepted for the catalog there is, refused at connect for one
+    there is not. (The driver's getCatalog() does not ask the server.)"""
+    every = "SELECT count(*) AS n FROM sagemaker_compilation_job"
+    answers = probe(jdbc_url(demo_server, "&catalog=sagemaker"), f"query:{every}")
+    assert int(answers[f"query:{every}"][0]["n"]) == adbc_count(demo_server, every)
+    done = subprocess.run(
+        ["java", *JVM_FLAGS, "-cp", classpath(), "JdbcProbe", jdbc_url(demo_server, "&catalog=nope"), "session"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert done.returncode != 0
+    assert "catalog" in done.stderr, done.stderr[-2000:]
