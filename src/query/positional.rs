@@ -136,4 +136,75 @@ mod tests {
             "{mixed:?}"
         );
     }
+
+    /// One piece of generated SQL: text (with `?`s that are not
+    /// placeholders: in strings, quoted names, comments) or a placeholder.
+    #[derive(Clone, Debug)]
+    enum Piece {
+        Text(String),
+        Placeholder,
+    }
+
+    fn piece() -> impl proptest::strategy::Strategy<Value = Piece> {
+        use proptest::prelude::*;
+        let inner = "[a-z é?]{0,6}";
+        prop_oneof![
+            "[a-z_][a-z0-9_]{0,6}".prop_map(Piece::Text),
+            inner.prop_map(|text| Piece::Text(format!("'{text}'"))),
+            "[a-z é?]{1,6}".prop_map(|text| Piece::Text(format!("\"{text}\""))),
+            inner.prop_map(|text| Piece::Text(format!("-- {text}\n"))),
+            inner.prop_map(|text| Piece::Text(format!("/* {text} */"))),
+            prop_oneof![Just("="), Just(","), Just("("), Just(")"), Just("+")]
+                .prop_map(|op| Piece::Text(op.to_owned())),
+            Just(Piece::Placeholder),
+        ]
+    }
+
+    /// The SQL as written, and as it reads with its placeholders numbered.
+    fn written_and_numbered(pieces: &[Piece]) -> (String, String) {
+        let mut written = vec!["SELECT".to_owned()];
+        let mut numbered = written.clone();
+        let mut next = 0;
+        for piece in pieces {
+            match piece {
+                Piece::Text(text) => {
+                    written.push(text.clone());
+                    numbered.push(text.clone());
+                }
+                Piece::Placeholder => {
+                    next += 1;
+                    written.push("?".to_owned());
+                    numbered.push(format!("${next}"));
+                }
+            }
+        }
+        (written.join(" "), numbered.join(" "))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_placeholder_and_only_those_is_numbered_whatever_surrounds_it(
+            pieces in proptest::collection::vec(piece(), 0..16)
+        ) {
+            let (written, expected) = written_and_numbered(&pieces);
+            proptest::prop_assert_eq!(numbered(&written), expected);
+        }
+
+        #[test]
+        fn a_dollar_placeholder_among_question_marks_is_refused(
+            pieces in proptest::collection::vec(piece(), 0..12),
+            at in 0usize..13,
+        ) {
+            let mut pieces = pieces;
+            pieces.push(Piece::Placeholder);
+            let at = at.min(pieces.len());
+            pieces.insert(at, Piece::Text("$1".to_owned()));
+            let (written, _) = written_and_numbered(&pieces);
+            let refused = matches!(
+                number_positional_parameters(&written),
+                Err(QueryError::Parameters(_))
+            );
+            proptest::prop_assert!(refused, "{}", written);
+        }
+    }
 }
