@@ -6,6 +6,11 @@
 //! A statement's FlightInfo and its DoGet stream carry the same schema,
 //! metadata included (ADBC refuses a stream whose schema differs in any
 //! way): both come from [`statement_schema`].
+//!
+//! `REMARKS` (a column's description) is in GetTables' schemas only, where
+//! JDBC's `getColumns` reads it: the JDBC driver makes a result column's
+//! REMARKS its label, so in a result's schema it would replace every
+//! column header a tool shows with the column's description.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -70,7 +75,7 @@ fn with_column_tables(schema: &Schema, tables: &[Option<TableReference>]) -> Sch
             schema,
             table,
         });
-        with_metadata(field, table)
+        with_metadata(field, table, false)
     });
     Arc::new(Schema::new_with_metadata(
         fields.collect::<Vec<_>>(),
@@ -80,17 +85,12 @@ fn with_column_tables(schema: &Schema, tables: &[Option<TableReference>]) -> Sch
 
 /// The whole table's schema with its column metadata: what a whole-table
 /// read (`SELECT * FROM aws.sagemaker_compilation_job`, a PATH descriptor)
-/// announces and streams.
+/// announces and streams, as [`statement_schema`] has it.
 pub(super) fn whole_table_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-        table_with_metadata(
-            ColumnTable {
-                catalog: CATALOG,
-                schema: TABLE_SCHEMA,
-                table: TABLE_UNQUALIFIED,
-            },
-            &table_schema(),
-        )
+        let table = TableReference::partial(TABLE_SCHEMA, TABLE_UNQUALIFIED);
+        let tables = vec![Some(table); table_schema().fields().len()];
+        with_column_tables(&table_schema(), &tables)
     });
     Arc::clone(&SCHEMA)
 }
@@ -100,7 +100,7 @@ pub(super) fn table_with_metadata(table: ColumnTable<'_>, schema: &Schema) -> Sc
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|field| with_metadata(field, Some(table)))
+        .map(|field| with_metadata(field, Some(table), true))
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
@@ -116,8 +116,8 @@ fn resolved(reference: &TableReference) -> (String, String, String) {
 }
 
 /// `field` with the metadata of its type, and of `table`'s column of its
-/// name when it is one.
-fn with_metadata(field: &Field, table: Option<ColumnTable<'_>>) -> Field {
+/// name when it is one (with its description if `remarks`).
+fn with_metadata(field: &Field, table: Option<ColumnTable<'_>>, remarks: bool) -> Field {
     let flag = |on: bool| if on { "1" } else { "0" }.to_owned();
     let (type_name, precision) = sql_type_of(field.data_type());
     let mut metadata: HashMap<String, String> = field.metadata().clone();
@@ -140,7 +140,7 @@ fn with_metadata(field: &Field, table: Option<ColumnTable<'_>>) -> Field {
         metadata.insert(DB_SCHEMA_NAME.into(), table.schema.into());
         metadata.insert(SCHEMA_NAME.into(), table.schema.into());
         metadata.insert(TABLE_NAME.into(), table.table.into());
-        if let Some(column) = contract_column(table, field.name()) {
+        if let Some(column) = contract_column(table, field.name()).filter(|_| remarks) {
             metadata.insert(REMARKS.into(), column.description().into());
         }
     }
@@ -190,7 +190,12 @@ mod tests {
 
     #[test]
     fn the_whole_table_has_every_key_and_the_contract_descriptions() {
-        let schema = whole_table_schema();
+        let job_table = ColumnTable {
+            catalog: CATALOG,
+            schema: TABLE_SCHEMA,
+            table: TABLE_UNQUALIFIED,
+        };
+        let schema = table_with_metadata(job_table, &table_schema());
         assert_eq!(schema.fields().len(), table_schema().fields().len());
         let name = schema
             .field_with_name("compilation_job_name")
@@ -216,17 +221,26 @@ mod tests {
                 **without
             );
         }
+        // A result's schema has the same keys but the description.
+        let read = whole_table_schema();
+        let name = read.field_with_name("compilation_job_name").expect("name");
+        assert_eq!(name.metadata()[TABLE_NAME], "sagemaker_compilation_job");
+        assert!(!name.metadata().contains_key(REMARKS));
     }
 
     #[test]
     fn a_computed_column_has_its_type_and_no_table() {
-        let field = with_metadata(&Field::new("n", DataType::Int64, false), None);
+        let field = with_metadata(&Field::new("n", DataType::Int64, false), None, false);
         let m = field.metadata();
         assert_eq!(m[TYPE_NAME], "BIGINT");
         assert_eq!(m[PRECISION], "19");
         assert_eq!(m[IS_SEARCHABLE], "0");
         assert!(!m.contains_key(TABLE_NAME) && !m.contains_key(REMARKS));
-        let decimal = with_metadata(&Field::new("d", DataType::Decimal128(10, 2), true), None);
+        let decimal = with_metadata(
+            &Field::new("d", DataType::Decimal128(10, 2), true),
+            None,
+            false,
+        );
         assert_eq!(decimal.metadata()[PRECISION], "10");
         assert_eq!(decimal.metadata()[SCALE], "2");
     }

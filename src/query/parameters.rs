@@ -1,7 +1,7 @@
 //! A statement's parameters: what it expects, and binding values to it.
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::logical_expr::LogicalPlan;
 
@@ -9,6 +9,13 @@ use crate::query::error::QueryError;
 
 /// The parameters a statement expects, in placeholder order ($1, $2,
 /// ...), with their types where DataFusion could infer them (Utf8 else).
+///
+/// A timestamp parameter is announced in milliseconds, whatever its
+/// column's unit: JDBC's `setTimestamp` value is in milliseconds, and the
+/// Flight SQL JDBC driver (18.3) writes it unscaled into the vector the
+/// announced schema names, so a microsecond one would carry a time a
+/// thousand times too early. The value bound is compared with the column
+/// in DataFusion's usual way, whatever unit a client sends.
 pub fn parameter_schema(plan: &LogicalPlan) -> Result<Schema, QueryError> {
     let types = plan.get_parameter_types()?;
     let mut names: Vec<_> = types.keys().cloned().collect();
@@ -21,7 +28,13 @@ pub fn parameter_schema(plan: &LogicalPlan) -> Result<Schema, QueryError> {
     let fields: Vec<Field> = names
         .iter()
         .map(|name| {
-            let data_type = types.get(name).cloned().flatten().unwrap_or(DataType::Utf8);
+            let data_type = match types.get(name).cloned().flatten() {
+                Some(DataType::Timestamp(_, zone)) => {
+                    DataType::Timestamp(TimeUnit::Millisecond, zone)
+                }
+                Some(data_type) => data_type,
+                None => DataType::Utf8,
+            };
             Field::new(name, data_type, true)
         })
         .collect();

@@ -61,11 +61,17 @@ public final class JdbcProbe {
                 return rows(rows);
             }
         }
+        if (check.startsWith("objects:")) {
+            try (Statement statement = connection.createStatement();
+                    ResultSet rows = statement.executeQuery(check.substring("objects:".length()))) {
+                return objects(rows);
+            }
+        }
         if (check.startsWith("prepared:")) {
             String[] parts = check.substring("prepared:".length()).split("\\|", -1);
             try (PreparedStatement statement = connection.prepareStatement(parts[0])) {
                 for (int i = 1; i < parts.length; i++) {
-                    statement.setString(i, parts[i]);
+                    bind(statement, i, parts[i]);
                 }
                 try (ResultSet rows = statement.executeQuery()) {
                     return rows(rows);
@@ -106,6 +112,7 @@ public final class JdbcProbe {
                     for (int i = 1; i <= columns.getColumnCount(); i++) {
                         Map<String, Object> column = new TreeMap<>();
                         column.put("name", columns.getColumnName(i));
+                        column.put("label", columns.getColumnLabel(i));
                         column.put("type_name", columns.getColumnTypeName(i));
                         column.put("table", columns.getTableName(i));
                         column.put("schema", columns.getSchemaName(i));
@@ -150,6 +157,57 @@ public final class JdbcProbe {
                 } catch (Exception e) {
                     out.put(name, "!" + e.getClass().getSimpleName() + ": " + e.getMessage());
                 }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Binds parameter {@code index}: "i:42" an integer (setLong), "t:ISO
+     * instant" a timestamp (setTimestamp), "s:text" or anything else a
+     * string (setString).
+     */
+    private static void bind(PreparedStatement statement, int index, String value) throws Exception {
+        if (value.startsWith("i:")) {
+            statement.setLong(index, Long.parseLong(value.substring(2)));
+        } else if (value.startsWith("t:")) {
+            statement.setTimestamp(index, java.sql.Timestamp.from(java.time.Instant.parse(value.substring(2))));
+        } else if (value.startsWith("s:")) {
+            statement.setString(index, value.substring(2));
+        } else {
+            statement.setString(index, value);
+        }
+    }
+
+    /**
+     * The first row's values as getObject gives them: each column's Java
+     * class and value; a timestamp also as the instant it names (whatever
+     * the JVM's time zone).
+     */
+    private static Map<String, Object> objects(ResultSet rows) throws Exception {
+        Map<String, Object> out = new TreeMap<>();
+        try (ResultSet r = rows) {
+            ResultSetMetaData columns = r.getMetaData();
+            if (!r.next()) {
+                return out;
+            }
+            for (int i = 1; i <= columns.getColumnCount(); i++) {
+                Map<String, Object> column = new TreeMap<>();
+                Object value;
+                try {
+                    value = r.getObject(i);
+                } catch (RuntimeException e) {
+                    // Driver 18.3 has no getObject for a timestamp with a
+                    // time zone ("not implemented"); getTimestamp reads it.
+                    column.put("getObject", e.getClass().getSimpleName() + ": " + e.getMessage());
+                    value = r.getTimestamp(i);
+                }
+                column.put("class", value == null ? null : value.getClass().getName());
+                column.put("value", value == null ? null : value.toString());
+                if (value instanceof java.sql.Timestamp) {
+                    column.put("instant", ((java.sql.Timestamp) value).toInstant().toString());
+                }
+                out.put(columns.getColumnLabel(i), column);
             }
         }
         return out;

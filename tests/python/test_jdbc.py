@@ -8,14 +8,17 @@ come from the server through another client (ADBC), or from the table's
 contract.
 """
 
+import datetime as dt
 import json
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 
 import adbc_driver_flightsql.dbapi as adbc_flightsql
 import pytest
+from conftest import binary, start_and_read_address, stop
 from flightsql import FlightSQLClient
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -41,11 +44,11 @@ def jdbc_url(grpc_url: str, options: str = "") -> str:
     return urls[0].replace("127.0.0.1:50051", host_port) + options
 
 
-def probe(url: str, *checks: str) -> dict:
+def probe(url: str, *checks: str, jvm_flags=()) -> dict:
     """Runs the probe's `checks` through the driver at `url`; returns each
     check's answer by name. A check that failed fails the test, naming it."""
     done = subprocess.run(
-        ["java", *JVM_FLAGS, "-cp", classpath(), "JdbcProbe", url, *checks],
+        ["java", *JVM_FLAGS, *jvm_flags, "-cp", classpath(), "JdbcProbe", url, *checks],
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
@@ -146,6 +149,9 @@ def test_result_set_metadata_names_the_table(demo_server):
     columns = probe(jdbc_url(demo_server), "result_metadata")["result_metadata"]
     assert [c["name"] for c in columns] == ["compilation_job_name", "creation_time", "tags"]
     for column in columns:
+        # A label is the column's name (the driver would take REMARKS for
+        # it, which the server therefore sends in GetTables only).
+        assert column["label"] == column["name"]
         assert column["table"] == "sagemaker_compilation_job"
         assert column["schema"] == "aws"
         assert column["read_only"] is True
@@ -169,3 +175,103 @@ def test_the_catalog_url_option_sets_the_session(demo_server):
     )
     assert done.returncode != 0
     assert "catalog" in done.stderr, done.stderr[-2000:]
+
+
+def test_filters_and_typed_parameters_answer_as_adbc_does(demo_server):
+    """Status and time-range filters through Statement.executeQuery, and a
+    PreparedStatement with a string, a timestamp and an integer bound."""
+    status = f"SELECT count(*) AS n FROM {TABLE} WHERE compilation_job_status = 'FAILED'"
+    window = (
+        f"SELECT count(*) AS n FROM {TABLE} WHERE creation_time >= TIMESTAMP '2026-01-01T00:00:00Z' "
+        "AND creation_time < TIMESTAMP '2026-07-01T00:00:00Z'"
+    )
+    typed = (
+        f"SELECT count(*) AS n FROM {TABLE} WHERE compilation_job_status = ? "
+        "AND creation_time >= ? AND length(compilation_job_name) > ?"
+    )
+    bound = f"prepared:{typed}|s:COMPLETED|t:2026-01-01T00:00:00Z|i:20"
+    answers = probe(jdbc_url(demo_server), f"query:{status}", f"query:{window}", bound)
+    assert int(answers[f"query:{status}"][0]["n"]) == adbc_count(demo_server, status) > 0
+    assert int(answers[f"query:{window}"][0]["n"]) == adbc_count(demo_server, window) > 0
+    since = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    expected = adbc_count(demo_server, typed, parameters=("COMPLETED", since, 20))
+    assert expected > 0
+    assert int(answers[bound][0]["n"]) == expected
+
+
+def test_timestamps_and_the_tags_map_come_back_as_java_objects(demo_server):
+    """getTimestamp names the job's UTC instant, and getObject on the tags
+    map gives a map of the job's tags. (Driver 18.3: getObject on a
+    timestamp with a time zone throws "not implemented", and getTimestamp
+    is right only in a JVM whose time zone is UTC; the probe runs in one.)"""
+    sql = (
+        f"SELECT compilation_job_name AS name, creation_time AS created, tags FROM {TABLE} "
+        "WHERE cardinality(tags) > 0 ORDER BY compilation_job_name LIMIT 1"
+    )
+    row = probe(jdbc_url(demo_server), f"objects:{sql}", jvm_flags=["-Duser.timezone=UTC"])[f"objects:{sql}"]
+    with adbc_flightsql.connect(demo_server, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        name, created, tags = cur.fetchone()
+    assert row["name"]["value"] == name
+    assert row["created"]["class"] == "java.sql.Timestamp"
+    instant = dt.datetime.fromisoformat(row["created"]["instant"].replace("Z", "+00:00"))
+    assert instant == created
+    assert "java.util.Map" in row["tags"]["class"] or row["tags"]["class"].endswith("HashMap")
+    assert json.loads(row["tags"]["value"]) == dict(tags)
+
+
+def test_user_and_password_connect_and_a_wrong_password_is_refused(tmp_path):
+    """`user=` and `password=` in the URL: the driver's Handshake with Basic
+    credentials against `--auth-basic-user`."""
+    password = tmp_path / "password"
+    password.write_text("s3cret word\n")
+    proc, url = start_and_read_address(
+        [binary(), "serve", "--demo", "--listen", "127.0.0.1:0", "--demo-jobs", "40",
+         "--auth-basic-user", "analyst", "--auth-basic-password-file", str(password)]
+    )
+    try:
+        every = f"SELECT count(*) AS n FROM {TABLE}"
+        answers = probe(jdbc_url(url, "&user=analyst&password=s3cret%20word"), f"query:{every}")
+        assert answers[f"query:{every}"] == [{"n": "40"}]
+        refused = subprocess.run(
+            ["java", *JVM_FLAGS, "-cp", classpath(), "JdbcProbe",
+             jdbc_url(url, "&user=analyst&password=wrong"), f"query:{every}"],
+            capture_output=True, text=True, timeout=TIMEOUT_S,
+        )
+        assert refused.returncode != 0
+        assert "UNAUTHENTICATED" in refused.stderr, refused.stderr[-2000:]
+    finally:
+        stop(proc)
+
+
+def test_tls_with_the_readme_self_signed_certificate(tmp_path):
+    """`useEncryption=true` with the certificate of the README's quick
+    self-signed recipe as the trusted root (`tlsRootCerts=`)."""
+    assert shutil.which("openssl"), "openssl makes the README's certificate"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem",
+         "-out", "cert.pem", "-days", "30", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        cwd=tmp_path, check=True, capture_output=True, timeout=60,
+    )
+    proc, url = start_and_read_address(
+        [binary(), "serve", "--demo", "--listen", "127.0.0.1:0", "--demo-jobs", "40",
+         "--tls-cert", str(tmp_path / "cert.pem"), "--tls-key", str(tmp_path / "key.pem")]
+    )
+    try:
+        host_port = url.removeprefix("grpc+tls://")
+        tls_url = (
+            f"jdbc:arrow-flight-sql://{host_port}/?useEncryption=true"
+            f"&tlsRootCerts={tmp_path / 'cert.pem'}"
+        )
+        every = f"SELECT count(*) AS n FROM {TABLE}"
+        assert probe(tls_url, f"query:{every}")[f"query:{every}"] == [{"n": "40"}]
+        plaintext = subprocess.run(
+            ["java", *JVM_FLAGS, "-cp", classpath(), "JdbcProbe",
+             f"jdbc:arrow-flight-sql://{host_port}/?useEncryption=false", f"query:{every}"],
+            capture_output=True, text=True, timeout=TIMEOUT_S,
+        )
+        # Plaintext against the TLS port: the connection or its query fails.
+        assert plaintext.returncode != 0 or '"ok": false' in plaintext.stdout, plaintext.stdout
+    finally:
+        stop(proc)
