@@ -1,12 +1,20 @@
 //! The cancel actions (CancelFlightInfo, and Flight SQL's CancelQuery):
 //! the FlightInfo's tickets are cancelled in [`crate::flight::cancellation`].
 
-use arrow_flight::{CancelStatus, FlightInfo};
+use arrow_flight::{
+    Action, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, FlightInfo,
+    Result as ActionResult,
+};
+use futures::stream;
 use prost::Message;
-use tonic::Status;
+use tonic::{Request, Response, Status};
 
-use crate::flight::sql_service::SqlService;
+use crate::flight::sql_service::{BoxedStream, SqlService};
+use crate::flight::status::cap_message;
 use crate::flight::ticket::Statement;
+
+/// Flight's action that cancels a FlightInfo's query.
+pub const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
 
 impl SqlService {
     /// Cancels the query of `info` (CancelFlightInfo, CancelQuery): every
@@ -32,5 +40,25 @@ impl SqlService {
         let stopped = self.cancellations.cancel(statements);
         tracing::info!(streams = stopped, "a query was cancelled");
         Ok(CancelStatus::Cancelled)
+    }
+
+    /// The CancelFlightInfo action: its body a CancelFlightInfoRequest, its
+    /// one result a CancelFlightInfoResult (both plain, not Any-wrapped).
+    pub(super) fn cancel_flight_info_action(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<BoxedStream<ActionResult>>, Status> {
+        let asked =
+            CancelFlightInfoRequest::decode(request.get_ref().body.as_ref()).map_err(|e| {
+                Status::invalid_argument(cap_message(format!(
+                    "malformed CancelFlightInfoRequest: {e}"
+                )))
+            })?;
+        let info = asked.info.ok_or_else(|| {
+            Status::invalid_argument("CancelFlightInfoRequest without a FlightInfo")
+        })?;
+        let result = CancelFlightInfoResult::new(self.cancel_flight_info(&info)?);
+        let body = ActionResult::new(result.encode_to_vec());
+        Ok(Response::new(Box::pin(stream::iter([Ok(body)]))))
     }
 }

@@ -17,14 +17,13 @@ use arrow::ipc::writer::IpcWriteOptions;
 use arrow_flight::flight_descriptor::DescriptorType;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::{
-    Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, Criteria, Empty,
-    FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, HandshakeResponse, PollInfo,
-    PutResult, SchemaAsIpc, SchemaResult, Ticket,
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
+    HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket,
 };
 use futures::stream::{self, Stream, StreamExt, TryStreamExt};
-use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::flight::cancel::CANCEL_FLIGHT_INFO;
 use crate::flight::session::{CLOSE_SESSION, GET_SESSION_OPTIONS, SET_SESSION_OPTIONS};
 use crate::flight::sql_service::SqlService;
 use crate::flight::status::cap_message;
@@ -40,9 +39,6 @@ pub const OFFERED_ACTIONS: &[&str] = &[
     "ClosePreparedStatement",
     "CancelQuery",
 ];
-
-/// Flight's action that cancels a FlightInfo's query.
-const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
 
 /// Flight's own actions, offered besides Flight SQL's.
 const FLIGHT_ACTIONS: [(&str, &str); 4] = [
@@ -280,21 +276,7 @@ impl FlightService for FlightServer {
             SET_SESSION_OPTIONS => self.sql.set_session_options(request),
             GET_SESSION_OPTIONS => self.sql.get_session_options(request),
             CLOSE_SESSION => self.sql.close_session(request),
-            CANCEL_FLIGHT_INFO => {
-                let asked = CancelFlightInfoRequest::decode(request.get_ref().body.as_ref())
-                    .map_err(|e| {
-                        Status::invalid_argument(cap_message(format!(
-                            "malformed CancelFlightInfoRequest: {e}"
-                        )))
-                    })?;
-                let info = asked.info.ok_or_else(|| {
-                    Status::invalid_argument("CancelFlightInfoRequest without a FlightInfo")
-                })?;
-                let status = self.sql.cancel_flight_info(&info)?;
-                let result = CancelFlightInfoResult::new(status);
-                let body = arrow_flight::Result::new(result.encode_to_vec());
-                Ok(Response::new(Box::pin(stream::iter([Ok(body)]))))
-            }
+            CANCEL_FLIGHT_INFO => self.sql.cancel_flight_info_action(request),
             _ => FlightService::do_action(&self.sql, request).await,
         }
     }

@@ -35,11 +35,7 @@ fn output_projection(plan: &LogicalPlan) -> Option<&Projection> {
     match plan {
         LogicalPlan::Projection(projection) => Some(projection),
         LogicalPlan::Limit(limit) => output_projection(&limit.input),
-        LogicalPlan::Sort(sort)
-            if sort.input.schema().fields().len() == plan.schema().fields().len() =>
-        {
-            output_projection(&sort.input)
-        }
+        LogicalPlan::Sort(sort) => output_projection(&sort.input),
         _ => None,
     }
 }
