@@ -544,8 +544,9 @@ async fn bad_requests_get_precise_statuses_and_the_server_keeps_serving() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_whole_table_read_is_served_from_a_fresh_snapshot_with_the_announced_schema() {
+/// A server on `jobs` emulated jobs that keeps a snapshot of whole-table
+/// scans for ten minutes.
+async fn snapshot_server(jobs: usize) -> TestServer {
     use sagemaker_flight::source::SageMakerSource;
     use sagemaker_flight::table::TableOptions;
 
@@ -553,11 +554,16 @@ async fn a_whole_table_read_is_served_from_a_fresh_snapshot_with_the_announced_s
         snapshot_ttl: Duration::from_secs(600),
         ..TableOptions::default()
     };
-    let server = TestServer::builder(emulator_config(300))
+    TestServer::builder(emulator_config(jobs))
         .table(options)
         .source(|client| SageMakerSource::new(client, 8, common::quick_retries(8)))
         .start()
-        .await;
+        .await
+}
+
+#[tokio::test]
+async fn a_whole_table_read_is_served_from_a_fresh_snapshot_with_the_announced_schema() {
+    let server = snapshot_server(300).await;
     let cold = read_table(&server).await.expect("cold read");
     server.emulator.state().reset_stats();
     for read in 0..2 {
@@ -623,4 +629,80 @@ fn without_metadata(schema: &Schema) -> Schema {
         .map(|field| field.as_ref().clone().with_metadata(Default::default()))
         .collect();
     Schema::new_with_metadata(fields, schema.metadata().clone())
+}
+
+#[tokio::test]
+async fn flight_info_totals_are_given_where_the_server_knows_them() {
+    use arrow_flight::sql::{CommandStatementQuery, ProstMessageExt};
+    use prost::Message;
+    let server = snapshot_server(300).await;
+    let totals = |sql: &str| {
+        let command = CommandStatementQuery {
+            query: sql.to_owned(),
+            transaction_id: None,
+        };
+        let descriptor = FlightDescriptor::new_cmd(command.as_any().encode_to_vec());
+        let server = &server;
+        async move {
+            let info = server
+                .client()
+                .await
+                .get_flight_info(descriptor)
+                .await
+                .expect("flight info");
+            (info.total_records, info.total_bytes)
+        }
+    };
+    let every = "SELECT * FROM aws.sagemaker_compilation_job";
+    // Nothing in memory yet: the rows come from a live scan.
+    assert_eq!(totals(every).await, (-1, -1));
+    read_table(&server).await.expect("cold read");
+    // The snapshot holds the rows; no read has encoded them yet.
+    assert_eq!(totals(every).await, (300, -1));
+    // Other queries' counts are not known before they run.
+    for sql in [
+        "SELECT compilation_job_name FROM aws.sagemaker_compilation_job LIMIT 7",
+        "SELECT count(*) FROM aws.sagemaker_compilation_job",
+        "SELECT * FROM aws.sagemaker_compilation_job WHERE compilation_job_status = 'FAILED'",
+    ] {
+        assert_eq!(totals(sql).await, (-1, -1), "{sql}");
+    }
+
+    // A read of the snapshot encodes it: the next FlightInfo gives the
+    // bytes of that encoding, the bytes a client then receives.
+    let mut client = server.client().await;
+    let info = client
+        .get_flight_info(table_descriptor())
+        .await
+        .expect("flight info");
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let received = |messages: Vec<arrow_flight::FlightData>| -> i64 {
+        messages
+            .iter()
+            .map(|m| (m.data_header.len() + m.data_body.len()) as i64)
+            .sum()
+    };
+    let first: Vec<_> = client
+        .inner_mut()
+        .do_get(ticket.clone())
+        .await
+        .expect("do_get")
+        .into_inner()
+        .try_collect()
+        .await
+        .expect("read");
+    let (records, bytes) = totals(every).await;
+    assert_eq!(records, 300);
+    assert_eq!(bytes, received(first));
+    let second: Vec<_> = client
+        .inner_mut()
+        .do_get(ticket)
+        .await
+        .expect("do_get")
+        .into_inner()
+        .try_collect()
+        .await
+        .expect("read");
+    assert_eq!(bytes, received(second));
+    server.stop().await;
 }

@@ -18,6 +18,14 @@ struct Encoding {
     /// from being reused by a later snapshot without keeping the rows.
     of: Weak<Vec<RecordBatch>>,
     messages: Arc<Vec<FlightData>>,
+    /// The messages' Arrow IPC bytes (headers and bodies).
+    bytes: u64,
+}
+
+impl Encoding {
+    fn is_of(&self, batches: &Arc<Vec<RecordBatch>>) -> bool {
+        std::ptr::eq(self.of.as_ptr(), Arc::as_ptr(batches))
+    }
 }
 
 /// The encoding of the latest snapshot read whole, if any.
@@ -40,18 +48,30 @@ impl EncodedSnapshot {
         Fut: Future<Output = Result<Vec<FlightData>, E>>,
     {
         let mut latest = self.latest.lock().await;
-        if let Some(encoding) = latest
-            .as_ref()
-            .filter(|encoding| std::ptr::eq(encoding.of.as_ptr(), Arc::as_ptr(batches)))
-        {
+        if let Some(encoding) = latest.as_ref().filter(|encoding| encoding.is_of(batches)) {
             return Ok(Arc::clone(&encoding.messages));
         }
         let messages = Arc::new(encode(Arc::clone(batches)).await?);
+        let bytes = messages
+            .iter()
+            .map(|message| (message.data_header.len() + message.data_body.len()) as u64)
+            .sum();
         *latest = Some(Encoding {
             of: Arc::downgrade(batches),
             messages: Arc::clone(&messages),
+            bytes,
         });
         Ok(messages)
+    }
+
+    /// The IPC bytes of `batches`' encoding if one is kept, without
+    /// waiting: `None` while it is being made, or before it was.
+    pub(super) fn kept_bytes(&self, batches: &Arc<Vec<RecordBatch>>) -> Option<u64> {
+        let latest = self.latest.try_lock().ok()?;
+        latest
+            .as_ref()
+            .filter(|encoding| encoding.is_of(batches))
+            .map(|encoding| encoding.bytes)
     }
 
     /// Frees the kept encoding (its snapshot expired).
@@ -111,5 +131,26 @@ mod tests {
             .await
             .expect("second again");
         assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn kept_bytes_are_those_of_the_kept_snapshot_only() {
+        let encoded = EncodedSnapshot::default();
+        let kept = Arc::new(Vec::new());
+        let other = Arc::new(Vec::new());
+        assert_eq!(encoded.kept_bytes(&kept), None);
+        let message = FlightData::new()
+            .with_data_header(vec![0u8; 3])
+            .with_data_body(vec![0u8; 40]);
+        encoded
+            .messages(&kept, |_| async {
+                Ok::<_, String>(vec![message.clone(), message])
+            })
+            .await
+            .expect("encoded");
+        assert_eq!(encoded.kept_bytes(&kept), Some(86));
+        assert_eq!(encoded.kept_bytes(&other), None);
+        encoded.clear().await;
+        assert_eq!(encoded.kept_bytes(&kept), None);
     }
 }

@@ -90,16 +90,40 @@ impl SqlService {
         let statement = statement.clone().for_one_query();
         let endpoints = self.endpoints(&statement, &plan)?;
         let planned = self.engine.physical_plan(plan, scope.as_ref()).await?;
+        let (records, bytes) = self.totals(&statement).await?;
         let mut info = FlightInfo::new()
             .try_with_schema(&statement_schema(&planned))
             .map_err(|e| Status::internal(format!("encoding the schema failed: {e}")))?
             .with_descriptor(descriptor)
-            .with_total_records(-1)
-            .with_total_bytes(-1);
+            .with_total_records(records)
+            .with_total_bytes(bytes);
         for endpoint in endpoints {
             info = info.with_endpoint(endpoint);
         }
         Ok(info)
+    }
+
+    /// The FlightInfo's `total_records` and `total_bytes`, -1 where the
+    /// server does not know them before running the query. It knows them
+    /// for a whole-table read answered from memory (a fresh snapshot, the
+    /// replica's latest version): the rows there, and the bytes of their
+    /// encoding once a read has made it. Other queries get -1: DataFusion's
+    /// row statistics are not exact under every operator (a limit pushed
+    /// into a memory scan keeps the unlimited count). As planned now: a
+    /// snapshot that expires before DoGet may answer other rows.
+    async fn totals(&self, statement: &Statement) -> Result<(i64, i64), Status> {
+        if !statement.is_whole_table() {
+            return Ok((-1, -1));
+        }
+        let Some(batches) = self.engine.whole_table().await? else {
+            return Ok((-1, -1));
+        };
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let known = |count: Option<u64>| count.and_then(|n| i64::try_from(n).ok()).unwrap_or(-1);
+        Ok((
+            known(u64::try_from(rows).ok()),
+            known(self.encoded_snapshot.kept_bytes(&batches)),
+        ))
     }
 
     /// Where a statement is read. A scan of the table (filters and
