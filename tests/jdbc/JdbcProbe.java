@@ -2,6 +2,9 @@
 // tests/python/test_jdbc.py, which starts the server and checks the answers.
 //
 // Usage: java -cp DRIVER_JAR:CLASSES JdbcProbe JDBC_URL CHECK...
+// A "cancel:SQL" check runs SQL and, when a line arrives on stdin (the test
+// sends it once the server's SageMaker calls show the query running), calls
+// Statement.cancel() and answers how the query ended.
 // Prints one JSON object a line: {"check": NAME, "ok": true, "value": ...}
 // or {"check": NAME, "ok": false, "error": "Class: message"}.
 
@@ -67,6 +70,9 @@ public final class JdbcProbe {
                 return objects(rows);
             }
         }
+        if (check.startsWith("cancel:")) {
+            return cancelled(connection, check.substring("cancel:".length()));
+        }
         if (check.startsWith("prepared:")) {
             String[] parts = check.substring("prepared:".length()).split("\\|", -1);
             try (PreparedStatement statement = connection.prepareStatement(parts[0])) {
@@ -125,6 +131,39 @@ public final class JdbcProbe {
             default:
                 throw new IllegalArgumentException("no check named " + check);
         }
+    }
+
+    /** How long a cancelled query may take to end. */
+    private static final long CANCEL_WAIT_MS = 30_000;
+
+    /**
+     * Runs {@code sql} on a thread of its own, cancels it when stdin gives a
+     * line, and answers what executeQuery did ("threw" and "rows", or
+     * "ended": false if it still ran CANCEL_WAIT_MS later) and how long the
+     * cancel call took.
+     */
+    private static Map<String, Object> cancelled(Connection connection, String sql) throws Exception {
+        // Written by the query's thread, read after it ended (or not).
+        Map<String, Object> out = new java.util.concurrent.ConcurrentSkipListMap<>();
+        try (Statement statement = connection.createStatement()) {
+            Thread query = new Thread(() -> {
+                try (ResultSet rows = statement.executeQuery(sql)) {
+                    out.put("rows", rows(rows).size());
+                } catch (Exception e) {
+                    out.put("threw", e.getClass().getSimpleName() + ": " + e.getMessage());
+                }
+            });
+            query.start();
+            if (new java.io.BufferedReader(new java.io.InputStreamReader(System.in)).readLine() == null) {
+                throw new IllegalStateException("stdin closed before the cancel");
+            }
+            long started = System.nanoTime();
+            statement.cancel();
+            out.put("cancel_ms", (System.nanoTime() - started) / 1_000_000);
+            query.join(CANCEL_WAIT_MS);
+            out.put("ended", !query.isAlive());
+        }
+        return out;
     }
 
     /**
