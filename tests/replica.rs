@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -212,7 +212,7 @@ async fn a_full_scan_cut_short_is_made_again_in_parts_with_every_job_once() {
     .await;
     let part = arrow::compute::concat_batches(&table_schema(), &part).expect("one batch");
     store
-        .commit(&key, &part, &[], None, None)
+        .commit(&key, &part, &[], &HashMap::new(), None, None)
         .await
         .expect("a part");
     assert_eq!(store.watermark(&key).await.expect("read"), None);
@@ -312,6 +312,7 @@ async fn a_job_listed_too_late_for_a_refresh_is_added_by_the_next_reconcile() {
             &key,
             &RecordBatch::new_empty(table_schema()),
             std::slice::from_ref(&oldest),
+            &store.jobs_of(&key).await.expect("read"),
             Some(watermark),
             None,
         )

@@ -21,12 +21,13 @@ use crate::query::name_defaults::NameDefaults;
 use crate::query::positional::number_positional_parameters;
 use crate::query::read_only::check_read_only;
 use crate::query::split::{is_immutable, restrict_to_partition, splittable_scan};
-use crate::replica::{FreshnessTable, ReplicaStore, ReplicaTable};
+use crate::replica::{FreshnessTable, HistoryProvider, ReplicaStore, ReplicaTable};
 use crate::source::{PartitionKey, Partitions};
 use crate::table::provider::{CompilationJobTable, TableOptions};
 use crate::table::pushdown::ApiFilter;
 use crate::table::schema::{
-    FRESHNESS_TABLE_UNQUALIFIED, LIVE_TABLE_UNQUALIFIED, TABLE_SCHEMA, TABLE_UNQUALIFIED,
+    FRESHNESS_TABLE_UNQUALIFIED, HISTORY_TABLE_UNQUALIFIED, LIVE_TABLE_UNQUALIFIED, TABLE_SCHEMA,
+    TABLE_UNQUALIFIED,
 };
 use crate::table::snapshot::SnapshotStore;
 use crate::table::top_pushdown::FirstRowsIntoListing;
@@ -149,7 +150,9 @@ impl QueryEngine {
     /// replica in `store` (no SageMaker call), with the live table as
     /// `aws.sagemaker_compilation_job_live` for a query that wants it, and
     /// `aws.sagemaker_compilation_job_freshness` saying how fresh each
-    /// partition is (`freshness`: of the same store and partitions).
+    /// partition is (`freshness`: of the same store and partitions), and
+    /// `aws.sagemaker_compilation_job_history`, every change the
+    /// collectors saw.
     pub fn with_replica(
         self,
         store: Arc<ReplicaStore>,
@@ -164,6 +167,10 @@ impl QueryEngine {
             .iter()
             .map(|partition| partition.key.clone())
             .collect();
+        self.context.register_table(
+            format!("{TABLE_SCHEMA}.{HISTORY_TABLE_UNQUALIFIED}").as_str(),
+            Arc::new(HistoryProvider::new(Arc::clone(&store))),
+        )?;
         let replica = Arc::new(ReplicaTable::new(
             store,
             Arc::clone(&self.table) as _,

@@ -294,7 +294,8 @@ impl Collector {
         let new = missing.len();
         let records = self.describe(missing, &known).await?;
         if !records.is_empty() || !gone.is_empty() {
-            self.write(&records, &gone, Some(watermark), None).await?;
+            self.write(&records, &gone, &known, Some(watermark), None)
+                .await?;
         }
         Ok(RunReport {
             written: records.len(),
@@ -363,8 +364,14 @@ impl Collector {
             .await?;
         // Even with nothing to write: the commit records when the tags
         // were read.
-        self.write(&records, &gone, Some(watermark), Some(unix_seconds()))
-            .await?;
+        self.write(
+            &records,
+            &gone,
+            &known,
+            Some(watermark),
+            Some(unix_seconds()),
+        )
+        .await?;
         Ok(RunReport {
             written: records.len(),
             removed: gone.len(),
@@ -406,6 +413,10 @@ impl Collector {
             tags: true,
             ..ScanRequest::default()
         };
+        // Empty unless a scan cut short left parts of it in the store:
+        // those jobs are written (and recorded in the history) again only
+        // if they changed since.
+        let known = self.store.jobs_of(&self.partition.key).await?;
         let mut parts = self
             .partition
             .source
@@ -419,13 +430,17 @@ impl Collector {
                 .map(|record| to_micros(&record.summary.creation_time))
                 .fold(watermark, i64::max);
             written += part.len();
+            let part: Vec<JobRecord> = part
+                .into_iter()
+                .filter(|record| differs(record, known.get(&record.summary.arn)))
+                .collect();
             // Held back one part, so that the last goes with the watermark.
             if let Some(previous) = held.replace(part) {
-                self.write(&previous, &[], None, None).await?;
+                self.write(&previous, &[], &known, None, None).await?;
             }
         }
         let last = held.unwrap_or_default();
-        self.write(&last, &[], Some(watermark), Some(unix_seconds()))
+        self.write(&last, &[], &known, Some(watermark), Some(unix_seconds()))
             .await?;
         Ok(RunReport {
             full_scan: true,
@@ -491,7 +506,8 @@ impl Collector {
                 ..RunReport::default()
             });
         }
-        self.write(&changed, &gone, Some(newest), None).await?;
+        self.write(&changed, &gone, &known, Some(newest), None)
+            .await?;
         Ok(RunReport {
             full_scan: false,
             written: changed.len(),
@@ -501,16 +517,26 @@ impl Collector {
         })
     }
 
+    /// Commits `records` and `gone` (`known`: the partition's jobs they
+    /// were compared with, for the history's kind of change).
     async fn write(
         &self,
         records: &[JobRecord],
         gone: &[String],
+        known: &HashMap<String, KnownJob>,
         watermark: Option<i64>,
         tags_refreshed: Option<i64>,
     ) -> Result<(), ReplicaError> {
         let rows = records_to_batch(&table_schema(), &ALL_COLUMNS, records)?;
         self.store
-            .commit(&self.partition.key, &rows, gone, watermark, tags_refreshed)
+            .commit(
+                &self.partition.key,
+                &rows,
+                gone,
+                known,
+                watermark,
+                tags_refreshed,
+            )
             .await
     }
 }

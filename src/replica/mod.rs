@@ -11,6 +11,12 @@
 //! - [`s3`]: the S3 object store, signed with the AWS configuration's
 //!   credentials, and its conditional-put commits.
 //! - [`provider`]: `aws.sagemaker_compilation_job` read from the store.
+//! - [`history`]: every change of every commit, one row per observed
+//!   version of a job, in a Delta table beside the replica's.
+//! - [`history_provider`]: the history as the SQL table
+//!   `aws.sagemaker_compilation_job_history`.
+//! - `partition_rows.rs`: which rows of those tables are a partition's.
+//! - `delta_table.rs`: opening (or creating) a Delta table at a location.
 //! - [`image`]: the store's latest version in memory, for queries.
 //! - [`maintenance`]: compacting the store's small files, and deleting
 //!   the files no recent version needs.
@@ -23,11 +29,15 @@
 
 mod changes;
 pub mod collector;
+mod delta_table;
 mod error;
 pub mod freshness;
+pub mod history;
+pub mod history_provider;
 pub mod image;
 pub mod location;
 pub mod maintenance;
+mod partition_rows;
 pub mod provider;
 pub mod s3;
 pub mod status;
@@ -39,6 +49,7 @@ pub use collector::{
 };
 pub use error::ReplicaError;
 pub use freshness::FreshnessTable;
+pub use history_provider::HistoryProvider;
 pub use location::StoreLocation;
 pub use provider::ReplicaTable;
 pub use s3::S3Access;

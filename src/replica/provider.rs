@@ -24,6 +24,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::expressions::{CastExpr, Column as ColumnExpr};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
+use deltalake_core::DeltaTable;
 
 use crate::replica::error::ReplicaError;
 use crate::replica::store::ReplicaStore;
@@ -119,31 +120,46 @@ impl TableProvider for ReplicaTable {
             return memory_scan(state, &batches, &[], projection, limit);
         }
         let table = self.store.latest().await.map_err(external)?;
-        table
-            .update_datafusion_session(state)
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let delta = table
-            .table_provider()
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let scan = delta.scan(state, projection, filters, limit).await?;
-        let wanted = match projection {
-            Some(indices) => Arc::new(table_schema().project(indices)?),
-            None => table_schema(),
-        };
-        let read = scan.schema();
-        let casts = wanted
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(index, field)| {
-                let column = Arc::new(ColumnExpr::new(read.field(index).name(), index));
-                ProjectionExpr::new(
-                    Arc::new(CastExpr::new(column, field.data_type().clone(), None)),
-                    field.name().clone(),
-                )
-            })
-            .collect::<Vec<_>>();
-        Ok(Arc::new(ProjectionExec::try_new(casts, scan)?))
+        delta_scan(table, &table_schema(), state, projection, filters, limit).await
     }
+}
+
+/// A scan of the Delta `table` (`schema`: the schema its rows must have),
+/// filters pushed into its file pruning, its columns cast to `schema`'s
+/// types: Delta's reader may hand strings back as views and name a map's
+/// fields its own way.
+pub(crate) async fn delta_scan(
+    table: DeltaTable,
+    schema: &SchemaRef,
+    state: &dyn Session,
+    projection: Option<&Vec<usize>>,
+    filters: &[Expr],
+    limit: Option<usize>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    table
+        .update_datafusion_session(state)
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let delta = table
+        .table_provider()
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let scan = delta.scan(state, projection, filters, limit).await?;
+    let wanted = match projection {
+        Some(indices) => Arc::new(schema.project(indices)?),
+        None => Arc::clone(schema),
+    };
+    let read = scan.schema();
+    let casts = wanted
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(index, field)| {
+            let column = Arc::new(ColumnExpr::new(read.field(index).name(), index));
+            ProjectionExpr::new(
+                Arc::new(CastExpr::new(column, field.data_type().clone(), None)),
+                field.name().clone(),
+            )
+        })
+        .collect::<Vec<_>>();
+    Ok(Arc::new(ProjectionExec::try_new(casts, scan)?))
 }

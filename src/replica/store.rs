@@ -22,22 +22,21 @@ use arrow::array::{
 use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
 use datafusion::datasource::MemTable;
-use datafusion::logical_expr::{Expr, col, lit};
+use datafusion::logical_expr::{col, lit};
 use datafusion::prelude::{DataFrame, SessionContext};
+use deltalake_core::DeltaTable;
 use deltalake_core::kernel::Transaction;
 use deltalake_core::kernel::transaction::CommitProperties;
-use deltalake_core::protocol::SaveMode;
-use deltalake_core::{DeltaTable, DeltaTableBuilder, ensure_table_uri};
 use futures::TryStreamExt;
 use tokio::sync::Mutex;
-use url::Url;
 
+use crate::replica::delta_table::{app_version, open_or_create};
 use crate::replica::error::ReplicaError;
-use crate::replica::image::ReplicaImage;
-use crate::replica::location::StoreLocation;
+use crate::replica::history::{ChangeType, HistoryTable};
+use crate::replica::image::{ReplicaImage, to_table_schema};
 use crate::replica::maintenance::{Maintenance, compact_and_vacuum};
-use crate::replica::s3::{self, S3Access};
-use crate::source::arn::ArnField;
+use crate::replica::partition_rows::partition_predicate;
+use crate::replica::s3::S3Access;
 use crate::source::{DEFAULT_CACHE_MAX_JOBS, PartitionKey};
 use crate::table::schema::{ALL_COLUMNS, Column, table_schema};
 
@@ -45,8 +44,9 @@ use crate::table::schema::{ALL_COLUMNS, Column, table_schema};
 const APP_ID_PREFIX: &str = "sagemaker-flight/";
 /// Appended to a partition's app id for the time of its last tags refresh.
 const TAGS_REFRESH_SUFFIX: &str = "#tags-refresh";
-/// The folder of a Delta table's commits.
-const DELTA_LOG: &str = "_delta_log";
+/// Appended to a partition's app id for its last commit's sequence, the
+/// one its history rows carry (`history.rs`).
+const SEQUENCE_SUFFIX: &str = "#sequence";
 /// The source column of a MERGE that marks a job to remove.
 const GONE: &str = "_gone";
 
@@ -78,12 +78,14 @@ pub struct ReplicaStore {
     reads: Mutex<DeltaTable>,
     /// The latest version's rows, for queries and refreshes (`image.rs`).
     image: ReplicaImage,
+    /// Every change of every commit (`history.rs`).
+    history: HistoryTable,
     /// When this process last compacted and vacuumed the table.
     maintained: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl ReplicaStore {
-    /// Opens the Delta table at `location` (see [`StoreLocation`]) with the
+    /// Opens the Delta table at `location` (see [`StoreLocation`](crate::replica::StoreLocation)) with the
     /// standard AWS configuration, creating it with the table's schema if
     /// there is none.
     pub async fn open(location: &str) -> Result<ReplicaStore, ReplicaError> {
@@ -98,73 +100,13 @@ impl ReplicaStore {
         location: &str,
         access: &S3Access,
     ) -> Result<ReplicaStore, ReplicaError> {
-        let bad = |reason: String| ReplicaError::Location {
-            location: location.to_owned(),
-            reason,
-        };
-        let mut table = match StoreLocation::parse(location).map_err(bad)? {
-            StoreLocation::Directory(directory) => {
-                std::fs::create_dir_all(&directory).map_err(|e| bad(e.to_string()))?;
-                let directory = directory.canonicalize().map_err(|e| bad(e.to_string()))?;
-                let url = ensure_table_uri(directory.to_string_lossy())
-                    .map_err(|e| bad(e.to_string()))?;
-                let mut table = DeltaTableBuilder::from_url(url)?.build()?;
-                // A directory without a log is a new table: loading it
-                // would only fail (and log that it failed).
-                if directory.join(DELTA_LOG).is_dir() {
-                    table.load().await?;
-                }
-                table
-            }
-            StoreLocation::S3 { bucket, prefix } => {
-                s3::register_log_store();
-                let root =
-                    Url::parse(&format!("s3://{bucket}/")).map_err(|e| bad(e.to_string()))?;
-                let url = root
-                    .join(&format!("{prefix}/"))
-                    .map_err(|e| bad(e.to_string()))?;
-                let store = s3::bucket_store(&bucket, access)
-                    .await
-                    .map_err(|e| bad(e.to_string()))?;
-                let log = object_store::path::Path::from(format!("{prefix}/{DELTA_LOG}"));
-                let has_log = store
-                    .list(Some(&log))
-                    .try_next()
-                    .await
-                    .map_err(|e| bad(e.to_string()))?
-                    .is_some();
-                let mut table = DeltaTableBuilder::from_url(url)?
-                    .with_storage_backend(store, root)
-                    .build()?;
-                // As for a directory: a prefix without a log is a new table.
-                if has_log {
-                    table.load().await?;
-                }
-                table
-            }
-        };
-        if table.version().is_none() {
-            let created = table
-                .clone()
-                .write(vec![RecordBatch::new_empty(table_schema())])
-                .with_save_mode(SaveMode::Append)
-                .await;
-            table = match created {
-                Ok(created) => {
-                    tracing::info!(location, "created the replica's Delta table");
-                    created
-                }
-                // Another server created it first: open theirs.
-                Err(error) => match table.load().await {
-                    Ok(()) if table.version().is_some() => table,
-                    _ => return Err(error.into()),
-                },
-            };
-        }
+        let table = open_or_create(location, access, table_schema(), "the replica").await?;
+        let history = HistoryTable::open_with(location, access).await?;
         Ok(ReplicaStore {
             location: location.to_owned(),
             commits: Mutex::new(table.clone()),
             reads: Mutex::new(table),
+            history,
             image: ReplicaImage::new(DEFAULT_CACHE_MAX_JOBS),
             maintained: std::sync::Mutex::new(None),
         })
@@ -191,6 +133,11 @@ impl ReplicaStore {
         self.image.current(&table).await
     }
 
+    /// The history of every commit (`history.rs`).
+    pub fn history(&self) -> &HistoryTable {
+        &self.history
+    }
+
     /// Where the store is, as given.
     pub fn location(&self) -> &str {
         &self.location
@@ -206,11 +153,7 @@ impl ReplicaStore {
     /// The newest creation time (microseconds) `partition`'s collector has
     /// committed; `None` if its first full scan never finished.
     pub async fn watermark(&self, partition: &PartitionKey) -> Result<Option<i64>, ReplicaError> {
-        let table = self.latest().await?;
-        Ok(table
-            .snapshot()?
-            .transaction_version(table.log_store().as_ref(), &app_id(partition))
-            .await?)
+        app_version(&self.latest().await?, &app_id(partition)).await
     }
 
     /// Every job of `partition` the store holds, by ARN.
@@ -291,11 +234,7 @@ impl ReplicaStore {
         &self,
         partition: &PartitionKey,
     ) -> Result<Option<i64>, ReplicaError> {
-        let table = self.latest().await?;
-        Ok(table
-            .snapshot()?
-            .transaction_version(table.log_store().as_ref(), &tags_app_id(partition))
-            .await?)
+        app_version(&self.latest().await?, &tags_app_id(partition)).await
     }
 
     /// Compacts the table's small files and deletes the files no version
@@ -334,17 +273,28 @@ impl ReplicaStore {
     /// removed, and `partition`'s watermark becomes `watermark` (`None`:
     /// it stays as it is; a full scan's commits but its last); with
     /// `tags_refreshed` (Unix seconds), its tags were all read then.
+    ///
+    /// Its changes go to the history first, each row `created` unless
+    /// `known` (the partition's jobs before it, by ARN) holds the job, and
+    /// every gone job `deleted` with its stored values: the two commits
+    /// share the partition's next sequence (`history.rs`).
     pub async fn commit(
         &self,
         partition: &PartitionKey,
         rows: &RecordBatch,
         gone: &[String],
+        known: &HashMap<String, KnownJob>,
         watermark: Option<i64>,
         tags_refreshed: Option<i64>,
     ) -> Result<(), ReplicaError> {
         let source = merge_source(rows, gone)?;
         let mut table = self.commits.lock().await;
         table.update_incremental(None).await?;
+        let sequence = app_version(&table, &sequence_app_id(partition))
+            .await?
+            .unwrap_or(0);
+        self.record_history(partition, sequence, rows, gone, known)
+            .await?;
         let context = SessionContext::new();
         let frame = context.read_batch(source)?;
         let target = |name: &str| col(format!("target.{name}"));
@@ -377,12 +327,83 @@ impl ReplicaStore {
                         .chain(
                             tags_refreshed.map(|at| Transaction::new(tags_app_id(partition), at)),
                         )
+                        .chain([Transaction::new(sequence_app_id(partition), sequence + 1)])
                         .collect(),
                 ),
             )
             .await?;
         *table = committed;
         Ok(())
+    }
+
+    /// The history of the commit after `sequence`: what `rows` and `gone`
+    /// change, appended as sequence `sequence + 1` once the rows a killed
+    /// process appended for a commit after `sequence` are removed.
+    async fn record_history(
+        &self,
+        partition: &PartitionKey,
+        sequence: i64,
+        rows: &RecordBatch,
+        gone: &[String],
+        known: &HashMap<String, KnownJob>,
+    ) -> Result<(), ReplicaError> {
+        if self
+            .history
+            .last_sequence(partition)
+            .await?
+            .is_some_and(|last| last > sequence)
+        {
+            self.history.discard_after(partition, sequence).await?;
+        }
+        let keys = text(rows, 0)?;
+        let mut changes: Vec<ChangeType> = (0..rows.num_rows())
+            .map(|row| match known.contains_key(keys.value(row)) {
+                true => ChangeType::Updated,
+                false => ChangeType::Created,
+            })
+            .collect();
+        let mut batches = vec![rows.clone()];
+        if !gone.is_empty() {
+            let stored = self.rows_with_keys(partition, gone).await?;
+            changes.extend(std::iter::repeat_n(ChangeType::Deleted, stored.num_rows()));
+            batches.push(stored);
+        }
+        let changed = concat_batches(&table_schema(), &batches)?;
+        if changed.num_rows() == 0 {
+            return Ok(());
+        }
+        let observed = i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_micros(),
+        )
+        .unwrap_or(i64::MAX);
+        self.history
+            .append(partition, sequence + 1, &changed, &changes, observed)
+            .await
+    }
+
+    /// The stored rows of `partition`'s jobs whose ARNs are `keys`, with
+    /// the table's schema.
+    async fn rows_with_keys(
+        &self,
+        partition: &PartitionKey,
+        keys: &[String],
+    ) -> Result<RecordBatch, ReplicaError> {
+        let wanted =
+            col(Column::Key.name()).in_list(keys.iter().map(|k| lit(k.as_str())).collect(), false);
+        let batches = self
+            .rows_of(partition)
+            .await?
+            .filter(wanted)?
+            .collect()
+            .await?;
+        let conformed: Vec<RecordBatch> = batches
+            .iter()
+            .map(to_table_schema)
+            .collect::<Result<_, _>>()?;
+        Ok(concat_batches(&table_schema(), &conformed)?)
     }
 }
 
@@ -403,26 +424,14 @@ fn app_id(partition: &PartitionKey) -> String {
     format!("{APP_ID_PREFIX}{partition}")
 }
 
+/// The application transaction id of `partition`'s commit sequence.
+fn sequence_app_id(partition: &PartitionKey) -> String {
+    format!("{APP_ID_PREFIX}{partition}{SEQUENCE_SUFFIX}")
+}
+
 /// The application transaction id of `partition`'s last tags refresh.
 fn tags_app_id(partition: &PartitionKey) -> String {
     format!("{APP_ID_PREFIX}{partition}{TAGS_REFRESH_SUFFIX}")
-}
-
-/// The rows of `partition`: its account, and its region in the ARN.
-fn partition_predicate(partition: &PartitionKey) -> Option<Expr> {
-    let account = partition
-        .account_id
-        .as_ref()
-        .map(|account| col(Column::AccountId.name()).eq(lit(account.as_str())));
-    let region = partition.region.as_ref().map(|region| {
-        datafusion::functions::string::expr_fn::split_part(
-            col(Column::CompilationJobArn.name()),
-            lit(":"),
-            lit(ArnField::Region.split_part()),
-        )
-        .eq(lit(region.as_str()))
-    });
-    [account, region].into_iter().flatten().reduce(Expr::and)
 }
 
 /// The MERGE's source: `rows` with `_gone = false`, then one row per ARN of

@@ -16,6 +16,8 @@ pub const TABLE_UNQUALIFIED: &str = "sagemaker_compilation_job";
 pub const LIVE_TABLE_UNQUALIFIED: &str = "sagemaker_compilation_job_live";
 /// With a replica, how fresh each partition of it is (one row each).
 pub const FRESHNESS_TABLE_UNQUALIFIED: &str = "sagemaker_compilation_job_freshness";
+/// The replica's history (`--store`): one row per observed version of a job.
+pub const HISTORY_TABLE_UNQUALIFIED: &str = "sagemaker_compilation_job_history";
 
 /// Which SageMaker call a column's value comes from. It decides which calls a
 /// query must make: summary columns need only ListCompilationJobs.

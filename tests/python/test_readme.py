@@ -45,22 +45,29 @@ def run_snippet(code, **replacements):
 
 
 FRESHNESS_TABLE = "aws.sagemaker_compilation_job_freshness"
+HISTORY_TABLE = "aws.sagemaker_compilation_job_history"
+# The tables only a server with a store has.
+STORE_TABLES = (FRESHNESS_TABLE, HISTORY_TABLE)
 
 
 def readme_sql():
     """Every SQL statement of the README: the ```sql blocks, and each
     statement a `sagemaker-flight query "..."` command line runs; but for
-    those of the freshness table, which needs a store (run by
+    those of the freshness and history tables, which need a store (run by
     test_the_replica_commands_fill_a_store_that_answers)."""
     statements = [block.strip() for block in code_blocks("sql")]
     for block in code_blocks("sh"):
         for quoted in re.findall(r'sagemaker-flight query\s+"([^"]+)"', block):
             statements.append(" ".join(quoted.split()))
-    return [sql for sql in statements if FRESHNESS_TABLE not in sql]
+    return [sql for sql in statements if not any(table in sql for table in STORE_TABLES)]
 
 
 def readme_freshness_sql():
     return [block.strip() for block in code_blocks("sql") if FRESHNESS_TABLE in block]
+
+
+def readme_history_sql():
+    return [block.strip() for block in code_blocks("sql") if HISTORY_TABLE in block]
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +213,15 @@ def test_the_replica_commands_fill_a_store_that_answers(command, tmp_path):
                     break
                 assert time.monotonic() < deadline, partition
                 time.sleep(0.05)
+            # Its first full scan is in the history, every job `created`
+            # once; the README's history queries run on it.
+            cur.execute(f"SELECT count(DISTINCT _key), count(*) FROM {HISTORY_TABLE} "
+                        "WHERE change_type = 'created'")
+            keys, created = cur.fetchone()
+            assert keys == created >= 40
+            for sql in readme_history_sql():
+                cur.execute(sql)
+                assert cur.fetch_arrow_table().num_columns > 0, sql
         assert partition["rows"] >= 40, partition
         assert partition["watermark"] is not None and partition["last_success"] is not None
         assert partition["seconds_since_success"] >= 0
@@ -216,6 +232,7 @@ def test_the_replica_commands_fill_a_store_that_answers(command, tmp_path):
 
 def test_the_readme_shows_the_replica_commands():
     assert len(readme_store_commands()) == 2
+    assert len(readme_history_sql()) == 3
 
 
 @pytest.mark.parametrize("sql", readme_sql())
