@@ -11,33 +11,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use common::replica_partition as partition;
 use common::temp_dir::TempDir;
-use common::{emulator_config, quick_retries, rows_as_text};
+use common::{emulator_config, rows_as_text};
 use sagemaker_emulator::{ActivityEvent, Emulator};
 use sagemaker_flight::query::QueryEngine;
 use sagemaker_flight::replica::history::ChangeType;
 use sagemaker_flight::replica::{Collector, FreshnessTable, ReplicaStore, StatusBoard};
-use sagemaker_flight::source::{
-    Partition, PartitionKey, Partitions, SageMakerSource, emulator_client, emulator_tagging_client,
-};
+use sagemaker_flight::source::Partitions;
 use sagemaker_flight::table::TableOptions;
 use sagemaker_flight::table::schema::{ALL_COLUMNS, table_schema};
 
 const JOBS: usize = 120;
 const REPLICA: &str = "SELECT * FROM aws.sagemaker_compilation_job ORDER BY _key";
-
-fn partition(emu: &Emulator) -> Partition {
-    let key = PartitionKey::new("123456789012", "us-east-1");
-    let client = emulator_client(&emu.endpoint_url(), "us-east-1");
-    Partition {
-        source: Arc::new(
-            SageMakerSource::new(client, 8, quick_retries(8))
-                .in_partition(&key)
-                .with_tagging(emulator_tagging_client(&emu.endpoint_url(), "us-east-1")),
-        ),
-        key,
-    }
-}
 
 fn engine(emu: &Emulator, store: &Arc<ReplicaStore>) -> QueryEngine {
     let key = partition(emu).key;

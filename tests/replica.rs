@@ -14,15 +14,14 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use common::binary::{Binary, Process};
+use common::replica_partition as partition;
 use common::temp_dir::TempDir;
-use common::{emulator_config, quick_retries, rows_as_text};
+use common::{emulator_config, rows_as_text};
 use sagemaker_emulator::{ActivityEvent, Emulator, EmulatorConfig, FilterPaging};
 use sagemaker_flight::query::QueryEngine;
 use sagemaker_flight::replica::collector::can_change;
 use sagemaker_flight::replica::{Collector, FreshnessTable, ReplicaStore, Schedule, StatusBoard};
-use sagemaker_flight::source::{
-    Partition, PartitionKey, Partitions, SageMakerSource, emulator_client, emulator_tagging_client,
-};
+use sagemaker_flight::source::{Partitions, emulator_client};
 use sagemaker_flight::table::TableOptions;
 use sagemaker_flight::table::schema::table_schema;
 
@@ -38,19 +37,6 @@ async fn emulator(paging: FilterPaging) -> Emulator {
     Emulator::start(config, ([127, 0, 0, 1], 0).into())
         .await
         .expect("emulator starts")
-}
-
-fn partition(emu: &Emulator) -> Partition {
-    let key = PartitionKey::new("123456789012", "us-east-1");
-    let client = emulator_client(&emu.endpoint_url(), "us-east-1");
-    Partition {
-        source: Arc::new(
-            SageMakerSource::new(client, 8, quick_retries(8))
-                .in_partition(&key)
-                .with_tagging(emulator_tagging_client(&emu.endpoint_url(), "us-east-1")),
-        ),
-        key,
-    }
 }
 
 fn engine(emu: &Emulator, store: &Arc<ReplicaStore>) -> QueryEngine {

@@ -95,6 +95,9 @@ pub struct HistoryTable {
     /// Held through each write, so that this process's go one at a time;
     /// reloaded before each, so other processes' writes are seen.
     table: Mutex<DeltaTable>,
+    /// The table as last read here, reloaded before each read: a query
+    /// never waits for a write (on S3 a commit takes seconds).
+    reads: Mutex<DeltaTable>,
 }
 
 impl HistoryTable {
@@ -106,13 +109,14 @@ impl HistoryTable {
         let location = history_location(store_location);
         let table = open_or_create(&location, access, history_schema(), "the history").await?;
         Ok(HistoryTable {
-            table: Mutex::new(table),
+            table: Mutex::new(table.clone()),
+            reads: Mutex::new(table),
         })
     }
 
     /// The table at its latest version.
     pub async fn latest(&self) -> Result<DeltaTable, ReplicaError> {
-        let mut table = self.table.lock().await;
+        let mut table = self.reads.lock().await;
         table.update_incremental(None).await?;
         Ok(table.clone())
     }

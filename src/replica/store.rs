@@ -100,8 +100,10 @@ impl ReplicaStore {
         location: &str,
         access: &S3Access,
     ) -> Result<ReplicaStore, ReplicaError> {
-        let table = open_or_create(location, access, table_schema(), "the replica").await?;
-        let history = HistoryTable::open_with(location, access).await?;
+        let (table, history) = tokio::try_join!(
+            open_or_create(location, access, table_schema(), "the replica"),
+            HistoryTable::open_with(location, access),
+        )?;
         Ok(ReplicaStore {
             location: location.to_owned(),
             commits: Mutex::new(table.clone()),

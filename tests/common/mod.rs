@@ -576,3 +576,20 @@ pub fn metric_samples(text: &str) -> std::collections::BTreeMap<String, f64> {
 pub fn metric_sample(samples: &std::collections::BTreeMap<String, f64>, series: &str) -> f64 {
     samples.get(series).copied().unwrap_or(0.0)
 }
+
+/// The emulator's one partition (account 123456789012, us-east-1) as a
+/// collector reads it: eight calls at a time, quick retries, the Tagging
+/// API beside SageMaker's.
+pub fn replica_partition(emu: &Emulator) -> sagemaker_flight::source::Partition {
+    use sagemaker_flight::source::{Partition, PartitionKey, emulator_tagging_client};
+    let key = PartitionKey::new("123456789012", "us-east-1");
+    let client = emulator_client(&emu.endpoint_url(), "us-east-1");
+    Partition {
+        source: Arc::new(
+            SageMakerSource::new(client, 8, quick_retries(8))
+                .in_partition(&key)
+                .with_tagging(emulator_tagging_client(&emu.endpoint_url(), "us-east-1")),
+        ),
+        key,
+    }
+}

@@ -69,6 +69,18 @@ def start_and_read_address(args, env=None, pattern=r"listening on (\S+)"):
     return proc, (found[0] if isinstance(pattern, str) else found)
 
 
+def emulator_env(region="us-east-1"):
+    """The environment of a server reading the emulator: its dummy
+    credentials, a region, and no instance-metadata lookup."""
+    return dict(
+        os.environ,
+        AWS_ACCESS_KEY_ID="emulator",
+        AWS_SECRET_ACCESS_KEY="emulator",
+        AWS_REGION=region,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+
+
 def stop(proc):
     proc.terminate()
     try:

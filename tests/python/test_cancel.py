@@ -9,7 +9,6 @@ flight soon after and that none starts for a while.
 """
 
 import json
-import os
 import subprocess
 import threading
 import time
@@ -17,7 +16,7 @@ import urllib.request
 
 import adbc_driver_flightsql.dbapi as adbc_flightsql
 import pytest
-from conftest import binary, start_and_read_address, stop
+from conftest import binary, emulator_env, start_and_read_address, stop
 from test_jdbc import JVM_FLAGS, classpath, jdbc_url
 
 JOBS = 2000
@@ -40,13 +39,7 @@ def slow_server():
          "--latency-ms", str(LATENCY_MS)],
         pattern=r"emulator listening on (\S+)",
     )
-    env = dict(
-        os.environ,
-        AWS_ACCESS_KEY_ID="emulator",
-        AWS_SECRET_ACCESS_KEY="emulator",
-        AWS_REGION="us-east-1",
-        AWS_EC2_METADATA_DISABLED="true",
-    )
+    env = emulator_env()
     server = None
     try:
         server, url = start_and_read_address(

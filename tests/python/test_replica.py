@@ -14,7 +14,7 @@ import pyarrow.flight as flight
 import pytest
 from deltalake import DeltaTable
 
-from conftest import binary, start_and_read_address, stop
+from conftest import binary, emulator_env, start_and_read_address, stop
 
 JOBS = 60
 # How long the collector's first full scan may take.
@@ -31,13 +31,7 @@ def replica(tmp_path_factory):
         [binary(), "emulator", "--listen", "127.0.0.1:0", "--jobs", str(JOBS)],
         pattern=r"emulator listening on (\S+)",
     )
-    env = dict(
-        os.environ,
-        AWS_ACCESS_KEY_ID="emulator",
-        AWS_SECRET_ACCESS_KEY="emulator",
-        AWS_REGION="us-east-1",
-        AWS_EC2_METADATA_DISABLED="true",
-    )
+    env = emulator_env()
     server = None
     try:
         server, url = start_and_read_address(
