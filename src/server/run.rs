@@ -45,7 +45,19 @@ pub async fn run(
     if !access.authenticates() {
         tracing::info!("no authentication configured: anyone who can connect may read");
     }
+    // The store opens on another worker while the AWS configuration loads
+    // (mostly CPU): a restart waits for the slower of the two, not both.
+    let open_store = replica.as_ref().map(|settings| {
+        let (store, access) = (settings.store.clone(), settings.access.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            ReplicaStore::open_with(&store, &access).await
+        }))
+    });
     let OpenBackend { clients, running } = open_backend(backend).await?;
+    let store = match open_store {
+        Some(opening) => Some(opening.join().await??),
+        None => None,
+    };
     let partitions = partitions(clients, &source);
     // Every known series at zero from the first scrape on.
     let keys: Vec<_> = partitions.all().iter().map(|p| p.key.clone()).collect();
@@ -58,13 +70,19 @@ pub async fn run(
     // table is read from it. The collectors stop with `run`.
     // In a fleet sharing one store, each partition's owner collects it.
     let fleet = fleet.assign(&keys);
-    let (replica, _collectors) = match &replica {
-        Some(settings) => {
-            let store = Arc::new(
-                ReplicaStore::open_with(&settings.store, &settings.access)
-                    .await?
-                    .keeping_in_memory(table.snapshot_max_rows),
-            );
+    let (replica, _collectors, _warming) = match (&replica, store) {
+        (Some(settings), Some(store)) => {
+            let store = Arc::new(store.keeping_in_memory(table.snapshot_max_rows));
+            // The first query finds the latest version in memory, also
+            // on a server that collects nothing.
+            let warming = AbortOnDrop(tokio::spawn({
+                let store = Arc::clone(&store);
+                async move {
+                    if let Err(error) = store.in_memory().await {
+                        tracing::warn!(%error, "cannot read the replica into memory");
+                    }
+                }
+            }));
             let mine: Vec<Partition> = partitions
                 .all()
                 .iter()
@@ -82,9 +100,9 @@ pub async fn run(
             let collected_here = mine.into_iter().map(|partition| partition.key).collect();
             let freshness =
                 FreshnessTable::new(Arc::clone(&store), keys.clone(), collected_here, board);
-            (Some((store, freshness)), collectors)
+            (Some((store, freshness)), collectors, Some(warming))
         }
-        None => (None, Vec::new()),
+        _ => (None, Vec::new(), None),
     };
     let engine = QueryEngine::with_memory_limit(partitions, table, limits.memory_limit)?;
     let engine = match replica {
