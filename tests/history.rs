@@ -11,36 +11,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use common::replica_engine as engine;
 use common::replica_partition as partition;
 use common::temp_dir::TempDir;
 use common::{emulator_config, rows_as_text};
 use sagemaker_emulator::{ActivityEvent, Emulator};
 use sagemaker_flight::query::QueryEngine;
 use sagemaker_flight::replica::history::ChangeType;
-use sagemaker_flight::replica::{Collector, FreshnessTable, ReplicaStore, StatusBoard};
-use sagemaker_flight::source::Partitions;
-use sagemaker_flight::table::TableOptions;
+use sagemaker_flight::replica::{Collector, ReplicaStore};
 use sagemaker_flight::table::schema::{ALL_COLUMNS, table_schema};
 
 const JOBS: usize = 120;
 const REPLICA: &str = "SELECT * FROM aws.sagemaker_compilation_job ORDER BY _key";
-
-fn engine(emu: &Emulator, store: &Arc<ReplicaStore>) -> QueryEngine {
-    let key = partition(emu).key;
-    let freshness = FreshnessTable::new(
-        Arc::clone(store),
-        vec![key.clone()],
-        vec![key],
-        StatusBoard::default(),
-    );
-    QueryEngine::new(
-        Partitions::new(vec![partition(emu)]),
-        TableOptions::default(),
-    )
-    .expect("engine")
-    .with_replica(Arc::clone(store), freshness)
-    .expect("replica")
-}
 
 /// One row of the table as text, by its `_key` (the first column).
 fn by_key(batches: &[RecordBatch]) -> BTreeMap<String, String> {

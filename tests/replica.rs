@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use common::binary::{Binary, Process};
+use common::replica_engine as engine;
 use common::replica_partition as partition;
 use common::temp_dir::TempDir;
 use common::{emulator_config, rows_as_text};
@@ -37,10 +38,6 @@ async fn emulator(paging: FilterPaging) -> Emulator {
     Emulator::start(config, ([127, 0, 0, 1], 0).into())
         .await
         .expect("emulator starts")
-}
-
-fn engine(emu: &Emulator, store: &Arc<ReplicaStore>) -> QueryEngine {
-    engine_reporting(emu, store, StatusBoard::default())
 }
 
 /// The engine, its freshness table reading `board` (this process collects

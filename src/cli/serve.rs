@@ -12,6 +12,7 @@ use sagemaker_flight::flight::limits::{
 };
 use sagemaker_flight::flight::{Fleet, Limits, fleet::location_of_address};
 use sagemaker_flight::query::engine::DEFAULT_MEMORY_LIMIT;
+use sagemaker_flight::replica::feed::DEFAULT_FEED_BUFFER_MIB;
 use sagemaker_flight::server::{
     Backend, DEFAULT_DEMO_JOBS, DEFAULT_DEMO_LATENCY, DEFAULT_LISTEN, ReplicaSettings, ServeConfig,
     ServeError, SourceSettings,
@@ -101,6 +102,18 @@ pub struct ServeArgs {
     /// servers, keep it current).
     #[arg(long, env = "SAGEMAKER_FLIGHT_NO_COLLECT", requires = "store")]
     pub no_collect: bool,
+
+    /// The most changes (MiB) a change feed holds for a client that does
+    /// not take them; past it the feed ends with RESOURCE_EXHAUSTED, naming
+    /// the commit_version to resume after.
+    #[arg(
+        long,
+        env = "SAGEMAKER_FLIGHT_CHANGES_BUFFER_MIB",
+        default_value_t = DEFAULT_FEED_BUFFER_MIB,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_048_576),
+        requires = "store"
+    )]
+    pub changes_buffer_mib: usize,
 
     /// Most jobs the cache holds (about 1.5 KiB each), and the most rows
     /// a snapshot, or the replica's version kept in memory, holds.
@@ -315,6 +328,7 @@ impl ServeArgs {
                 .settings(self.aws.profile.clone())
                 .map(|settings| ReplicaSettings {
                     collect: !self.no_collect,
+                    changes_buffer_mib: self.changes_buffer_mib,
                     ..settings
                 }),
         })

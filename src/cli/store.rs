@@ -1,6 +1,7 @@
 //! The replica's options, shared by `serve --store` and `collect`: where
 //! the store is, how it is reached, and the collectors' cadences.
 
+use sagemaker_flight::replica::feed::DEFAULT_FEED_BUFFER_MIB;
 use std::time::Duration;
 
 use clap::Args;
@@ -81,6 +82,7 @@ impl StoreArgs {
                 reconcile: Duration::from_secs(self.reconcile_interval),
                 tags_refresh: Duration::from_secs(self.tags_refresh_interval),
             },
+            changes_buffer_mib: DEFAULT_FEED_BUFFER_MIB,
         })
     }
 }

@@ -135,6 +135,14 @@ impl Admission {
         }
     }
 
+    /// This admission with no deadline (an endless stream).
+    pub fn without_deadline(self) -> Admission {
+        Admission {
+            deadline: None,
+            ..self
+        }
+    }
+
     /// Runs `stream` under this admission: its items are produced in a
     /// task of their own and stop at the deadline or on shutdown, which
     /// the returned stream reports as its last item. Dropping the returned

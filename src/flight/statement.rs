@@ -10,6 +10,7 @@ use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::{FlightData, FlightDescriptor, FlightEndpoint, FlightInfo};
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlanProperties;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use prost::Message;
 use tonic::Status;
@@ -215,7 +216,14 @@ impl SqlService {
                     )
                 })?;
             let admission = self.governor.admit()?.cancellable(registration);
-            let stream = self.ungoverned_stream(statement).await?;
+            let (stream, endless) = self.ungoverned_stream(statement).await?;
+            // A change feed never ends by itself: --query-timeout is not
+            // for it (cancel, disconnect and shutdown still end it).
+            let admission = if endless {
+                admission.without_deadline()
+            } else {
+                admission
+            };
             // The governor polls the stream in a task of its own: the
             // query's work there stays in the query's span.
             Ok::<_, Status>(admission.run(telemetry.in_span(stream)))
@@ -230,19 +238,22 @@ impl SqlService {
         }
     }
 
+    /// The statement's FlightData, and whether it is endless (a query of
+    /// the change feed).
     async fn ungoverned_stream(
         &self,
         statement: &Statement,
-    ) -> Result<BoxedStream<FlightData>, Status> {
+    ) -> Result<(BoxedStream<FlightData>, bool), Status> {
         if statement.is_whole_table()
             && let Some(messages) = self.snapshot_messages().await?
         {
             let count = messages.len();
             // Cloning a message clones reference-counted bytes, not data.
             let stream = stream::iter((0..count).map(move |i| Ok(messages[i].clone())));
-            return Ok(stream.boxed());
+            return Ok((stream.boxed(), false));
         }
         let planned = self.plan(statement).await?;
+        let endless = planned.plan.boundedness().is_unbounded();
         let schema = statement_schema(&planned);
         let batches = planned
             .execute()?
@@ -252,6 +263,6 @@ impl SqlService {
             .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
             .build(batches)
             .map_err(Status::from);
-        Ok(stream.boxed())
+        Ok((stream.boxed(), endless))
     }
 }

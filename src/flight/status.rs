@@ -6,6 +6,7 @@ use datafusion::common::DataFusionError;
 use tonic::{Code, Status};
 
 use crate::query::QueryError;
+use crate::replica::ReplicaError;
 use crate::source::{SourceError, SourceErrorKind};
 use crate::table::ScanError;
 
@@ -75,6 +76,16 @@ pub fn status_of_datafusion(error: &DataFusionError) -> Status {
         return match scan {
             ScanError::Source(source) => source.clone().into(),
             ScanError::Arrow(_) => Status::internal(cap_message(scan.to_string())),
+        };
+    }
+    if let DataFusionError::External(inner) = root
+        && let Some(replica) = inner.downcast_ref::<ReplicaError>()
+    {
+        let message = cap_message(replica.to_string());
+        return match replica {
+            ReplicaError::FellBehind { .. } => Status::resource_exhausted(message),
+            ReplicaError::ChangesNotKept { .. } => Status::out_of_range(message),
+            _ => Status::internal(message),
         };
     }
     if let DataFusionError::ResourcesExhausted(_) = root {

@@ -21,13 +21,14 @@ use crate::query::name_defaults::NameDefaults;
 use crate::query::positional::number_positional_parameters;
 use crate::query::read_only::check_read_only;
 use crate::query::split::{is_immutable, restrict_to_partition, splittable_scan};
-use crate::replica::{FreshnessTable, HistoryProvider, ReplicaStore, ReplicaTable};
+use crate::replica::feed::DEFAULT_FEED_BUFFER_MIB;
+use crate::replica::{FeedProvider, FreshnessTable, HistoryProvider, ReplicaStore, ReplicaTable};
 use crate::source::{PartitionKey, Partitions};
 use crate::table::provider::{CompilationJobTable, TableOptions};
 use crate::table::pushdown::ApiFilter;
 use crate::table::schema::{
-    FRESHNESS_TABLE_UNQUALIFIED, HISTORY_TABLE_UNQUALIFIED, LIVE_TABLE_UNQUALIFIED, TABLE_SCHEMA,
-    TABLE_UNQUALIFIED,
+    CHANGES_TABLE_UNQUALIFIED, FRESHNESS_TABLE_UNQUALIFIED, HISTORY_TABLE_UNQUALIFIED,
+    LIVE_TABLE_UNQUALIFIED, TABLE_SCHEMA, TABLE_UNQUALIFIED,
 };
 use crate::table::snapshot::SnapshotStore;
 use crate::table::top_pushdown::FirstRowsIntoListing;
@@ -152,7 +153,8 @@ impl QueryEngine {
     /// `aws.sagemaker_compilation_job_freshness` saying how fresh each
     /// partition is (`freshness`: of the same store and partitions), and
     /// `aws.sagemaker_compilation_job_history`, every change the
-    /// collectors saw.
+    /// collectors saw, and `aws.sagemaker_compilation_job_changes`, the
+    /// same as an endless feed.
     pub fn with_replica(
         self,
         store: Arc<ReplicaStore>,
@@ -170,6 +172,13 @@ impl QueryEngine {
         self.context.register_table(
             format!("{TABLE_SCHEMA}.{HISTORY_TABLE_UNQUALIFIED}").as_str(),
             Arc::new(HistoryProvider::new(Arc::clone(&store))),
+        )?;
+        self.context.register_table(
+            format!("{TABLE_SCHEMA}.{CHANGES_TABLE_UNQUALIFIED}").as_str(),
+            Arc::new(FeedProvider::new(
+                Arc::clone(&store),
+                DEFAULT_FEED_BUFFER_MIB,
+            )),
         )?;
         let replica = Arc::new(ReplicaTable::new(
             store,
@@ -190,6 +199,22 @@ impl QueryEngine {
             replica: Some(replica),
             ..self
         })
+    }
+
+    /// The same engine, its change feed holding at most `mib` MiB for a
+    /// client that does not take them (`--changes-buffer-mib`); nothing
+    /// without a replica.
+    pub fn with_feed_buffer(self, mib: usize) -> Result<QueryEngine, QueryError> {
+        let Some(replica) = &self.replica else {
+            return Ok(self);
+        };
+        let name = format!("{TABLE_SCHEMA}.{CHANGES_TABLE_UNQUALIFIED}");
+        self.context.deregister_table(name.as_str())?;
+        self.context.register_table(
+            name.as_str(),
+            Arc::new(FeedProvider::new(replica.store(), mib)),
+        )?;
+        Ok(self)
     }
 
     /// Every (account, region) partition the table reads.

@@ -90,6 +90,18 @@ pub(crate) async fn open_or_create(
     Ok(table)
 }
 
+/// A session to read Delta tables in: strings as the table has them, not
+/// as views to cast back.
+pub(crate) fn reading_session() -> datafusion::prelude::SessionContext {
+    let mut config = datafusion::prelude::SessionConfig::new();
+    config
+        .options_mut()
+        .execution
+        .parquet
+        .schema_force_view_types = false;
+    datafusion::prelude::SessionContext::new_with_config(config)
+}
+
 /// The version `table` records for the application transaction `app_id`
 /// (a watermark, a sequence, a time); `None`: never set.
 pub(crate) async fn app_version(

@@ -30,4 +30,28 @@ pub enum ReplicaError {
     /// Building a batch failed.
     #[error("building the replica's rows: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// A change feed's client stopped taking rows: more than its buffer
+    /// waited for it, so the feed was ended.
+    #[error(
+        "the change feed's client fell behind: more than {buffer_mib} MiB of changes waited for it \
+         (--changes-buffer-mib); every change up to commit_version {resume_after} was sent: \
+         resume with WHERE commit_version > {resume_after}"
+    )]
+    FellBehind {
+        /// The buffer, in MiB.
+        buffer_mib: usize,
+        /// The last version whose changes were sent.
+        resume_after: u64,
+    },
+    /// A change feed asked to start before the store recorded changes.
+    #[error(
+        "the store has the changes of commit_version {since} and later; \
+         commit_version {asked} is before that: start at {since} or later"
+    )]
+    ChangesNotKept {
+        /// The version asked for.
+        asked: u64,
+        /// The first version whose changes the store has.
+        since: u64,
+    },
 }

@@ -13,11 +13,11 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arrow::record_batch::RecordBatch;
-use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake_core::DeltaTable;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
+use crate::replica::delta_table::reading_session;
 use crate::replica::error::ReplicaError;
 use crate::table::schema::table_schema;
 
@@ -124,14 +124,7 @@ impl ReplicaImage {
 pub async fn all_rows(
     table: &DeltaTable,
 ) -> Result<BoxStream<'static, Result<RecordBatch, ReplicaError>>, ReplicaError> {
-    // Strings as the table has them, not as views to cast back.
-    let mut config = SessionConfig::new();
-    config
-        .options_mut()
-        .execution
-        .parquet
-        .schema_force_view_types = false;
-    let context = SessionContext::new_with_config(config);
+    let context = reading_session();
     table.update_datafusion_session(&context.state())?;
     let rows = context
         .read_table(table.table_provider().await?)?

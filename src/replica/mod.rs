@@ -15,6 +15,10 @@
 //!   version of a job, in a Delta table beside the replica's.
 //! - [`history_provider`]: the history as the SQL table
 //!   `aws.sagemaker_compilation_job_history`.
+//! - [`change_data`]: each commit's changes (Delta's change data feed);
+//!   [`feed`]: them as an endless stream from a chosen start;
+//!   [`feed_provider`]: the stream as the SQL table
+//!   `aws.sagemaker_compilation_job_changes`.
 //! - `partition_rows.rs`: which rows of those tables are a partition's.
 //! - `delta_table.rs`: opening (or creating) a Delta table at a location.
 //! - [`image`]: the store's latest version in memory, for queries.
@@ -27,10 +31,13 @@
 //!
 //! May import: `table`, `source`, `obs`.
 
+pub mod change_data;
 mod changes;
 pub mod collector;
 mod delta_table;
 mod error;
+pub mod feed;
+pub mod feed_provider;
 pub mod freshness;
 pub mod history;
 pub mod history_provider;
@@ -48,6 +55,7 @@ pub use collector::{
     RunReport, Schedule,
 };
 pub use error::ReplicaError;
+pub use feed_provider::FeedProvider;
 pub use freshness::FreshnessTable;
 pub use history_provider::HistoryProvider;
 pub use location::StoreLocation;

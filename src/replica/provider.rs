@@ -70,6 +70,11 @@ impl ReplicaTable {
         self.store.in_memory().await
     }
 
+    /// The store it reads.
+    pub fn store(&self) -> Arc<ReplicaStore> {
+        Arc::clone(&self.store)
+    }
+
     /// Whether the store holds every partition's first full scan.
     async fn is_complete(&self) -> Result<bool, ReplicaError> {
         if self.complete.load(Ordering::Acquire) {

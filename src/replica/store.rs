@@ -28,8 +28,9 @@ use deltalake_core::DeltaTable;
 use deltalake_core::kernel::Transaction;
 use deltalake_core::kernel::transaction::CommitProperties;
 use futures::TryStreamExt;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 
+use crate::replica::change_data::{changes_of, changes_since, first_version_after, record_changes};
 use crate::replica::delta_table::{app_version, open_or_create};
 use crate::replica::error::ReplicaError;
 use crate::replica::history::{ChangeType, HistoryTable};
@@ -82,6 +83,9 @@ pub struct ReplicaStore {
     history: HistoryTable,
     /// When this process last compacted and vacuumed the table.
     maintained: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The version of this process's last commit: the change feed hears
+    /// of it at once, not at its next look at the store.
+    committed: watch::Sender<u64>,
 }
 
 impl ReplicaStore {
@@ -101,10 +105,15 @@ impl ReplicaStore {
         access: &S3Access,
     ) -> Result<ReplicaStore, ReplicaError> {
         let (table, history) = tokio::try_join!(
-            open_or_create(location, access, table_schema(), "the replica"),
+            async {
+                let table = open_or_create(location, access, table_schema(), "the replica").await?;
+                record_changes(table).await
+            },
             HistoryTable::open_with(location, access),
         )?;
+        let (committed, _) = watch::channel(table.version().unwrap_or(0));
         Ok(ReplicaStore {
+            committed,
             location: location.to_owned(),
             commits: Mutex::new(table.clone()),
             reads: Mutex::new(table),
@@ -150,6 +159,34 @@ impl ReplicaStore {
         let mut table = self.reads.lock().await;
         table.update_incremental(None).await?;
         Ok(table.clone())
+    }
+
+    /// The version of each commit this process makes, as it is made.
+    pub fn commits(&self) -> watch::Receiver<u64> {
+        self.committed.subscribe()
+    }
+
+    /// The first version whose changes the store has (`change_data.rs`).
+    pub async fn changes_since(&self) -> Result<u64, ReplicaError> {
+        changes_since(&self.latest().await?).await
+    }
+
+    /// The changes of the commit of `version` (`None`: it changed no row).
+    pub async fn changes_of(&self, version: u64) -> Result<Option<RecordBatch>, ReplicaError> {
+        let table = self.reads.lock().await.clone();
+        changes_of(&table, version).await
+    }
+
+    /// The first version to read for the changes made after `micros`
+    /// (Unix microseconds), at least `since`, at most `latest + 1`.
+    pub async fn first_version_after(
+        &self,
+        since: u64,
+        latest: u64,
+        micros: i64,
+    ) -> Result<u64, ReplicaError> {
+        let table = self.reads.lock().await.clone();
+        first_version_after(&table, since, latest, micros).await
     }
 
     /// The newest creation time (microseconds) `partition`'s collector has
@@ -334,6 +371,9 @@ impl ReplicaStore {
                 ),
             )
             .await?;
+        if let Some(version) = committed.version() {
+            self.committed.send_replace(version);
+        }
         *table = committed;
         Ok(())
     }

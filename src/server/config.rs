@@ -99,4 +99,6 @@ pub struct ReplicaSettings {
     /// When each partition's collector refreshes, reconciles and reads
     /// tags.
     pub schedule: crate::replica::Schedule,
+    /// The most changes (MiB) a change feed holds for a slow client.
+    pub changes_buffer_mib: usize,
 }

@@ -100,13 +100,19 @@ pub async fn run(
             let collected_here = mine.into_iter().map(|partition| partition.key).collect();
             let freshness =
                 FreshnessTable::new(Arc::clone(&store), keys.clone(), collected_here, board);
-            (Some((store, freshness)), collectors, Some(warming))
+            (
+                Some((store, freshness, settings.changes_buffer_mib)),
+                collectors,
+                Some(warming),
+            )
         }
         _ => (None, Vec::new(), None),
     };
     let engine = QueryEngine::with_memory_limit(partitions, table, limits.memory_limit)?;
     let engine = match replica {
-        Some((store, freshness)) => engine.with_replica(store, freshness)?,
+        Some((store, freshness, changes_buffer_mib)) => engine
+            .with_replica(store, freshness)?
+            .with_feed_buffer(changes_buffer_mib)?,
         None => engine,
     };
     let service = flight_service_over(engine, &limits)?

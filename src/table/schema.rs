@@ -18,6 +18,8 @@ pub const LIVE_TABLE_UNQUALIFIED: &str = "sagemaker_compilation_job_live";
 pub const FRESHNESS_TABLE_UNQUALIFIED: &str = "sagemaker_compilation_job_freshness";
 /// The replica's history (`--store`): one row per observed version of a job.
 pub const HISTORY_TABLE_UNQUALIFIED: &str = "sagemaker_compilation_job_history";
+/// The replica's change feed (`--store`): an endless stream of its changes.
+pub const CHANGES_TABLE_UNQUALIFIED: &str = "sagemaker_compilation_job_changes";
 
 /// Which SageMaker call a column's value comes from. It decides which calls a
 /// query must make: summary columns need only ListCompilationJobs.

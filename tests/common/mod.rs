@@ -577,6 +577,29 @@ pub fn metric_sample(samples: &std::collections::BTreeMap<String, f64>, series: 
     samples.get(series).copied().unwrap_or(0.0)
 }
 
+/// The query engine of `emu`'s partition answering from `store`, its
+/// freshness table saying this process collects the partition.
+pub fn replica_engine(
+    emu: &Emulator,
+    store: &Arc<sagemaker_flight::replica::ReplicaStore>,
+) -> sagemaker_flight::query::QueryEngine {
+    use sagemaker_flight::replica::{FreshnessTable, StatusBoard};
+    let key = replica_partition(emu).key;
+    let freshness = FreshnessTable::new(
+        Arc::clone(store),
+        vec![key.clone()],
+        vec![key],
+        StatusBoard::default(),
+    );
+    sagemaker_flight::query::QueryEngine::new(
+        sagemaker_flight::source::Partitions::new(vec![replica_partition(emu)]),
+        sagemaker_flight::table::TableOptions::default(),
+    )
+    .expect("engine")
+    .with_replica(Arc::clone(store), freshness)
+    .expect("replica")
+}
+
 /// The emulator's one partition (account 123456789012, us-east-1) as a
 /// collector reads it: eight calls at a time, quick retries, the Tagging
 /// API beside SageMaker's.
