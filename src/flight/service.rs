@@ -3,7 +3,9 @@
 //!
 //! - A PATH descriptor `["aws.sagemaker_compilation_job"]` (or `["aws",
 //!   "sagemaker_compilation_job"]`) is the whole table: ListFlights,
-//!   GetFlightInfo, GetSchema, and DoGet of its ticket.
+//!   GetFlightInfo, GetSchema, and DoGet of its ticket. With a store, the
+//!   path `["aws.sagemaker_compilation_job_changes"]` is the change feed
+//!   from its next commit.
 //! - A CMD descriptor holding a Flight SQL command (a protobuf `Any`) goes to
 //!   the Flight SQL service; one holding plain UTF-8 text is run as a SQL
 //!   query, for pyarrow users without a Flight SQL driver
@@ -29,7 +31,9 @@ use crate::flight::sql_service::SqlService;
 use crate::flight::status::cap_message;
 use crate::flight::ticket::proto::Session;
 use crate::flight::ticket::{Statement, check_flight_sql_command, is_flight_sql_command};
-use crate::table::schema::{TABLE_NAME, is_table_path};
+use crate::table::schema::{
+    CHANGES_TABLE_UNQUALIFIED, TABLE_NAME, TABLE_SCHEMA, is_changes_path, is_table_path,
+};
 
 /// The DoAction types this server implements, and so lists: Flight SQL's
 /// prepared statements. Its transactions, savepoints, Substrait plans and
@@ -69,6 +73,9 @@ pub struct FlightServer {
 enum Target {
     /// The whole table (a PATH descriptor).
     Table,
+    /// The change feed from its next commit (a PATH descriptor; with a
+    /// store only).
+    Changes,
     /// A Flight SQL command, for the Flight SQL service.
     FlightSql,
     /// A SQL query in plain text.
@@ -79,6 +86,7 @@ enum Target {
 fn target_of(descriptor: &FlightDescriptor) -> Result<Target, Status> {
     match DescriptorType::try_from(descriptor.r#type) {
         Ok(DescriptorType::Path) if is_table_path(&descriptor.path) => Ok(Target::Table),
+        Ok(DescriptorType::Path) if is_changes_path(&descriptor.path) => Ok(Target::Changes),
         Ok(DescriptorType::Path) => Err(Status::not_found(cap_message(format!(
             "no flight at path {:?}; the one table is [{TABLE_NAME:?}] (or [\"aws\", \"sagemaker_compilation_job\"])",
             descriptor.path
@@ -156,6 +164,9 @@ impl FlightServer {
     ) -> Result<Option<Statement>, Status> {
         Ok(match target {
             Target::Table => Some(Statement::whole_table()),
+            Target::Changes => Some(Statement::new(format!(
+                "SELECT * FROM {TABLE_SCHEMA}.{CHANGES_TABLE_UNQUALIFIED}"
+            ))),
             Target::Sql(sql) => {
                 Some(Statement::new(sql).in_session(&Session::of_request(metadata)?))
             }

@@ -23,6 +23,9 @@
 //!   streamed to clients (queries and catalog metadata).
 //! - `queries_running`: queries running now, from their DoGet (admission
 //!   and planning included) until their stream ends, fails or is dropped.
+//! - `change_feeds_reading`: change feeds reading the store now, from a
+//!   feed query's start until its client cancels, disconnects or falls
+//!   behind.
 //! - `query_duration_seconds{outcome}`: from a query's DoGet to the end of
 //!   its stream; `outcome` is `ok`, `error` or `cancelled`.
 //! - `query_first_batch_seconds`: from a query's DoGet to its first batch.
@@ -129,6 +132,7 @@ struct Metrics {
     rows_sent: Counter,
     bytes_sent: Counter,
     queries_running: Gauge,
+    change_feeds_reading: Gauge,
     query_duration: Family<OutcomeLabels, Histogram, fn() -> Histogram>,
     query_first_batch: Histogram,
     replica_runs: Family<ReplicaRunLabels, Counter>,
@@ -148,6 +152,7 @@ impl Metrics {
             rows_sent: Counter::default(),
             bytes_sent: Counter::default(),
             queries_running: Gauge::default(),
+            change_feeds_reading: Gauge::default(),
             query_duration: Family::new_with_constructor(seconds_histogram),
             query_first_batch: seconds_histogram(),
             replica_runs: Family::default(),
@@ -194,6 +199,11 @@ impl Metrics {
             "queries_running",
             "Queries running now, from their DoGet (admission and planning included) to the end of their stream",
             metrics.queries_running.clone(),
+        );
+        registry.register(
+            "change_feeds_reading",
+            "Change feeds reading the store now, until their client cancels, disconnects or falls behind",
+            metrics.change_feeds_reading.clone(),
         );
         registry.register(
             "query_duration_seconds",
@@ -344,6 +354,23 @@ fn rows_of(data: &FlightData) -> u64 {
         .ok()
         .and_then(|message| message.header_as_record_batch())
         .map_or(0, |batch| u64::try_from(batch.length()).unwrap_or(0))
+}
+
+/// A change feed started reading the store; it stops when the returned
+/// guard is dropped.
+pub fn change_feed_reading() -> ChangeFeedReading {
+    METRICS.change_feeds_reading.inc();
+    ChangeFeedReading(())
+}
+
+/// Counts a change feed as reading until dropped.
+#[derive(Debug)]
+pub struct ChangeFeedReading(());
+
+impl Drop for ChangeFeedReading {
+    fn drop(&mut self) {
+        METRICS.change_feeds_reading.dec();
+    }
 }
 
 /// A query stream started.

@@ -186,37 +186,46 @@ pub(crate) async fn changes_of(
 /// types, the rows before an update left out, the change types in the
 /// history's words.
 fn to_change_rows(batch: &RecordBatch) -> Result<RecordBatch, ReplicaError> {
-    let column = |name: &str| {
-        batch.column_by_name(name).cloned().ok_or_else(|| {
-            ReplicaError::Arrow(arrow::error::ArrowError::SchemaError(format!(
-                "the change data has no column {name}"
-            )))
-        })
+    let missing = |name: &str| {
+        ReplicaError::Arrow(arrow::error::ArrowError::SchemaError(format!(
+            "the change data has no column {name}"
+        )))
     };
-    let delta_types = cast(&column(DELTA_CHANGE_TYPE)?, &DataType::Utf8)?;
-    let delta_types = delta_types.as_string::<i32>();
+    let delta_types = batch
+        .column_by_name(DELTA_CHANGE_TYPE)
+        .ok_or_else(|| missing(DELTA_CHANGE_TYPE))?;
+    let delta_types = cast(delta_types, &DataType::Utf8)?;
     let change_types: StringArray = delta_types
+        .as_string::<i32>()
         .iter()
         .map(|kind| change_type(kind?).map(ChangeType::as_str))
         .collect();
+    // The rows before an update are left out first: their type is none.
+    let kept = arrow::compute::is_not_null(&change_types)?;
+    let batch = filter_record_batch(batch, &kept)?;
+    let change_types = arrow::compute::filter(&change_types, &kept)?;
     let schema = changes_schema();
     let mut columns = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
         let source = match field.name().as_str() {
-            CHANGE_TYPE => Arc::new(change_types.clone()) as _,
-            COMMIT_VERSION => column(DELTA_COMMIT_VERSION)?,
-            COMMIT_TIME => column(DELTA_COMMIT_TIMESTAMP)?,
-            name => column(name)?,
+            CHANGE_TYPE => Arc::clone(&change_types),
+            COMMIT_VERSION => column_of(&batch, DELTA_COMMIT_VERSION)
+                .ok_or_else(|| missing(DELTA_COMMIT_VERSION))?,
+            COMMIT_TIME => column_of(&batch, DELTA_COMMIT_TIMESTAMP)
+                .ok_or_else(|| missing(DELTA_COMMIT_TIMESTAMP))?,
+            name => column_of(&batch, name).ok_or_else(|| missing(name))?,
         };
         columns.push(cast(&source, field.data_type())?);
     }
-    let kept = arrow::compute::is_not_null(&change_types)?;
-    let all = RecordBatch::try_new_with_options(
-        Arc::clone(&schema),
+    Ok(RecordBatch::try_new_with_options(
+        schema,
         columns,
         &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-    )?;
-    Ok(filter_record_batch(&all, &kept)?)
+    )?)
+}
+
+fn column_of(batch: &RecordBatch, name: &str) -> Option<arrow::array::ArrayRef> {
+    batch.column_by_name(name).cloned()
 }
 
 /// The history's word for one of Delta's change types; `None` for the

@@ -86,6 +86,7 @@ async fn produce(
     sender: Sender,
     waiting: Arc<AtomicUsize>,
 ) {
+    let _reading = crate::obs::metrics::change_feed_reading();
     if let Err(error) = follow(&store, start, buffer_mib, &sender, &waiting).await {
         let _ = sender.send(Err(error));
     }

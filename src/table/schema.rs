@@ -296,6 +296,20 @@ pub fn table_schema() -> SchemaRef {
     TABLE_SCHEMA_REF.clone()
 }
 
+/// Whether a PATH descriptor names the change feed
+/// (`["aws.sagemaker_compilation_job_changes"]` or
+/// `["aws", "sagemaker_compilation_job_changes"]`).
+pub fn is_changes_path(path: &[String]) -> bool {
+    match path {
+        [one] => one
+            .strip_prefix(TABLE_SCHEMA)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .is_some_and(|table| table == CHANGES_TABLE_UNQUALIFIED),
+        [schema, table] => schema == TABLE_SCHEMA && table == CHANGES_TABLE_UNQUALIFIED,
+        _ => false,
+    }
+}
+
 /// Whether `path` (a Flight PATH descriptor) names the table: either the one
 /// segment `aws.sagemaker_compilation_job` or the two segments `aws`,
 /// `sagemaker_compilation_job`.

@@ -110,14 +110,35 @@ pub struct QueryArgs {
     /// Never show the progress line.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+
+    /// Follow an endless result (`aws.sagemaker_compilation_job_changes`):
+    /// print each row as it comes, as JSON lines (or `--format csv`),
+    /// flushed line by line, until interrupted. No progress line.
+    #[arg(long)]
+    pub follow: bool,
 }
 
 /// How often the progress line is redrawn: at most five times a second.
 const PROGRESS_REFRESH: Duration = Duration::from_millis(200);
 
 /// Runs `sagemaker-flight query`.
-pub async fn run(args: QueryArgs) -> Result<(), QueryCliError> {
+pub async fn run(mut args: QueryArgs) -> Result<(), QueryCliError> {
     // Everything that can be refused without the network is checked first.
+    if args.follow {
+        args.format = match args.format {
+            // The table waits for the end; a feed has none.
+            OutputFormat::Table => OutputFormat::Jsonl,
+            OutputFormat::Parquet => {
+                return Err(QueryCliError::Usage(
+                    "--follow prints rows as they come: use --format jsonl or csv, not parquet"
+                        .to_owned(),
+                ));
+            }
+            other => other,
+        };
+        args.quiet = true;
+        args.progress = false;
+    }
     let destination = output::Destination::of(args.format, args.output.as_deref())?;
     let credentials =
         Credentials::from_options(args.token_file.as_deref(), args.user.as_deref(), |name| {
@@ -148,6 +169,11 @@ pub async fn run(args: QueryArgs) -> Result<(), QueryCliError> {
         .await?;
     let info = home.execute(&args.sql).await?;
     let sink = Sink::open(args.format, destination)?;
+    let sink = if args.follow {
+        sink.flushing_each_line()
+    } else {
+        sink
+    };
     let mut reader = ResultReader {
         sink,
         progress,

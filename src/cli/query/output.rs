@@ -106,6 +106,16 @@ impl Sink {
         })
     }
 
+    /// The same sink, its output flushed at the end of every line: each
+    /// row of a followed feed reaches a pipe as it comes.
+    pub fn flushing_each_line(mut self) -> Sink {
+        self.out = self
+            .out
+            .take()
+            .map(|out| Box::new(std::io::LineWriter::new(out)) as Out);
+        self
+    }
+
     /// Writes one batch.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), QueryCliError> {
         let batch = adapt(self.format, batch).map_err(|e| self.error(e.to_string()))?;
