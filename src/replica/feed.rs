@@ -117,6 +117,13 @@ async fn follow(
             if let Some(batch) = store.changes_of(next).await? {
                 let bytes = batch.get_array_memory_size();
                 let before = waiting.fetch_add(bytes, Ordering::AcqRel);
+                tracing::debug!(
+                    version = next,
+                    rows = batch.num_rows(),
+                    bytes,
+                    waiting = before,
+                    "a commit's changes for a feed"
+                );
                 // One commit always fits, however large.
                 if before > 0 && before + bytes > buffer {
                     return Err(ReplicaError::FellBehind {
