@@ -46,8 +46,9 @@ def run_snippet(code, **replacements):
 
 FRESHNESS_TABLE = "aws.sagemaker_compilation_job_freshness"
 HISTORY_TABLE = "aws.sagemaker_compilation_job_history"
+CHANGES_TABLE = "aws.sagemaker_compilation_job_changes"
 # The tables only a server with a store has.
-STORE_TABLES = (FRESHNESS_TABLE, HISTORY_TABLE)
+STORE_TABLES = (FRESHNESS_TABLE, HISTORY_TABLE, CHANGES_TABLE)
 
 
 def readme_sql():
@@ -101,7 +102,7 @@ def two_region_server():
 
 
 def test_the_readme_has_the_examples_these_tests_run():
-    assert len(code_blocks("python")) == 4
+    assert len(code_blocks("python")) == 5
     assert len(readme_sql()) >= 4
 
 
@@ -137,7 +138,7 @@ def basic_auth_server(tmp_path_factory):
 
 
 def test_the_credentials_snippet_authenticates_without_warnings(basic_auth_server):
-    snippet = code_blocks("python")[2]
+    snippet = code_blocks("python")[3]
     prelude = "import adbc_driver_flightsql.dbapi as flightsql\nimport pyarrow.flight as flight\n"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -169,7 +170,7 @@ def test_the_tls_snippet_reads_through_mutual_tls(tmp_path, monkeypatch):
     try:
         assert url.startswith("grpc+tls://127.0.0.1:"), url
         monkeypatch.chdir(tmp_path)
-        _, printed = run_snippet(code_blocks("python")[3],
+        _, printed = run_snippet(code_blocks("python")[4],
                                  **{"grpc+tls://localhost:50051": url})
     finally:
         stop(proc)
@@ -230,8 +231,55 @@ def test_the_replica_commands_fill_a_store_that_answers(command, tmp_path):
         stop(proc)
 
 
+def readme_follow_commands():
+    """The SQL of each README `sagemaker-flight query --follow "..."` line."""
+    return [" ".join(sql.split()) for block in code_blocks("sh")
+            for sql in re.findall(r'sagemaker-flight query --follow\s+"([^"]+)"', block)]
+
+
+def test_the_feed_examples_follow_the_demo(tmp_path):
+    """The README's feed: its demo line (a small demo, a fresh store, an
+    ephemeral port), its first --follow line printing rows within seconds,
+    its second one on the changes since the first commit (the full scan's
+    failed jobs), and its Python snippet (pyarrow's path, then ADBC
+    resuming), each bounded."""
+    import json
+    import sys
+    (serve,) = [line.split()[1:] for block in code_blocks("sh") for line in block.splitlines()
+                if line.startswith("sagemaker-flight serve") and "--refresh-interval 1" in line]
+    store = str(tmp_path / "replica")
+    args = [store if arg == "./replica" else arg for arg in serve]
+    proc, url = start_and_read_address([binary(), *args, "--demo-jobs", "200",
+                                        "--listen", "127.0.0.1:0"])
+    every, failures = readme_follow_commands()
+    try:
+        # Bounded: the first JSON line within the startup timeout.
+        started = time.monotonic()
+        follow, line = start_and_read_address(
+            [binary(), "query", "--server", url, "--follow", every], pattern=r"^(\{.*\})$")
+        stop(follow)
+        first = json.loads(line)
+        print(f"first --follow row after {time.monotonic() - started:.1f} s: {first}")
+        assert first["change_type"] in ("created", "updated", "deleted")
+        failed, line = start_and_read_address(
+            [binary(), "query", "--server", url, "--follow", f"{failures} AND commit_version > 0"],
+            pattern=r"^(\{.*\})$")
+        stop(failed)
+        row = json.loads(line)
+        assert set(row) == {"commit_time", "compilation_job_name", "failure_reason"}
+        assert row["failure_reason"]
+        snippet = next(block for block in code_blocks("python") if CHANGES_TABLE in block)
+        done = subprocess.run([sys.executable, "-c", snippet.replace(README_URL, url)],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == ["True"], done.stdout
+    finally:
+        stop(proc)
+
+
 def test_the_readme_shows_the_replica_commands():
-    assert len(readme_store_commands()) == 2
+    assert len(readme_store_commands()) == 3
+    assert len(readme_follow_commands()) == 2
     assert len(readme_history_sql()) == 3
 
 

@@ -113,8 +113,9 @@ pub struct QueryArgs {
 
     /// Follow an endless result (`aws.sagemaker_compilation_job_changes`):
     /// print each row as it comes, as JSON lines (or `--format csv`),
-    /// flushed line by line, until interrupted. No progress line.
-    #[arg(long)]
+    /// flushed line by line, until interrupted. No progress line; to keep
+    /// the rows in a file, redirect stdout.
+    #[arg(long, conflicts_with = "output")]
     pub follow: bool,
 }
 
@@ -168,11 +169,10 @@ pub async fn run(mut args: QueryArgs) -> Result<(), QueryCliError> {
         .connect_when_ready(&server, Duration::from_secs(args.wait))
         .await?;
     let info = home.execute(&args.sql).await?;
-    let sink = Sink::open(args.format, destination)?;
     let sink = if args.follow {
-        sink.flushing_each_line()
+        Sink::open_line_by_line(args.format, destination)?
     } else {
-        sink
+        Sink::open(args.format, destination)?
     };
     let mut reader = ResultReader {
         sink,

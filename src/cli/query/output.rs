@@ -86,7 +86,26 @@ impl std::fmt::Debug for Sink {
 impl Sink {
     /// Opens `destination` (a file: its temporary name) for `format`.
     pub fn open(format: OutputFormat, destination: Destination) -> Result<Sink, QueryCliError> {
+        Sink::open_with(format, destination, false)
+    }
+
+    /// As [`Sink::open`], stdout written through line by line: a followed
+    /// feed's rows reach a pipe as they come, not when a buffer fills
+    /// (stdout is line-buffered itself). A file is written as by `open`.
+    pub fn open_line_by_line(
+        format: OutputFormat,
+        destination: Destination,
+    ) -> Result<Sink, QueryCliError> {
+        Sink::open_with(format, destination, true)
+    }
+
+    fn open_with(
+        format: OutputFormat,
+        destination: Destination,
+        line_by_line: bool,
+    ) -> Result<Sink, QueryCliError> {
         let (out, partial): (Out, _) = match &destination {
+            Destination::Stdout if line_by_line => (Box::new(std::io::stdout()), None),
             Destination::Stdout => (Box::new(BufWriter::new(std::io::stdout())), None),
             Destination::File(path) => {
                 let partial = partial_path(path);
@@ -104,16 +123,6 @@ impl Sink {
             out: Some(out),
             writer: None,
         })
-    }
-
-    /// The same sink, its output flushed at the end of every line: each
-    /// row of a followed feed reaches a pipe as it comes.
-    pub fn flushing_each_line(mut self) -> Sink {
-        self.out = self
-            .out
-            .take()
-            .map(|out| Box::new(std::io::LineWriter::new(out)) as Out);
-        self
     }
 
     /// Writes one batch.
