@@ -240,3 +240,62 @@ async fn history_rows_of_a_commit_the_replica_never_got_are_removed() {
     );
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn retention_removes_older_rows_and_maintenance_keeps_one_history_file() {
+    let emu = Emulator::start(emulator_config(JOBS), ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("emulator");
+    let dir = TempDir::new("history-retention");
+    let location = dir.file("store");
+    let store = Arc::new(ReplicaStore::open(&location).await.expect("store"));
+    let collector = Collector::new(partition(&emu), Arc::clone(&store));
+    collector.run_once().await.expect("full scan");
+    for _ in 0..3 {
+        emu.state().advance(40);
+        collector.run_once().await.expect("refresh");
+    }
+    let engine = engine(&emu, &store);
+    let count = |since: i64| {
+        format!(
+            "SELECT count(*) FROM aws.sagemaker_compilation_job_history \
+             WHERE CAST(observed_time AS BIGINT) >= {since}"
+        )
+    };
+    let commits = rows_as_text(
+        &common::run_sql(
+            &engine,
+            "SELECT DISTINCT CAST(observed_time AS BIGINT) \
+             FROM aws.sagemaker_compilation_job_history ORDER BY 1",
+        )
+        .await,
+    );
+    assert!(
+        commits.len() >= 3,
+        "a commit per run with changes: {commits:?}"
+    );
+    // Keep the last two commits' rows.
+    let cut: i64 = commits[commits.len() - 2].parse().expect("micros");
+    let number = |text: Vec<String>| -> usize { text[0].parse().expect("a count") };
+    let total = number(rows_as_text(&common::run_sql(&engine, &count(0)).await));
+    let kept = number(rows_as_text(&common::run_sql(&engine, &count(cut)).await));
+    assert!(kept < total);
+
+    let done = store
+        .maintain(std::time::Duration::ZERO, Some(cut))
+        .await
+        .expect("maintain");
+    assert_eq!(done.history_rows_removed, total - kept);
+    assert_eq!(
+        number(rows_as_text(&common::run_sql(&engine, &count(0)).await)),
+        kept,
+        "only the rows observed since the cut are left"
+    );
+    let files = std::fs::read_dir(std::path::Path::new(&location).join("_history"))
+        .expect("the history's folder")
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().extension().is_some_and(|e| e == "parquet"))
+        .count();
+    assert_eq!(files, 1, "compacted into one file, the others vacuumed");
+    emu.shutdown().await;
+}

@@ -244,7 +244,10 @@ async fn compaction_and_vacuum_leave_one_data_file_and_the_same_rows() {
     };
     let before = data_files();
     assert!(before > 5, "{before} data files");
-    let done = store.maintain(Duration::ZERO).await.expect("maintain");
+    let done = store
+        .maintain(Duration::ZERO, None)
+        .await
+        .expect("maintain");
     assert!(done.files_compacted >= 5, "{done:?}");
     assert_eq!(done.files_written, 1, "every file was small: {done:?}");
     assert!(done.files_deleted >= before - 1, "{done:?}");
@@ -260,7 +263,7 @@ async fn compaction_and_vacuum_leave_one_data_file_and_the_same_rows() {
     let mut due = Vec::new();
     for _ in 0..2 {
         let done = store
-            .maintain_if_due(Duration::from_secs(3600), Duration::ZERO)
+            .maintain_if_due(Duration::from_secs(3600), Duration::ZERO, None)
             .await
             .expect("maintain if due");
         due.push(done.is_some());

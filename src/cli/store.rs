@@ -62,6 +62,14 @@ pub struct StoreArgs {
           value_parser = clap::value_parser!(u64).range(1..),
           requires = "store")]
     pub tags_refresh_interval: u64,
+
+    /// Seconds the history keeps a row (`aws.sagemaker_compilation_job_history`);
+    /// older rows are removed at the store's hourly maintenance, which also
+    /// compacts the history's files. Default: keep every row.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_HISTORY_RETENTION",
+          value_parser = clap::value_parser!(u64).range(1..),
+          requires = "store")]
+    pub history_retention: Option<u64>,
 }
 
 impl StoreArgs {
@@ -81,6 +89,7 @@ impl StoreArgs {
                 refresh: Duration::from_secs(self.refresh_interval),
                 reconcile: Duration::from_secs(self.reconcile_interval),
                 tags_refresh: Duration::from_secs(self.tags_refresh_interval),
+                history_retention: self.history_retention.map(Duration::from_secs),
             },
             changes_buffer_mib: DEFAULT_FEED_BUFFER_MIB,
         })

@@ -68,6 +68,9 @@ pub struct Schedule {
     pub reconcile: Duration,
     /// Between two reads of every job's tags (a reconcile too).
     pub tags_refresh: Duration,
+    /// How long the history keeps a row (`None`: for ever); older rows go
+    /// at the store's maintenance (`--history-retention`).
+    pub history_retention: Option<Duration>,
 }
 
 impl Default for Schedule {
@@ -76,6 +79,7 @@ impl Default for Schedule {
             refresh: DEFAULT_REFRESH_INTERVAL,
             reconcile: DEFAULT_RECONCILE_INTERVAL,
             tags_refresh: DEFAULT_TAGS_REFRESH_INTERVAL,
+            history_retention: None,
         }
     }
 }
@@ -177,7 +181,7 @@ impl Collector {
         )];
         if self.tags_refresh_due(schedule).await? {
             passes.push(("tags_refresh", self.refresh_tags().await?));
-            self.maintain_store().await;
+            self.maintain_store(schedule).await;
         }
         Ok(passes)
     }
@@ -248,7 +252,7 @@ impl Collector {
                 ),
             }
             if reconciled {
-                self.maintain_store().await;
+                self.maintain_store(&schedule).await;
             }
         }
     }
@@ -256,16 +260,21 @@ impl Collector {
     /// Compacts and vacuums the store if this process has not for
     /// [`MAINTENANCE_INTERVAL`]; a failure is logged (the next one tries
     /// again), never a failed run.
-    async fn maintain_store(&self) {
+    async fn maintain_store(&self, schedule: &Schedule) {
         match self
             .store
-            .maintain_if_due(MAINTENANCE_INTERVAL, VACUUM_RETENTION)
+            .maintain_if_due(
+                MAINTENANCE_INTERVAL,
+                VACUUM_RETENTION,
+                schedule.history_retention,
+            )
             .await
         {
             Ok(Some(done)) => tracing::info!(
                 files_compacted = done.files_compacted,
                 files_written = done.files_written,
                 files_deleted = done.files_deleted,
+                history_rows_removed = done.history_rows_removed,
                 "replica store compacted and vacuumed"
             ),
             Ok(None) => {}

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{col, lit};
 use deltalake_core::DeltaTable;
 use deltalake_core::kernel::Transaction;
@@ -31,6 +32,7 @@ use tokio::sync::Mutex;
 
 use crate::replica::delta_table::{app_version, open_or_create};
 use crate::replica::error::ReplicaError;
+use crate::replica::maintenance::{Maintenance, compact_and_vacuum};
 use crate::replica::partition_rows::partition_predicate;
 use crate::replica::s3::S3Access;
 use crate::source::PartitionKey;
@@ -158,6 +160,36 @@ impl HistoryTable {
         );
         *table = deleted;
         Ok(())
+    }
+
+    /// Removes the rows observed before `kept_since` (Unix microseconds;
+    /// `None`: none), then compacts the table and deletes the files no
+    /// version of the last `retention` needs (`maintenance.rs`).
+    pub async fn maintain(
+        &self,
+        retention: std::time::Duration,
+        kept_since: Option<i64>,
+    ) -> Result<Maintenance, ReplicaError> {
+        let mut table = self.table.lock().await;
+        table.update_incremental(None).await?;
+        let mut removed = 0;
+        if let Some(since) = kept_since {
+            let cut = lit(ScalarValue::TimestampMicrosecond(
+                Some(since),
+                Some("UTC".into()),
+            ));
+            let (kept, metrics) = table
+                .clone()
+                .delete()
+                .with_predicate(col(OBSERVED_TIME).lt(cut))
+                .await?;
+            removed = metrics.num_deleted_rows.unwrap_or(0);
+            *table = kept;
+        }
+        let (maintained, mut report) = compact_and_vacuum(table.clone(), retention).await?;
+        *table = maintained;
+        report.history_rows_removed = removed;
+        Ok(report)
     }
 
     /// Appends `partition`'s changes of commit `sequence`: `rows` (the

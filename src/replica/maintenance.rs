@@ -9,7 +9,9 @@
 //! changes no row), and the files no version of the last
 //! [`VACUUM_RETENTION`] needs are deleted (VACUUM): a reader of the store
 //! on an older version than that would fail, so other engines must not
-//! read a version longer than that.
+//! read a version longer than that. The history's table is kept the same
+//! way, after its rows older than `--history-retention` (if set) are
+//! removed; its file count so stays bounded too.
 
 use std::time::Duration;
 
@@ -32,6 +34,9 @@ pub struct Maintenance {
     pub files_written: u64,
     /// Files deleted, no longer needed by a version within the retention.
     pub files_deleted: usize,
+    /// History rows removed, observed before `--history-retention` (the
+    /// other counts are the replica table's).
+    pub history_rows_removed: usize,
 }
 
 /// Compacts `table`'s small files, then deletes the files that no version
@@ -55,6 +60,7 @@ pub async fn compact_and_vacuum(
             files_compacted: compaction.num_files_removed,
             files_written: compaction.num_files_added,
             files_deleted: vacuum.files_deleted.len(),
+            history_rows_removed: 0,
         },
     ))
 }

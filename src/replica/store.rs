@@ -277,12 +277,15 @@ impl ReplicaStore {
     }
 
     /// Compacts the table's small files and deletes the files no version
-    /// of the last `retention` needs (`maintenance.rs`), if this process
-    /// has not in the last `interval`; `None` if it was not due.
+    /// of the last `retention` needs (`maintenance.rs`), and the same for
+    /// the history after removing its rows older than `history_retention`
+    /// (`None`: none), if this process has not in the last `interval`;
+    /// `None` if it was not due.
     pub async fn maintain_if_due(
         &self,
         interval: Duration,
         retention: Duration,
+        history_retention: Option<Duration>,
     ) -> Result<Option<Maintenance>, ReplicaError> {
         {
             let mut last = self
@@ -295,15 +298,37 @@ impl ReplicaStore {
             // Set before the run: a failed one waits an interval too.
             *last = Some(std::time::Instant::now());
         }
-        self.maintain(retention).await.map(Some)
+        let kept_since = history_retention.map(|kept| {
+            let kept = i64::try_from(kept.as_micros()).unwrap_or(i64::MAX);
+            now_micros().saturating_sub(kept)
+        });
+        self.maintain(retention, kept_since).await.map(Some)
     }
 
-    /// Compacts and vacuums the table now, between this process's commits.
-    pub async fn maintain(&self, retention: Duration) -> Result<Maintenance, ReplicaError> {
-        let mut table = self.commits.lock().await;
-        table.update_incremental(None).await?;
-        let (maintained, report) = compact_and_vacuum(table.clone(), retention).await?;
-        *table = maintained;
+    /// Compacts and vacuums the table now, between this process's commits,
+    /// then the history, after removing its rows observed before
+    /// `history_kept_since` (Unix microseconds; `None`: none).
+    pub async fn maintain(
+        &self,
+        retention: Duration,
+        history_kept_since: Option<i64>,
+    ) -> Result<Maintenance, ReplicaError> {
+        let mut report = {
+            let mut table = self.commits.lock().await;
+            table.update_incremental(None).await?;
+            let (maintained, report) = compact_and_vacuum(table.clone(), retention).await?;
+            *table = maintained;
+            report
+        };
+        // The counts are the replica's; the history's own are logged.
+        let history = self.history.maintain(retention, history_kept_since).await?;
+        tracing::debug!(
+            files_compacted = history.files_compacted,
+            files_written = history.files_written,
+            files_deleted = history.files_deleted,
+            "history compacted and vacuumed"
+        );
+        report.history_rows_removed = history.history_rows_removed;
         Ok(report)
     }
 
@@ -414,13 +439,7 @@ impl ReplicaStore {
         if changed.num_rows() == 0 {
             return Ok(());
         }
-        let observed = i64::try_from(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_micros(),
-        )
-        .unwrap_or(i64::MAX);
+        let observed = now_micros();
         self.history
             .append(partition, sequence + 1, &changed, &changes, observed)
             .await
@@ -459,6 +478,17 @@ fn text_array(array: &ArrayRef) -> Result<StringArray, ReplicaError> {
     Ok(arrow::compute::cast(array, &DataType::Utf8)?
         .as_string::<i32>()
         .clone())
+}
+
+/// Now, in Unix microseconds.
+fn now_micros() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros(),
+    )
+    .unwrap_or(i64::MAX)
 }
 
 /// The application transaction id of `partition`'s collector.
