@@ -204,16 +204,20 @@ fn to_change_rows(batch: &RecordBatch) -> Result<RecordBatch, ReplicaError> {
     let kept = arrow::compute::is_not_null(&change_types)?;
     let batch = filter_record_batch(batch, &kept)?;
     let change_types = arrow::compute::filter(&change_types, &kept)?;
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .cloned()
+            .ok_or_else(|| missing(name))
+    };
     let schema = changes_schema();
     let mut columns = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
         let source = match field.name().as_str() {
             CHANGE_TYPE => Arc::clone(&change_types),
-            COMMIT_VERSION => column_of(&batch, DELTA_COMMIT_VERSION)
-                .ok_or_else(|| missing(DELTA_COMMIT_VERSION))?,
-            COMMIT_TIME => column_of(&batch, DELTA_COMMIT_TIMESTAMP)
-                .ok_or_else(|| missing(DELTA_COMMIT_TIMESTAMP))?,
-            name => column_of(&batch, name).ok_or_else(|| missing(name))?,
+            COMMIT_VERSION => column(DELTA_COMMIT_VERSION)?,
+            COMMIT_TIME => column(DELTA_COMMIT_TIMESTAMP)?,
+            name => column(name)?,
         };
         columns.push(cast(&source, field.data_type())?);
     }
@@ -222,10 +226,6 @@ fn to_change_rows(batch: &RecordBatch) -> Result<RecordBatch, ReplicaError> {
         columns,
         &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
     )?)
-}
-
-fn column_of(batch: &RecordBatch, name: &str) -> Option<arrow::array::ArrayRef> {
-    batch.column_by_name(name).cloned()
 }
 
 /// The history's word for one of Delta's change types; `None` for the
