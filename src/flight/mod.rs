@@ -10,6 +10,8 @@
 //! - `column_metadata.rs`: the `ARROW:FLIGHT:SQL:*` keys of result and
 //!   table schemas.
 //! - `encoded_snapshot.rs`: a whole-table read's FlightData, encoded once.
+//! - [`framed_do_get`]: DoGet's FlightData sent without copying the
+//!   batches' bodies (a layer below the transport's others).
 //! - `session.rs`: session options (`catalog`, `schema`), carried in a
 //!   cookie.
 //! - [`cancellation`] and `cancel.rs`: CancelFlightInfo and CancelQuery
@@ -29,6 +31,7 @@ pub mod catalog;
 mod column_metadata;
 mod encoded_snapshot;
 pub mod fleet;
+pub mod framed_do_get;
 mod keys;
 pub mod limits;
 pub mod prepared;

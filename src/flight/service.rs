@@ -26,6 +26,7 @@ use futures::stream::{self, Stream, StreamExt, TryStreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::flight::cancel::CANCEL_FLIGHT_INFO;
+use crate::flight::framed_do_get;
 use crate::flight::session::{CLOSE_SESSION, GET_SESSION_OPTIONS, SET_SESSION_OPTIONS};
 use crate::flight::sql_service::SqlService;
 use crate::flight::status::cap_message;
@@ -261,7 +262,13 @@ impl FlightService for FlightServer {
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
         check_flight_sql_command(&request.get_ref().ticket)?;
-        FlightService::do_get(&self.sql, request).await
+        let framed = framed_do_get::is_framed(request.extensions());
+        let response = FlightService::do_get(&self.sql, request).await?;
+        Ok(if framed {
+            framed_do_get::hand_off(response)
+        } else {
+            response
+        })
     }
 
     async fn do_put(

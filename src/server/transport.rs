@@ -1,6 +1,6 @@
 //! The transport: the Flight service behind its layers (metrics,
 //! authentication), gRPC health beside it, TCP_NODELAY, TLS or coalesced
-//! plaintext writes, until shutdown.
+//! plaintext writes, DoGet framed without copies, until shutdown.
 
 use std::future::Future;
 
@@ -10,6 +10,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::auth::{RequireAuth, TlsConfig};
+use crate::flight::framed_do_get::FramedDoGet;
 use crate::flight::{FlightServer, Limits, QueryGovernor, SqlService};
 use crate::obs::grpc_metrics::CountGrpcRequests;
 use crate::query::QueryEngine;
@@ -68,6 +69,8 @@ pub async fn serve_with_tls(
     let flight = FlightServiceServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    // DoGet streams sent without copying their bodies (`flight/framed_do_get.rs`).
+    let flight = FramedDoGet::new(flight, MAX_MESSAGE_BYTES);
     // Counted outside authentication, so refused calls count too.
     let flight = CountGrpcRequests::new(RequireAuth::new(flight, auth));
     // Small gRPC messages must not wait for Nagle's algorithm and the peer's
