@@ -150,15 +150,12 @@ async fn each_commit_is_one_batch_sent_once_from_the_start_asked_for() {
     emu.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_start_before_the_changes_the_store_has_is_refused() {
-    let (emu, _dir, store) = emulator_and_store(5, "feed-too-early").await;
-    let engine = engine(&emu, &store);
-    let since = store.changes_since().await.expect("since");
-    assert!(since >= 1, "the table's creation has no changes");
+/// Asserts that a feed from `asked` is refused, naming `kept` as the
+/// first version to start at.
+async fn assert_refused_from(engine: &QueryEngine, asked: u64, kept: u64) {
     let mut early = feed(
-        &engine,
-        &format!("{COLUMNS} WHERE commit_version >= {}", since - 1),
+        engine,
+        &format!("{COLUMNS} WHERE commit_version >= {asked}"),
     )
     .await;
     let error = tokio::time::timeout(WAIT, early.next())
@@ -169,8 +166,111 @@ async fn a_start_before_the_changes_the_store_has_is_refused() {
     assert!(
         error
             .to_string()
-            .contains(&format!("start at {since} or later")),
+            .contains(&format!("start at {kept} or later")),
         "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_start_before_the_changes_the_store_has_is_refused() {
+    let (emu, _dir, store) = emulator_and_store(5, "feed-too-early").await;
+    let engine = engine(&emu, &store);
+    let since = store.changes_since().await.expect("since");
+    assert!(since >= 1, "the table's creation has no changes");
+    assert_refused_from(&engine, since - 1, since).await;
+    emu.shutdown().await;
+}
+
+/// A store of [`JOBS`] jobs' full scan, then `rounds` refreshes, each of
+/// one new job `{name}-{round}`; the first version with changes.
+async fn refreshed_store(name: &str, rounds: usize) -> (Emulator, TempDir, Arc<ReplicaStore>, u64) {
+    let (emu, dir, store) = emulator_and_store(JOBS, &format!("feed-{name}")).await;
+    let since = store.changes_since().await.expect("since");
+    let collector = Collector::new(partition(&emu), Arc::clone(&store));
+    collector.run_once().await.expect("full scan");
+    let client = emulator_client(&emu.endpoint_url(), "us-east-1");
+    for round in 0..rounds {
+        create_compilation_job(&client, &format!("{name}-{round}")).await;
+        collector.run_once().await.expect("refresh");
+    }
+    (emu, dir, store, since)
+}
+
+/// Every change the feed sends from `since` up to the commit holding
+/// `last_job`, the first batch's error instead if it fails.
+async fn changes_until(
+    engine: &QueryEngine,
+    since: u64,
+    last_job: &str,
+) -> Result<Vec<(String, String, i64)>, String> {
+    let mut feed = feed(
+        engine,
+        &format!("{COLUMNS} WHERE commit_version >= {since}"),
+    )
+    .await;
+    let mut received = Vec::new();
+    while !received
+        .iter()
+        .any(|(name, _, _): &(String, _, _)| name == last_job)
+    {
+        match tokio::time::timeout(WAIT, feed.next())
+            .await
+            .expect("an item within the wait")
+        {
+            Some(Ok(batch)) => received.extend(changes(&batch)),
+            Some(Err(error)) => return Err(error.to_string()),
+            None => panic!("the feed ended"),
+        }
+    }
+    Ok(received)
+}
+
+#[tokio::test]
+async fn the_changes_outlive_compaction_and_vacuum() {
+    let (emu, _dir, store, since) = refreshed_store("vacuumed", 3).await;
+    let engine = engine(&emu, &store);
+    let before = changes_until(&engine, since, "vacuumed-2")
+        .await
+        .expect("every change");
+    // The small files compacted, and every file the latest version does
+    // not need deleted at once: the changes of the first commits are
+    // still read whole.
+    let maintained = store
+        .maintain(Duration::ZERO, None)
+        .await
+        .expect("maintain");
+    assert!(maintained.files_deleted > 0, "{maintained:?}");
+    let after = changes_until(&engine, since, "vacuumed-2").await;
+    assert_eq!(after, Ok(before));
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_start_whose_log_entries_are_cleaned_up_is_refused_with_the_first_kept() {
+    let (emu, dir, store, since) = refreshed_store("cleaned", 4).await;
+    let engine = engine(&emu, &store);
+    // Delta's log cleanup, as at a checkpoint past the log retention: the
+    // checkpoint of the latest version, the entries before `kept` deleted.
+    let table = store.latest().await.expect("latest");
+    let latest = table.version().expect("a version");
+    deltalake_core::checkpoints::create_checkpoint(&table, None)
+        .await
+        .expect("checkpoint");
+    let kept = latest - 2;
+    for version in 0..kept {
+        std::fs::remove_file(dir.file(&format!("store/_delta_log/{version:020}.json")))
+            .expect("a log entry");
+    }
+    assert_eq!(store.changes_since().await.expect("since"), kept);
+
+    assert_refused_from(&engine, since, kept).await;
+    let received = changes_until(&engine, kept, "cleaned-3")
+        .await
+        .expect("the kept changes");
+    let names: Vec<&str> = received.iter().map(|(name, _, _)| name.as_str()).collect();
+    assert!(
+        names.contains(&"cleaned-2") && !names.contains(&"cleaned-0"),
+        "{names:?}"
     );
     emu.shutdown().await;
 }

@@ -166,7 +166,8 @@ pub struct LimitArgs {
     pub memory_limit: u64,
 
     /// Seconds running queries may take to finish after SIGTERM or Ctrl-C;
-    /// those still running then are cancelled.
+    /// those still running then are cancelled (change feeds, which never
+    /// finish, end at once).
     #[arg(long, env = "SAGEMAKER_FLIGHT_SHUTDOWN_GRACE",
           default_value_t = DEFAULT_SHUTDOWN_GRACE.as_secs())]
     pub shutdown_grace: u64,

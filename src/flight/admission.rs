@@ -3,7 +3,8 @@
 //! [`QueryGovernor`] admits a query stream (DoGet of a statement) or
 //! refuses it with RESOURCE_EXHAUSTED, and runs an admitted stream so that
 //! it ends with DEADLINE_EXCEEDED at its deadline, or UNAVAILABLE when the
-//! shutdown grace is over. The stream's work (the DataFusion plan, its
+//! shutdown grace is over (an endless one, a change feed, as soon as
+//! shutdown begins). The stream's work (the DataFusion plan, its
 //! SageMaker calls) runs in a task of its own, so a deadline stops it even
 //! while the client reads nothing; dropping the stream (a client that
 //! cancels or goes away) aborts that task at once.
@@ -31,6 +32,9 @@ pub struct QueryGovernor {
     timeout: Option<Duration>,
     /// `true` once the shutdown grace is over: every stream ends.
     cancelled: Arc<watch::Sender<bool>>,
+    /// `true` once shutdown begins: endless streams end (waiting the grace
+    /// for them would be waiting for nothing).
+    draining: Arc<watch::Sender<bool>>,
 }
 
 impl QueryGovernor {
@@ -44,6 +48,7 @@ impl QueryGovernor {
             max,
             timeout: limits.query_timeout,
             cancelled: Arc::new(watch::Sender::new(false)),
+            draining: Arc::new(watch::Sender::new(false)),
         }
     }
 
@@ -83,8 +88,15 @@ impl QueryGovernor {
             permit,
             deadline,
             cancelled: self.cancelled.subscribe(),
+            draining: None,
             cancel: None,
         })
+    }
+
+    /// Ends the endless streams (change feeds, with UNAVAILABLE), as
+    /// shutdown begins; the others go on.
+    pub fn drain(&self) {
+        self.draining.send_replace(true);
     }
 
     /// Ends every running stream (with UNAVAILABLE) and refuses new ones.
@@ -106,6 +118,8 @@ pub struct Admission {
     permit: OwnedSemaphorePermit,
     deadline: Option<(Instant, Duration)>,
     cancelled: watch::Receiver<bool>,
+    /// An endless stream's: hears the shutdown begin.
+    draining: Option<watch::Receiver<bool>>,
     /// Hears a CancelFlightInfo of the stream's statement, if any.
     cancel: Option<Registration>,
 }
@@ -135,10 +149,12 @@ impl Admission {
         }
     }
 
-    /// This admission with no deadline (an endless stream).
-    pub fn without_deadline(self) -> Admission {
+    /// This admission for an endless stream (a change feed): no
+    /// deadline, and it ends as soon as shutdown begins.
+    pub fn endless(self, governor: &QueryGovernor) -> Admission {
         Admission {
             deadline: None,
+            draining: Some(governor.draining.subscribe()),
             ..self
         }
     }
@@ -155,6 +171,7 @@ impl Admission {
             permit,
             deadline,
             mut cancelled,
+            draining,
             cancel,
         } = self;
         let permit: SharedPermit = Arc::new(Mutex::new(Some(permit)));
@@ -183,6 +200,20 @@ impl Admission {
                     }
                     shutting_down()
                 };
+                let drained = async {
+                    match draining {
+                        Some(mut draining) => {
+                            if draining.wait_for(|draining| *draining).await.is_err() {
+                                std::future::pending::<()>().await;
+                            }
+                            Status::unavailable(
+                                "the server is shutting down: an endless stream ends at once; \
+                                 resume from the last commit_version received",
+                            )
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
                 let cancel = async {
                     match cancel {
                         Some(mut registration) => {
@@ -198,6 +229,7 @@ impl Admission {
                 tokio::select! {
                     status = deadline => status,
                     status = cancelled => status,
+                    status = drained => status,
                     status = cancel => status,
                 }
             };
@@ -384,6 +416,31 @@ mod tests {
             governor.admit().expect_err("refused").code(),
             tonic::Code::Unavailable
         );
+    }
+
+    #[tokio::test]
+    async fn draining_ends_endless_streams_and_lets_the_others_run() {
+        let governor = QueryGovernor::new(&limits(4, Some(Duration::from_secs(3600))));
+        let mut feed = governor
+            .admit()
+            .expect("admitted")
+            .endless(&governor)
+            .run(stream::pending::<Result<u8, Status>>().boxed());
+        let (items, finite) = mpsc::channel::<Result<u8, Status>>(1);
+        let mut query = governor
+            .admit()
+            .expect("admitted")
+            .run(tokio_stream::wrappers::ReceiverStream::new(finite).boxed());
+        governor.drain();
+        let status = feed.next().await.expect("an item").expect_err("error");
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert!(status.message().contains("resume"), "{status:?}");
+        // The finite query still runs, to its end.
+        items.send(Ok(7)).await.expect("running");
+        drop(items);
+        assert_eq!(query.next().await.expect("an item").expect("a row"), 7);
+        assert!(query.next().await.is_none());
+        assert!(governor.admit().is_ok(), "draining refuses nothing");
     }
 
     #[tokio::test]

@@ -220,7 +220,7 @@ impl SqlService {
             // A change feed never ends by itself: --query-timeout is not
             // for it (cancel, disconnect and shutdown still end it).
             let admission = if endless {
-                admission.without_deadline()
+                admission.endless(&self.governor)
             } else {
                 admission
             };

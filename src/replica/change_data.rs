@@ -109,10 +109,42 @@ fn records_changes(table: &DeltaTable) -> Result<bool, ReplicaError> {
         .unwrap_or(false))
 }
 
-/// The first version whose changes `table` has.
+/// The first version whose changes the store has: from the version that
+/// began recording them (kept as an application transaction), and whose
+/// log entry is still there. Delta's log cleanup (at a checkpoint, the
+/// entries older than `delta.logRetentionDuration`, 30 days by default)
+/// removes the oldest entries, and with them the changes they recorded;
+/// it removes a prefix, so the first kept one is found by bisection.
+/// (VACUUM does not touch change data: `tests/feed.rs`.)
 pub(crate) async fn changes_since(table: &DeltaTable) -> Result<u64, ReplicaError> {
-    let since = app_version(table, FEED_SINCE_APP_ID).await?.unwrap_or(0);
-    Ok(u64::try_from(since).unwrap_or(0))
+    let recorded = app_version(table, FEED_SINCE_APP_ID).await?.unwrap_or(0);
+    let recorded = u64::try_from(recorded).unwrap_or(0);
+    let Some(latest) = table.version() else {
+        return Ok(recorded);
+    };
+    if recorded >= latest || is_logged(table, recorded).await? {
+        return Ok(recorded);
+    }
+    // `gone` is not in the log, `kept` is (the latest always is).
+    let (mut gone, mut kept) = (recorded, latest);
+    while kept - gone > 1 {
+        let middle = gone + (kept - gone) / 2;
+        if is_logged(table, middle).await? {
+            kept = middle;
+        } else {
+            gone = middle;
+        }
+    }
+    Ok(kept)
+}
+
+/// Whether the log still has the commit of `version`.
+async fn is_logged(table: &DeltaTable, version: u64) -> Result<bool, ReplicaError> {
+    Ok(table
+        .log_store()
+        .read_commit_entry(version)
+        .await?
+        .is_some())
 }
 
 /// How far apart two writers' clocks may be: a start by time goes back

@@ -30,7 +30,8 @@ impl Future for ShutdownSignal {
 
 /// Serves with a graceful end: `serve` gets a signal that resolves when
 /// `shutdown` does (the server then stops accepting and waits for its
-/// connections). Running streams get `grace` to finish; then `governor`
+/// connections). Endless streams (change feeds) end at once; the others
+/// get `grace` to finish; then `governor`
 /// cancels those left (they end with UNAVAILABLE), and the server gets a
 /// moment to send that before it stops anyway.
 pub async fn serve_with_grace<S>(
@@ -55,6 +56,8 @@ where
         "shutting down: no new connections; running queries may finish"
     );
     let _ = signal_tx.send(());
+    // A change feed never finishes: it ends now, not after the grace.
+    governor.drain();
     if let Ok(result) = tokio::time::timeout(grace, &mut serving).await {
         return result;
     }

@@ -48,14 +48,20 @@ def store_server(endpoint, store, *extra):
         env=emulator_env(),
         pattern=[r"metrics on (\S+)", r"listening on (\S+)"],
     )
+    until_stored(url)
+    return proc, url, metrics
+
+
+def until_stored(url, partitions=1, timeout_s=TIMEOUT_S):
+    """Waits until the server at `url` answers from a store holding the
+    first full scan of its `partitions`."""
     client = flight.connect(url)
-    deadline = time.monotonic() + TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     while sql(client, "SELECT count(*) FROM aws.sagemaker_compilation_job_freshness "
-                      "WHERE watermark IS NOT NULL").column(0)[0].as_py() != 1:
+                      "WHERE watermark IS NOT NULL").column(0)[0].as_py() != partitions:
         assert time.monotonic() < deadline, "the first full scan did not land in the store"
         time.sleep(0.1)
     client.close()
-    return proc, url, metrics
 
 
 def sql(client, text):
@@ -215,5 +221,34 @@ def test_query_follow_prints_each_change_as_a_json_line(tmp_path):
         if follow is not None and follow.poll() is None:
             follow.kill()
         if server is not None:
+            stop(server)
+        stop(emulator)
+
+
+def test_shutdown_ends_a_feed_at_once_not_after_the_grace(tmp_path):
+    """A feed never finishes, so a server shutting down ends it at once with
+    UNAVAILABLE (the client resumes elsewhere or after the restart) instead
+    of holding the shutdown for the whole --shutdown-grace."""
+    emulator, endpoint = living_emulator()
+    server = None
+    try:
+        server, url, _ = store_server(endpoint, str(tmp_path / "store"), "--shutdown-grace", "300")
+        client = flight.connect(url)
+        reader = feed_reader(client, f"SELECT {POSITION} FROM {CHANGES}")
+        reader.read_chunk()
+        started = time.monotonic()
+        server.terminate()
+        try:
+            while True:
+                reader.read_chunk()
+        except flight.FlightUnavailableError as error:
+            assert "shutting down" in str(error) and "commit_version" in str(error), error
+        server.wait(timeout=TIMEOUT_S)
+        stopped_after = time.monotonic() - started
+        client.close()
+        print(f"the server stopped {stopped_after:.2f} s after SIGTERM, a feed open")
+        assert stopped_after < 30, "the shutdown waited for the feed"
+    finally:
+        if server is not None and server.poll() is None:
             stop(server)
         stop(emulator)
