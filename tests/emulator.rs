@@ -550,6 +550,65 @@ async fn list_sorts_by_name_creation_time_and_status_in_both_orders() {
 }
 
 #[tokio::test]
+async fn listings_sorted_by_a_filtered_key_start_and_end_where_the_filter_does() {
+    // The listing walks the creation-time and status orders only between
+    // the bounds of its filters: every page, both directions, and the
+    // bounds themselves (strict times, one status) are right.
+    let emu = start(config(240, 16)).await;
+    let c = client(&emu);
+    let jobs = emu.state().jobs();
+    let mut times: Vec<i64> = jobs.iter().map(created).collect();
+    times.sort_unstable();
+    let (lo, hi) = (times[40], times[200]);
+    for order in ["Ascending", "Descending"] {
+        let got = list_names(&c, 7, |b| {
+            b.creation_time_after(dt(lo))
+                .creation_time_before(dt(hi))
+                .sort_by(ListCompilationJobsSortBy::CreationTime)
+                .sort_order(SortOrder::from(order))
+        })
+        .await;
+        let mut want: Vec<&EmulatedJob> = jobs
+            .iter()
+            .filter(|j| created(j) > lo && created(j) < hi)
+            .collect();
+        want.sort_by(|a, b| created(a).cmp(&created(b)).then(name(a).cmp(name(b))));
+        if order == "Descending" {
+            want.reverse();
+        }
+        let want: Vec<String> = want.iter().map(|j| name(j).to_string()).collect();
+        assert!(!want.is_empty());
+        assert_eq!(got, want, "CreationTime {order}");
+
+        for s in ALL_STATUSES {
+            let got = list_names(&c, 5, |b| {
+                b.status_equals(CompilationJobStatus::from(s))
+                    .sort_by(ListCompilationJobsSortBy::Status)
+                    .sort_order(SortOrder::from(order))
+            })
+            .await;
+            let mut want: Vec<String> = jobs
+                .iter()
+                .filter(|j| status(j) == s)
+                .map(|j| name(j).to_string())
+                .collect();
+            want.sort();
+            if order == "Descending" {
+                want.reverse();
+            }
+            assert_eq!(got, want, "Status {s} {order}");
+        }
+    }
+    // Bounds that leave nothing: an empty listing, not an error.
+    let none = list_names(&c, 10, |b| {
+        b.creation_time_after(dt(hi)).creation_time_before(dt(lo))
+    })
+    .await;
+    assert!(none.is_empty());
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn after_cut_paging_filters_each_page_of_max_results_jobs() {
     let emu = start(EmulatorConfig {
         filter_paging: FilterPaging::AfterCut,

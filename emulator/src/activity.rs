@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::data;
+use super::job_store::{JobStore, StoredJob};
 use super::limits::lock;
 use super::shapes::{Millis, Tag};
-use super::state::{ActivityDice, EmulatorState, StoredJob, to_millis};
+use super::state::{ActivityDice, EmulatorState, to_millis};
 
 /// Events per created job, about: its creation, its start, its end, and
 /// now and then a tag change or a deletion.
@@ -80,15 +81,6 @@ impl EmulatorState {
         let mut activity = lock(&self.activity);
         let roll = activity.rng.below(100);
         let mut jobs = lock(&self.jobs);
-        let with_status = |jobs: &std::collections::BTreeMap<String, StoredJob>,
-                           statuses: &[&str]| {
-            jobs.values()
-                .filter(|job| {
-                    !job.vanished && statuses.contains(&job.record.compilation_job_status.as_str())
-                })
-                .map(|job| job.record.compilation_job_name.clone())
-                .collect::<Vec<_>>()
-        };
         let (want, from): (&[&str], u64) = match roll {
             0..40 => (&[], 0),
             40..70 => (&["STARTING"], 1),
@@ -96,25 +88,29 @@ impl EmulatorState {
             94..98 => (&["COMPLETED", "FAILED", "STOPPED", "INPROGRESS"], 3),
             _ => (&["COMPLETED", "FAILED", "STOPPED"], 4),
         };
-        let candidates = if from == 0 {
+        let candidates: Vec<String> = if from == 0 {
             Vec::new()
         } else {
-            with_status(&jobs, want)
+            jobs.names_with_status(want)
+                .into_iter()
+                .filter(|name| jobs.get(name).is_some_and(|job| !job.vanished))
+                .collect()
         };
         if candidates.is_empty() {
             // Nothing to move: a new job instead.
             return self.create(&mut activity, &mut jobs, now);
         }
         let name = candidates[activity.rng.below(candidates.len() as u64) as usize].clone();
-        let Some(job) = jobs.get_mut(&name) else {
-            return self.create(&mut activity, &mut jobs, now);
-        };
-        match from {
+        if from == 4 {
+            jobs.remove(&name);
+            return ActivityEvent::Deleted(name);
+        }
+        let moved = jobs.update(&name, |job| match from {
             1 => {
                 job.record.compilation_job_status = "INPROGRESS".into();
                 job.record.compilation_start_time = Some(now);
                 job.record.last_modified_time = now;
-                ActivityEvent::Moved(name, "INPROGRESS".into())
+                ActivityEvent::Moved(name.clone(), "INPROGRESS".into())
             }
             2 => {
                 let status = match activity.rng.below(10) {
@@ -129,9 +125,9 @@ impl EmulatorState {
                     job.record.failure_reason =
                         "ClientError: the model could not be compiled for the target".into();
                 }
-                ActivityEvent::Moved(name, status.into())
+                ActivityEvent::Moved(name.clone(), status.into())
             }
-            3 => {
+            _ => {
                 let value = format!("{}", activity.rng.below(1_000));
                 match job.tags.iter_mut().find(|tag| tag.key == "activity") {
                     Some(tag) => tag.value = value,
@@ -140,19 +136,19 @@ impl EmulatorState {
                         value,
                     }),
                 }
-                ActivityEvent::Tagged(name)
+                ActivityEvent::Tagged(name.clone())
             }
-            _ => {
-                jobs.remove(&name);
-                ActivityEvent::Deleted(name)
-            }
+        });
+        match moved {
+            Some(event) => event,
+            None => self.create(&mut activity, &mut jobs, now),
         }
     }
 
     fn create(
         &self,
         activity: &mut ActivityDice,
-        jobs: &mut std::collections::BTreeMap<String, StoredJob>,
+        jobs: &mut JobStore,
         now: Millis,
     ) -> ActivityEvent {
         let index = activity.created;
@@ -178,14 +174,11 @@ impl EmulatorState {
         record.failure_reason = String::new();
         record.model_digests = None;
         record.derived_information = None;
-        jobs.insert(
-            name.clone(),
-            StoredJob {
-                record,
-                tags,
-                vanished: false,
-            },
-        );
+        jobs.insert(StoredJob {
+            record,
+            tags,
+            vanished: false,
+        });
         ActivityEvent::Created(name)
     }
 }

@@ -3,7 +3,7 @@
 //! CreateCompilationJob lives in `create.rs`, tokens in `paging.rs`, tag
 //! checks in `tags.rs`, the Tagging API's GetResources in `tagging.rs`.
 
-use std::cmp::Ordering;
+use std::ops::Bound;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -12,11 +12,12 @@ use super::body::parse;
 use super::config::FilterPaging;
 use super::create;
 use super::error::ApiError;
+use super::job_store::{JobStore, SortBy, Span, StoredJob, earlier_end, later_start};
 use super::limits::lock;
 use super::operation::{Operation, Service};
 use super::paging::{SortKey, fnv, invalid_token, seal, unseal};
 use super::shapes::{JobRecord, JobSummary, Millis, STATUSES, Tag};
-use super::state::{EmulatorState, StoredJob};
+use super::state::EmulatorState;
 use super::tagging;
 use super::tags::{check_tags, merge_tags};
 use super::validate::{Problems, is_entity_name, is_name_fragment, is_resource_arn};
@@ -88,6 +89,32 @@ impl ListJobsRequest {
         fnv(text.as_bytes())
     }
 
+    /// Where a listing in `sort` order with these filters (applied
+    /// first) can start and end: every match lies in the span, which
+    /// holds a few more jobs that the filters then leave out (a time in
+    /// seconds is widened by a millisecond each way, for its rounding).
+    fn seek(&self, sort: SortBy) -> Span {
+        let millis = |seconds: f64| (seconds * 1000.0).floor() as i64;
+        match sort {
+            SortBy::CreationTime => (
+                self.creation_time_after.map_or(Bound::Unbounded, |t| {
+                    Bound::Included((SortKey::Time(millis(t).saturating_sub(1)), String::new()))
+                }),
+                self.creation_time_before.map_or(Bound::Unbounded, |t| {
+                    Bound::Excluded((SortKey::Time(millis(t).saturating_add(2)), String::new()))
+                }),
+            ),
+            SortBy::Status => match &self.status_equals {
+                Some(status) => (
+                    Bound::Included((SortKey::Text(status.clone()), String::new())),
+                    Bound::Excluded((SortKey::Text(format!("{status}\0")), String::new())),
+                ),
+                None => (Bound::Unbounded, Bound::Unbounded),
+            },
+            SortBy::Name => (Bound::Unbounded, Bound::Unbounded),
+        }
+    }
+
     fn matches(&self, job: &JobRecord, name_lower: Option<&str>) -> bool {
         let created = job.creation_time.as_secs_f64();
         let modified = job.last_modified_time.as_secs_f64();
@@ -157,55 +184,57 @@ fn list_jobs(state: &EmulatorState, req: ListJobsRequest) -> Result<Value, ApiEr
     };
 
     let name_lower = req.name_contains.as_ref().map(|s| s.to_lowercase());
-    // Ties on the key are broken by name (unique), so the order is total;
-    // Descending is the exact reverse of Ascending.
-    let order = |a: &SortKey, an: &str, b: &SortKey, bn: &str| -> Ordering {
-        let o = a.cmp(b).then_with(|| an.cmp(bn));
-        if descending { o.reverse() } else { o }
-    };
-    let key_of = |r: &JobRecord| match sort_by {
-        "Name" => SortKey::Text(r.compilation_job_name.clone()),
-        "Status" => SortKey::Text(r.compilation_job_status.clone()),
-        _ => SortKey::Time(r.creation_time.0),
+    let sort = match sort_by {
+        "Name" => SortBy::Name,
+        "Status" => SortBy::Status,
+        _ => SortBy::CreationTime,
     };
     let filter_first = state.filter_paging == FilterPaging::BeforeCut;
-    // One pass keeps the jobs after the cursor (the matching ones, when
-    // filters come first); only the page (and one more, to know whether
-    // there is a next page) is sorted and turned into summaries, so a page
-    // costs O(jobs), not a sort of every job.
+    // Ties on the key are broken by name (unique), so the order is total;
+    // Descending is the exact reverse of Ascending. The walk starts after
+    // the cursor; with filters first, it also starts and ends where the
+    // creation-time or status filters of a listing in that order let it.
+    let mut span = if filter_first {
+        req.seek(sort)
+    } else {
+        (Bound::Unbounded, Bound::Unbounded)
+    };
+    if let Some((key, name)) = cursor {
+        let after = Bound::Excluded((key, name));
+        span = if descending {
+            (span.0, earlier_end(span.1, after))
+        } else {
+            (later_start(span.0, after), span.1)
+        };
+    }
+    // The cut: the next `max` jobs in order (the matching ones, when
+    // filters come first), and one more to know whether there is a next
+    // page. A page so costs O(page) (with filters first, O(the jobs
+    // walked past)), not a pass over every job.
     type Page = (Vec<(SortKey, JobSummary)>, Option<(SortKey, String)>, bool);
     let (page, last_of_cut, more): Page = {
         let jobs = lock(&state.jobs);
-        let mut rows: Vec<(SortKey, &JobRecord)> = jobs
-            .values()
-            .map(|j| &j.record)
-            .filter(|r| !filter_first || req.matches(r, name_lower.as_deref()))
-            .map(|r| (key_of(r), r))
-            .filter(|(k, r)| {
-                cursor.as_ref().is_none_or(|(ck, cn)| {
-                    order(k, &r.compilation_job_name, ck, cn) == Ordering::Greater
-                })
-            })
-            .collect();
-        let by_order = |(ka, a): &(SortKey, &JobRecord), (kb, b): &(SortKey, &JobRecord)| {
-            order(ka, &a.compilation_job_name, kb, &b.compilation_job_name)
-        };
-        let more = rows.len() > max;
-        if more {
-            rows.select_nth_unstable_by(max, by_order);
-            rows.truncate(max);
+        let mut cut: Vec<&StoredJob> = Vec::with_capacity(max + 1);
+        for job in jobs.walk(sort, descending, span) {
+            if filter_first && !req.matches(&job.record, name_lower.as_deref()) {
+                continue;
+            }
+            cut.push(job);
+            if cut.len() > max {
+                break;
+            }
         }
-        rows.sort_unstable_by(by_order);
-        let cut = rows;
+        let more = cut.len() > max;
+        cut.truncate(max);
         // The next page starts after the last job of the cut, whether or
         // not that job matched.
         let last_of_cut = cut
             .last()
-            .map(|(k, r)| (k.clone(), r.compilation_job_name.clone()));
+            .map(|job| (sort.key_of(job), job.record.compilation_job_name.clone()));
         let page = cut
             .iter()
-            .filter(|(_, r)| filter_first || req.matches(r, name_lower.as_deref()))
-            .map(|(k, r)| (k.clone(), r.summary()))
+            .filter(|job| filter_first || req.matches(&job.record, name_lower.as_deref()))
+            .map(|job| (sort.key_of(job), job.record.summary()))
             .collect();
         (page, last_of_cut, more)
     };
@@ -307,17 +336,14 @@ fn check_arn(p: &mut Problems, arn: &Option<String>) {
 
 /// The name of the visible compilation job with this ARN, else
 /// `ResourceNotFound`.
-fn job_for_arn<'a>(
-    jobs: &'a mut std::collections::BTreeMap<String, StoredJob>,
-    arn: &str,
-) -> Result<&'a mut StoredJob, ApiError> {
+fn job_for_arn<'a>(jobs: &'a JobStore, arn: &str) -> Result<&'a StoredJob, ApiError> {
     let not_found = || {
         ApiError::not_found(format!(
             "Resource {arn} does not exist or is not a compilation job"
         ))
     };
     let name = arn.split_once(":compilation-job/").ok_or_else(not_found)?.1;
-    jobs.get_mut(name)
+    jobs.get(name)
         .filter(|j| !j.vanished && j.record.compilation_job_arn == arn)
         .ok_or_else(not_found)
 }
@@ -347,8 +373,8 @@ fn list_tags(state: &EmulatorState, req: ListTagsRequest) -> Result<Value, ApiEr
         }
     };
     let (page, total): (Vec<Tag>, usize) = {
-        let mut jobs = lock(&state.jobs);
-        let job = job_for_arn(&mut jobs, &arn)?;
+        let jobs = lock(&state.jobs);
+        let job = job_for_arn(&jobs, &arn)?;
         let page = job.tags.iter().skip(offset).take(max).cloned().collect();
         (page, job.tags.len())
     };
@@ -380,7 +406,11 @@ fn add_tags(state: &EmulatorState, req: AddTagsRequest) -> Result<Value, ApiErro
     let tags = req.tags.unwrap_or_default();
     {
         let mut jobs = lock(&state.jobs);
-        merge_tags(&mut job_for_arn(&mut jobs, &arn)?.tags, &tags);
+        let name = job_for_arn(&jobs, &arn)?
+            .record
+            .compilation_job_name
+            .clone();
+        jobs.update(&name, |job| merge_tags(&mut job.tags, &tags));
     }
     Ok(json!({ "Tags": to_json(&tags)? }))
 }

@@ -7,12 +7,13 @@ use serde_json::{Value, json};
 use super::catalog::{artifact_uri, inference_image};
 use super::data::job_arn;
 use super::error::ApiError;
+use super::job_store::StoredJob;
 use super::limits::lock;
 use super::shapes::{
     FRAMEWORKS, InputConfig, JobRecord, Millis, ModelArtifacts, NeoVpcConfig, OutputConfig,
     PLATFORM_ACCELERATOR, PLATFORM_ARCH, PLATFORM_OS, StoppingCondition, TARGET_DEVICES, Tag,
 };
-use super::state::{EmulatorState, StoredJob};
+use super::state::EmulatorState;
 use super::tags::{check_tags, merge_tags};
 use super::validate::{
     Problems, is_entity_name, is_framework_version, is_kms_key_id, is_model_package_arn,
@@ -266,13 +267,10 @@ pub(crate) fn create_job(
             "Compilation job {name} already exists"
         )));
     }
-    jobs.insert(
-        name,
-        StoredJob {
-            record,
-            tags,
-            vanished: false,
-        },
-    );
+    jobs.insert(StoredJob {
+        record,
+        tags,
+        vanished: false,
+    });
     Ok(json!({ "CompilationJobArn": arn }))
 }

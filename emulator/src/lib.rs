@@ -236,16 +236,15 @@
 //!
 //! # Layout
 //!
-//! `lib.rs` server and routing; `tenancy.rs` callers, partitions, roles;
-//! `api.rs` dispatch, list/describe/delete/tag operations; `create.rs`
-//! CreateCompilationJob; `tagging.rs` the Tagging API's GetResources;
-//! `sts.rs` STS; `account.rs` ListRegions;
-//! `partition.rs` configured partitions and roles; `operation.rs` the
-//! operations; `tags.rs` tag checks; `config.rs` the configuration;
-//! `paging.rs` tokens; `body.rs` JSON bodies; `form.rs` form decoding; `validate.rs`
-//! service-model constraints; `shapes.rs` wire shapes; `data.rs` and
-//! `catalog.rs` generation; `limits.rs` stats, token buckets and faults;
-//! `state.rs` a partition's state; `error.rs` error answers.
+//! `lib.rs` server and routing; `tenancy.rs` callers, partitions, roles; `api.rs` dispatch,
+//! list/describe/delete/tag operations; `create.rs` CreateCompilationJob; `tagging.rs` the
+//! Tagging API's GetResources; `sts.rs` STS; `account.rs` ListRegions; `partition.rs`
+//! configured partitions and roles; `operation.rs` the operations; `tags.rs` tag checks;
+//! `config.rs` the configuration; `paging.rs` tokens; `body.rs` JSON bodies; `form.rs` form
+//! decoding; `validate.rs` service-model constraints; `shapes.rs` wire shapes; `data.rs` and
+//! `catalog.rs` generation; `limits.rs` stats, token buckets and faults; `state.rs` a
+//! partition's state, `job_store.rs` its jobs in the orders listings sort by; `error.rs`
+//! error answers.
 
 #![warn(missing_docs)]
 
@@ -259,6 +258,7 @@ mod create;
 mod data;
 mod error;
 mod form;
+mod job_store;
 mod limits;
 mod operation;
 mod paging;

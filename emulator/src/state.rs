@@ -1,28 +1,15 @@
 //! The emulator's shared state: the job store, the knobs and the stats.
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::config::{EmulatorConfig, FilterPaging};
 use super::data;
+use super::job_store::{JobStore, StoredJob};
 use super::limits::{Knobs, Limits, SplitMix64, Stats, lock};
 use super::operation::Operation;
 use super::shapes::{JobRecord, Millis, Tag};
-
-/// One job as the emulator holds it.
-#[derive(Clone, Debug)]
-pub(crate) struct StoredJob {
-    pub(crate) record: JobRecord,
-    /// Tags in ListTags order: creation order, `AddTags` replaces values in
-    /// place and appends new keys.
-    pub(crate) tags: Vec<Tag>,
-    /// Set by the vanish hook: still listed, but Describe/ListTags/AddTags/
-    /// Delete answer `ResourceNotFound` (a job deleted between list and
-    /// describe).
-    pub(crate) vanished: bool,
-}
 
 /// The dice of the activity (`activity.rs`) and how many jobs it created.
 #[derive(Debug)]
@@ -61,8 +48,8 @@ pub struct EmulatedJob {
 pub struct EmulatorState {
     pub(crate) region: String,
     pub(crate) account_id: String,
-    /// Jobs keyed by name; the BTreeMap keeps them in byte order of name.
-    pub(crate) jobs: Mutex<BTreeMap<String, StoredJob>>,
+    /// Jobs by name (byte order), and in the other orders listings sort by.
+    pub(crate) jobs: Mutex<JobStore>,
     pub(crate) limits: Limits,
     /// When ListCompilationJobs filters (see [`FilterPaging`]).
     pub(crate) filter_paging: FilterPaging,
@@ -95,14 +82,10 @@ impl EmulatorState {
         let generated = data::generate(jobs, seed, anchor, region, account_id);
         let jobs = generated
             .into_iter()
-            .map(|(record, tags)| {
-                let name = record.compilation_job_name.clone();
-                let job = StoredJob {
-                    record,
-                    tags,
-                    vanished: false,
-                };
-                (name, job)
+            .map(|(record, tags)| StoredJob {
+                record,
+                tags,
+                vanished: false,
             })
             .collect();
         let ops: Vec<&'static str> = Operation::ALL.iter().map(|o| o.name()).collect();
@@ -170,13 +153,9 @@ impl EmulatorState {
     /// DescribeCompilationJob, ListTags, AddTags and DeleteCompilationJob
     /// answer `ResourceNotFound`. Returns false if there is no such job.
     pub fn vanish(&self, name: &str) -> bool {
-        match lock(&self.jobs).get_mut(name) {
-            Some(job) => {
-                job.vanished = true;
-                true
-            }
-            None => false,
-        }
+        lock(&self.jobs)
+            .update(name, |job| job.vanished = true)
+            .is_some()
     }
 
     /// Changes the injected fault probabilities (each in `0.0..=1.0`).

@@ -28,7 +28,7 @@ fn config() -> EmulatorConfig {
 /// `env=prod` (even ones) and `n` (their index).
 fn fixture() -> EmulatorState {
     let state = EmulatorState::new(&config(), "123456789012", "us-east-1", 40, 11);
-    for (i, job) in lock(&state.jobs).values_mut().enumerate() {
+    lock(&state.jobs).update_all(|i, job| {
         job.tags.clear();
         if i % 3 != 0 {
             let team = ["a", "b", "c"][(i / 2) % 3];
@@ -38,7 +38,7 @@ fn fixture() -> EmulatorState {
             }
             job.tags.push(tag("n", &i.to_string()));
         }
-    }
+    });
     state
 }
 
@@ -163,11 +163,11 @@ fn pages_cover_every_job_once_in_arn_order() {
     let pages = all_pages(&state, json!({ "TagsPerPage": 100 }));
     assert_eq!(pages.iter().flat_map(listed).collect::<Vec<_>>(), expected);
     let other = fixture();
-    for (i, job) in lock(&other.jobs).values_mut().enumerate() {
+    lock(&other.jobs).update_all(|i, job| {
         job.tags = (0..40)
             .map(|k| tag(&format!("k{k}"), &i.to_string()))
             .collect();
-    }
+    });
     let pages = all_pages(&other, json!({ "TagsPerPage": 100 }));
     assert!(
         pages
