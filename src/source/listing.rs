@@ -14,6 +14,7 @@ use crate::source::operations;
 use crate::source::record::JobSummary;
 use crate::source::request::{LIST_PAGE_SIZE, ListOrder, ListParams, SortKey};
 use crate::source::sagemaker_source::SageMakerSource;
+use crate::source::window_edges::WindowEdges;
 
 /// The order of a listing that asks for none.
 const OLDEST_FIRST: ListOrder = ListOrder {
@@ -160,13 +161,9 @@ impl SageMakerSource {
             .first()
             .zip(summaries.last())
             .map(|(first, last)| (first.creation_time.secs(), last.creation_time.secs()));
-        if pages.send(Ok(summaries)).await.is_err() {
-            return;
-        }
-        let Some(token) = token else { return };
-        let now = DateTime::from(SystemTime::now());
-        let windows = match times {
-            Some((first_time, last_time)) if self.list_windows > 1 => {
+        let windows = match (&token, times) {
+            (Some(_), Some((first_time, last_time))) if self.list_windows > 1 => {
+                let now = DateTime::from(SystemTime::now());
                 let high = params.creation_before.map_or(now.secs(), |t| t.secs());
                 let span = (last_time - first_time).max(1);
                 let more_pages = ((high - last_time).max(0) / span + 1) as usize;
@@ -179,13 +176,42 @@ impl SageMakerSource {
             _ => Vec::new(),
         };
         if windows.len() <= 1 {
-            // Short enough: the chain simply goes on.
-            drain(Arc::clone(&self).pages(params, Some(token)), &pages).await;
+            // Short enough: the chain simply goes on, and lists no job twice.
+            let no_edges = WindowEdges::default();
+            if pages.send(Ok(summaries)).await.is_err() {
+                return;
+            }
+            if let Some(token) = token {
+                drain(
+                    Arc::clone(&self).pages(params, Some(token)),
+                    &pages,
+                    &no_edges,
+                )
+                .await;
+            }
+            return;
+        }
+        // The first page ends where the first window begins, and each
+        // window where the next begins: a job near one of those edges may
+        // be listed twice.
+        let edges = WindowEdges::new(
+            windows
+                .iter()
+                .filter_map(|window| window.creation_after)
+                .map(|after| after.secs() + WINDOW_OVERLAP_SECS)
+                .collect(),
+            WINDOW_OVERLAP_SECS,
+        );
+        let first_page = summaries
+            .into_iter()
+            .filter(|summary| edges.first_listing(summary))
+            .collect();
+        if pages.send(Ok(first_page)).await.is_err() {
             return;
         }
         let windows = windows
             .into_iter()
-            .map(|window| drain(Arc::clone(&self).pages(window, None), &pages));
+            .map(|window| drain(Arc::clone(&self).pages(window, None), &pages, &edges));
         futures::future::join_all(windows).await;
     }
 
@@ -225,12 +251,20 @@ impl SageMakerSource {
     }
 }
 
-/// Sends every page of `source` to `sink`, until either ends.
+/// Sends every page of `source` to `sink`, without the jobs `edges` has
+/// seen already, until either ends.
 async fn drain(
     mut source: BoxStream<'static, Result<Vec<JobSummary>, SourceError>>,
     sink: &mpsc::Sender<Result<Vec<JobSummary>, SourceError>>,
+    edges: &WindowEdges,
 ) {
     while let Some(page) = source.next().await {
+        let page = page.map(|summaries| {
+            summaries
+                .into_iter()
+                .filter(|summary| edges.first_listing(summary))
+                .collect()
+        });
         if sink.send(page).await.is_err() {
             return;
         }

@@ -14,7 +14,8 @@
 //! that no longer exists.
 //!
 //! - [`SageMakerSource`] (`sagemaker_source.rs`): one partition's client,
-//!   gates and cache; `listing.rs` lists, `fetch.rs` completes a job.
+//!   gates and cache; `listing.rs` lists (`window_edges.rs`: the jobs its
+//!   overlapping windows list twice), `fetch.rs` completes a job.
 //! - [`tagging`]: every tagged job's tags through the Tagging API's
 //!   GetResources (the replica's tags refresh), ListTags the fallback.
 //! - [`arn`]: the fields of an ARN.
@@ -51,6 +52,7 @@ mod retry;
 mod row_filter;
 mod sagemaker_source;
 pub mod tagging;
+mod window_edges;
 
 pub use arn::account_id_from_arn;
 pub use cache::{DEFAULT_CACHE_MAX_JOBS, DEFAULT_CACHE_TTL};

@@ -128,14 +128,19 @@ impl SageMakerSource {
                 )
             }
         };
-        // Windows overlap at their edges (see `creation_windows`): a job
-        // listed twice is taken once.
-        let mut seen = HashSet::new();
+        // A full listing drops the jobs its windows list twice itself
+        // (`list_everything`); a lazy chain remembers what it took, since a
+        // job created while it pages may shift into a later page.
+        let mut taken = request.limit.map(|_| HashSet::new());
         let summaries = pages.flat_map(move |page| match page {
             Ok(summaries) => stream::iter(
                 summaries
                     .into_iter()
-                    .filter(|summary| seen.insert(summary.arn.clone()))
+                    .filter(|summary| {
+                        taken
+                            .as_mut()
+                            .is_none_or(|taken| taken.insert(summary.arn.clone()))
+                    })
                     .map(Ok)
                     .collect::<Vec<_>>(),
             ),
