@@ -223,7 +223,7 @@ impl Bench {
         if !url.starts_with("http://127.0.0.1:") {
             return Err(format!("the emulator is at {url}, not on 127.0.0.1"));
         }
-        Ok(Emulator { _proc: proc, url })
+        Ok(Emulator { proc, url })
     }
 
     /// A fresh server process on `emulator`; returns it and its http:// URL.

@@ -5,6 +5,10 @@ use super::*;
 
 static LOGS: AtomicUsize = AtomicUsize::new(0);
 
+/// Ticks a second of /proc's CPU times: USER_HZ, 100 on every Linux
+/// architecture this runs on.
+const USER_HZ: f64 = 100.0;
+
 /// A child process, killed when dropped. Its stderr goes to a log file whose
 /// tail is shown when it fails.
 pub(super) struct Proc {
@@ -91,6 +95,18 @@ impl Proc {
         Some(kib / 1024.0)
     }
 
+    /// CPU time it has used so far, user and system, all threads, in
+    /// seconds (`utime + stime` of /proc/PID/stat, in the kernel's
+    /// USER_HZ ticks of 10 ms).
+    pub(super) fn cpu_secs(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()?)).ok()?;
+        // The command name, in brackets, may hold spaces: count from after it.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the name.
+        let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        Some(ticks / USER_HZ)
+    }
+
     /// The last lines of its stderr, for error messages.
     pub(super) fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -143,8 +159,8 @@ impl Drop for WorkDir {
 
 /// A running emulator process and its URL.
 pub(super) struct Emulator {
-    /// Held so that the process lives as long as this value (killed on drop).
-    pub(super) _proc: Proc,
+    /// The process: it lives as long as this value (killed on drop).
+    pub(super) proc: Proc,
     pub(super) url: String,
 }
 

@@ -17,6 +17,16 @@ pub(super) struct Row {
 }
 
 impl Row {
+    /// The row of a measurement `label` on `setup` that failed with `error`.
+    pub(super) fn failed(label: String, setup: &Setup, error: &str) -> Row {
+        Row {
+            label,
+            setup: setup.describe(),
+            error: Some(error.to_owned()),
+            ..Row::default()
+        }
+    }
+
     pub(super) fn wall(&self) -> Option<f64> {
         let walls: Vec<f64> = self.samples.iter().map(|s| s.wall).collect();
         (!walls.is_empty()).then(|| median(&walls))

@@ -4,6 +4,7 @@
 
 use super::*;
 
+mod c_cost;
 mod m_memory;
 mod r1_restart;
 mod r2_refresh;
@@ -30,10 +31,11 @@ pub(super) enum Id {
     R1,
     R2,
     R3,
+    C,
 }
 
 impl Id {
-    pub(super) const ALL: [Id; 11] = [
+    pub(super) const ALL: [Id; 12] = [
         Id::S1,
         Id::S2,
         Id::S3,
@@ -45,6 +47,7 @@ impl Id {
         Id::R1,
         Id::R2,
         Id::R3,
+        Id::C,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -60,6 +63,7 @@ impl Id {
             Id::R1 => "R1",
             Id::R2 => "R2",
             Id::R3 => "R3",
+            Id::C => "C",
         }
     }
 
@@ -83,6 +87,7 @@ impl Id {
             Id::R1 => r1_restart::ABOUT,
             Id::R2 => r2_refresh::ABOUT,
             Id::R3 => r3_replica_read::ABOUT,
+            Id::C => c_cost::ABOUT,
         }
     }
 }
@@ -101,6 +106,7 @@ impl Bench {
             Id::R1 => self.r1().await,
             Id::R2 => self.r2().await,
             Id::R3 => self.r3().await,
+            Id::C => self.c().await,
         }
     }
 }

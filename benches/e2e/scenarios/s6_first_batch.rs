@@ -32,12 +32,7 @@ impl Bench {
                     self.rows.push(row);
                 }
                 Err(e) => {
-                    self.rows.push(Row {
-                        label,
-                        setup: setup.describe(),
-                        error: Some(e.clone()),
-                        ..Row::default()
-                    });
+                    self.rows.push(Row::failed(label, &setup, &e));
                     failure = Some(e);
                 }
             }
