@@ -9,7 +9,8 @@
 //!
 //! - [`server`]: the process: wiring ([`server::run`] from a
 //!   [`server::ServeConfig`]), transport (TLS, TCP_NODELAY, coalesced
-//!   writes), shutdown grace, gRPC health.
+//!   writes), shutdown grace, gRPC health, the fleet's membership (peers'
+//!   health, DNS) and the collectors that follow it.
 //! - [`flight`]: Arrow Flight and Flight SQL on one port: the service,
 //!   statements and their endpoints, prepared statements, catalog metadata,
 //!   query admission and limits, tickets, the fleet, errors as statuses.

@@ -44,7 +44,8 @@ async fn emulator(paging: FilterPaging) -> Emulator {
 /// the one partition).
 fn engine_reporting(emu: &Emulator, store: &Arc<ReplicaStore>, board: StatusBoard) -> QueryEngine {
     let key = partition(emu).key;
-    let freshness = FreshnessTable::new(Arc::clone(store), vec![key.clone()], vec![key], board);
+    board.set_collecting(&key, true);
+    let freshness = FreshnessTable::new(Arc::clone(store), vec![key], board);
     QueryEngine::new(
         Partitions::new(vec![partition(emu)]),
         TableOptions::default(),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 use crate::auth::error::AccessError;
 
@@ -58,6 +58,23 @@ impl TlsConfig {
             .timeout(TLS_HANDSHAKE_TIMEOUT);
         if let Some(ca) = &self.client_ca_pem {
             config = config.client_ca_root(Certificate::from_pem(ca));
+        }
+        config
+    }
+
+    /// tonic's TLS configuration for calling the other instances of a
+    /// fleet (their health): their certificates signed by `peer_ca_pem`
+    /// (else by a root the system trusts) and, where instances require
+    /// client certificates, this instance's own certificate presented.
+    pub fn peer_tls_config(&self, peer_ca_pem: Option<&[u8]>) -> ClientTlsConfig {
+        install_crypto_provider();
+        let mut config = ClientTlsConfig::new().timeout(TLS_HANDSHAKE_TIMEOUT);
+        config = match peer_ca_pem {
+            Some(ca) => config.ca_certificate(Certificate::from_pem(ca)),
+            None => config.with_native_roots(),
+        };
+        if self.requires_client_certificates() {
+            config = config.identity(Identity::from_pem(&self.cert_pem, &self.key_pem));
         }
         config
     }

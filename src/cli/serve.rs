@@ -6,16 +6,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use sagemaker_flight::auth::TlsConfig;
 use sagemaker_flight::flight::limits::{
     DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_QUERY_TIMEOUT,
     DEFAULT_SHUTDOWN_GRACE,
 };
-use sagemaker_flight::flight::{Fleet, Limits, fleet::location_of_address};
+use sagemaker_flight::flight::{Limits, fleet::location_of_address};
 use sagemaker_flight::query::engine::DEFAULT_MEMORY_LIMIT;
 use sagemaker_flight::replica::feed::DEFAULT_FEED_BUFFER_MIB;
+use sagemaker_flight::server::membership::{
+    DEFAULT_PEER_CHECK_INTERVAL, DEFAULT_PEER_DOWN_AFTER, MembershipSettings,
+};
 use sagemaker_flight::server::{
-    Backend, DEFAULT_DEMO_JOBS, DEFAULT_DEMO_LATENCY, DEFAULT_LISTEN, ReplicaSettings, ServeConfig,
-    ServeError, SourceSettings,
+    Backend, DEFAULT_DEMO_JOBS, DEFAULT_DEMO_LATENCY, DEFAULT_LISTEN, FleetSettings,
+    ReplicaSettings, ServeConfig, ServeError, SourceSettings,
 };
 use sagemaker_flight::source::{AwsOptions, DEFAULT_CACHE_MAX_JOBS, DEFAULT_CACHE_TTL};
 use sagemaker_flight::table::TableOptions;
@@ -252,7 +256,8 @@ impl AwsArgs {
     }
 }
 
-/// A fleet of instances sharing the partitions (see `src/flight/fleet.rs`).
+/// A fleet of instances sharing the partitions (see `src/flight/fleet.rs`
+/// and `src/server/membership.rs`).
 #[derive(Debug, Args)]
 pub struct FleetArgs {
     /// This instance's address as clients and the other instances reach it
@@ -263,9 +268,9 @@ pub struct FleetArgs {
 
     /// Another instance configured with the same accounts and regions
     /// (host:port or URI, as its --advertise); repeat it, or separate with
-    /// commas. The partitions' endpoints are spread over this instance and
-    /// its peers, so clients read each partition from the instance that
-    /// owns it.
+    /// commas. The partitions' endpoints are spread over the live members
+    /// (this instance and the peers whose health check answers), so
+    /// clients read each partition from the instance that owns it.
     #[arg(
         long = "peer",
         env = "SAGEMAKER_FLIGHT_PEERS",
@@ -273,18 +278,79 @@ pub struct FleetArgs {
         requires = "advertise"
     )]
     pub peers: Vec<String>,
+
+    /// A DNS name whose addresses are the other instances, NAME:PORT (a
+    /// Kubernetes headless Service: one address per ready pod), resolved
+    /// at every check: scaling the fleet edits no flag. This instance's
+    /// own address among them is skipped (advertise the address the name
+    /// gives this instance, e.g. the pod's IP).
+    #[arg(long, env = "SAGEMAKER_FLIGHT_PEERS_DNS", requires = "advertise")]
+    pub peers_dns: Option<String>,
+
+    /// Seconds between two health checks of each peer (also a check's
+    /// timeout).
+    #[arg(long, env = "SAGEMAKER_FLIGHT_PEER_CHECK_INTERVAL",
+          default_value_t = DEFAULT_PEER_CHECK_INTERVAL.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub peer_check_interval: u64,
+
+    /// Seconds a peer may go without answering SERVING before it leaves
+    /// the fleet (its partitions go to the others); one that says
+    /// NOT_SERVING (shutting down) leaves at once.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_PEER_DOWN_AFTER",
+          default_value_t = DEFAULT_PEER_DOWN_AFTER.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub peer_down_after: u64,
+
+    /// PEM CA certificate(s) that signed the peers' TLS certificates, for
+    /// their health checks (default: the system's roots). With
+    /// --tls-client-ca, this instance presents its own certificate to them.
+    #[arg(long, env = "SAGEMAKER_FLIGHT_PEER_TLS_CA", requires = "advertise")]
+    pub peer_tls_ca: Option<PathBuf>,
 }
 
 impl FleetArgs {
-    /// The fleet these options describe (`tls`: locations are
-    /// `grpc+tls://`); no --advertise: this instance alone.
-    pub fn fleet(&self, tls: bool) -> Result<Fleet, String> {
-        let Some(own) = &self.advertise else {
-            return Ok(Fleet::default());
+    /// The fleet these options describe (`tls`: this instance's TLS, and
+    /// locations are `grpc+tls://`); no --advertise: this instance alone.
+    pub fn fleet(&self, tls: Option<&TlsConfig>) -> Result<FleetSettings, String> {
+        let membership = MembershipSettings {
+            check_interval: Duration::from_secs(self.peer_check_interval),
+            down_after: Duration::from_secs(self.peer_down_after),
+            peer_tls: None,
         };
-        let location = |address: &String| location_of_address(address, tls);
+        let Some(own) = &self.advertise else {
+            return Ok(FleetSettings {
+                membership,
+                ..FleetSettings::default()
+            });
+        };
+        let location = |address: &String| location_of_address(address, tls.is_some());
         let peers = self.peers.iter().map(location).collect::<Result<_, _>>()?;
-        Ok(Fleet::new(location(own)?, peers))
+        if let Some(name) = &self.peers_dns
+            && location_of_address(name, false).is_err()
+        {
+            return Err(format!("--peers-dns {name:?}: give NAME:PORT"));
+        }
+        let peer_ca = match &self.peer_tls_ca {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| format!("--peer-tls-ca {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        if peer_ca.is_some() && tls.is_none() {
+            return Err("--peer-tls-ca is for a fleet with TLS (--tls-cert)".to_owned());
+        }
+        Ok(FleetSettings {
+            advertise: Some(location(own)?),
+            peers,
+            peers_dns: self.peers_dns.clone(),
+            tls: tls.is_some(),
+            membership: MembershipSettings {
+                peer_tls: tls.map(|tls| tls.peer_tls_config(peer_ca.as_deref())),
+                ..membership
+            },
+        })
     }
 }
 
@@ -293,7 +359,7 @@ impl ServeArgs {
     /// and PEM files they name read (environment variables through `env`).
     pub fn config(&self, env: impl Fn(&str) -> Option<String>) -> Result<ServeConfig, ServeError> {
         let access = access_of_args(&self.access, env)?;
-        let fleet = self.fleet.fleet(access.tls.is_some())?;
+        let fleet = self.fleet.fleet(access.tls.as_ref())?;
         let backend = if self.demo {
             demo_backend(self)?
         } else {

@@ -16,6 +16,13 @@
 //! order they were given in; shares stay even with few partitions; and a
 //! partition stays with its member for as long as the fleet and the
 //! partitions do, so that member's cache keeps serving it.
+//!
+//! The members are the live ones (`server/membership.rs` checks the
+//! peers' health): a member that stops answering leaves, and its
+//! partitions move to the others (for even shares, a few others may move
+//! too). Each endpoint names its owner first and every other member after
+//! it, in the order they would take the partition over, so a client that
+//! tries the locations in order goes on to a live one.
 
 use std::collections::BTreeMap;
 
@@ -77,6 +84,35 @@ impl Fleet {
         self
     }
 
+    /// The fleet without this instance (it is shutting down): its
+    /// partitions go to the others, and it owns none.
+    pub fn without_self(mut self) -> Fleet {
+        if let Some(own) = &self.own {
+            self.members.retain(|member| member != own);
+        }
+        self
+    }
+
+    /// Where partition `key` can be read, best first: its owner, then the
+    /// other members by their rendezvous hash of it (the order in which
+    /// they would take it over). Empty when this instance is alone (no
+    /// location: the same server) or for a partition it was not given.
+    pub fn locations_of(&self, key: &PartitionKey) -> Vec<String> {
+        let Some(owner) = self.owner_of(key) else {
+            return Vec::new();
+        };
+        let partition = key.to_string();
+        let mut others: Vec<&String> = self
+            .members
+            .iter()
+            .filter(|member| member.as_str() != owner)
+            .collect();
+        others.sort_by_key(|member| std::cmp::Reverse(score(member, &partition)));
+        std::iter::once(owner.to_owned())
+            .chain(others.into_iter().cloned())
+            .collect()
+    }
+
     /// The location of the member that serves partition `key`; `None` when
     /// this instance is alone (no location: the same server).
     pub fn owner_of(&self, key: &PartitionKey) -> Option<&str> {
@@ -96,6 +132,11 @@ impl Fleet {
     /// Every member's location.
     pub fn members(&self) -> &[String] {
         &self.members
+    }
+
+    /// This instance's own location; `None`: alone.
+    pub fn own(&self) -> Option<&str> {
+        self.own.as_deref()
     }
 }
 
@@ -235,6 +276,54 @@ mod tests {
             let mine: Vec<_> = views.iter().filter(|view| view.is_mine(key)).collect();
             assert_eq!(mine.len(), 1, "{key}");
             assert_eq!(mine[0].own.as_deref(), mine[0].owner_of(key));
+        }
+    }
+
+    #[test]
+    fn a_lost_members_partitions_go_to_the_live_ones_evenly() {
+        let partitions = keys(9);
+        let two = Fleet::new("grpc://a:1".into(), vec!["grpc://c:3".into()]).assign(&partitions);
+        for member in two.members() {
+            let owned = partitions
+                .iter()
+                .filter(|key| two.owner_of(key) == Some(member.as_str()))
+                .count();
+            assert!((4..=5).contains(&owned), "{member} owns {owned} of 9");
+        }
+        assert!(
+            partitions
+                .iter()
+                .all(|key| two.owner_of(key) != Some("grpc://b:2"))
+        );
+    }
+
+    #[test]
+    fn endpoints_name_the_owner_then_every_other_member() {
+        let partitions = keys(6);
+        let fleet = three().assign(&partitions);
+        for key in &partitions {
+            let locations = fleet.locations_of(key);
+            assert_eq!(locations.first().map(String::as_str), fleet.owner_of(key));
+            let mut sorted = locations.clone();
+            sorted.sort();
+            assert_eq!(sorted, fleet.members(), "{key}: each member once");
+        }
+        assert!(
+            Fleet::default()
+                .assign(&partitions)
+                .locations_of(&partitions[0])
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_member_shutting_down_owns_nothing_and_is_named_nowhere() {
+        let partitions = keys(6);
+        let leaving = three().without_self().assign(&partitions);
+        assert_eq!(leaving.members(), ["grpc://b:2", "grpc://c:3"]);
+        for key in &partitions {
+            assert!(!leaving.is_mine(key), "{key}");
+            assert!(!leaving.locations_of(key).contains(&"grpc://a:1".to_owned()));
         }
     }
 

@@ -18,7 +18,8 @@
 //!   stop a query's streams.
 //! - [`admission`] and [`limits`]: which query streams run, for how long.
 //! - [`ticket`]: the protobuf tickets; [`fleet`]: which instance serves
-//!   each partition's endpoint.
+//!   each partition's endpoint, and which others can; [`fleet_view`]: the
+//!   fleet as membership changes it.
 //! - [`status`]: the one place where errors become gRPC statuses.
 //!
 //! May import: `query`, `table`, `source`, `auth`, `obs`.
@@ -31,6 +32,7 @@ pub mod catalog;
 mod column_metadata;
 mod encoded_snapshot;
 pub mod fleet;
+pub mod fleet_view;
 pub mod framed_do_get;
 mod keys;
 pub mod limits;
@@ -47,6 +49,7 @@ mod type_info;
 
 pub use admission::QueryGovernor;
 pub use fleet::Fleet;
+pub use fleet_view::{FleetPublisher, FleetView};
 pub use limits::Limits;
 pub use service::FlightServer;
 pub use sql_service::SqlService;

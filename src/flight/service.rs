@@ -146,6 +146,15 @@ impl FlightServer {
         }
     }
 
+    /// The service with the partitions' endpoints spread over the fleet
+    /// as `fleet` says it is at each query.
+    pub fn with_fleet_view(self, fleet: crate::flight::FleetView) -> Self {
+        FlightServer {
+            sql: self.sql.with_fleet_view(fleet),
+            ..self
+        }
+    }
+
     /// The authenticator, if authentication is configured.
     pub fn authenticator(&self) -> Option<&crate::auth::Authenticator> {
         self.sql.authenticator()

@@ -26,6 +26,7 @@ use crate::flight::bound_parameters::BoundParameters;
 use crate::flight::cancellation::Cancellations;
 use crate::flight::encoded_snapshot::EncodedSnapshot;
 use crate::flight::fleet::Fleet;
+use crate::flight::fleet_view::FleetView;
 use crate::flight::limits::Limits;
 use crate::flight::sql_info::sql_info;
 use crate::query::QueryEngine;
@@ -48,8 +49,8 @@ pub struct SqlService {
     pub(super) auth: Option<Authenticator>,
     /// Admits, times and cancels query streams (`admission.rs`).
     pub(super) governor: QueryGovernor,
-    /// Which instance each partition's endpoint names.
-    pub(super) fleet: Fleet,
+    /// Which instances each partition's endpoint names, as they are now.
+    pub(super) fleet: FleetView,
     /// The running streams a CancelFlightInfo stops (`cancellation.rs`).
     pub(super) cancellations: Cancellations,
 }
@@ -73,7 +74,7 @@ impl SqlService {
             encoded_snapshot: Arc::default(),
             auth: None,
             governor,
-            fleet: Fleet::default(),
+            fleet: FleetView::fixed(Fleet::default()),
             cancellations: Cancellations::default(),
         })
     }
@@ -101,13 +102,17 @@ impl SqlService {
     }
 
     /// The service naming, in each partition's endpoint, the member of
-    /// `fleet` that owns it (`fleet.rs`).
+    /// `fleet` that owns it, then the others (`fleet.rs`).
     pub fn with_fleet(self, fleet: Fleet) -> SqlService {
         let keys = self.engine.partitions().all().iter().map(|p| &p.key);
-        SqlService {
-            fleet: fleet.assign(keys),
-            ..self
-        }
+        let fleet = FleetView::fixed(fleet.assign(keys));
+        self.with_fleet_view(fleet)
+    }
+
+    /// As [`SqlService::with_fleet`], with the fleet as `fleet` says it is
+    /// at each query (its owners assigned by whoever publishes it).
+    pub fn with_fleet_view(self, fleet: FleetView) -> SqlService {
+        SqlService { fleet, ..self }
     }
 
     /// The authenticator, if authentication is configured.

@@ -130,8 +130,10 @@ impl SqlService {
     /// Where a statement is read. A scan of the table (filters and
     /// projections only) over several (account, region) partitions gets one
     /// endpoint per partition its filters leave, each ticket restricted to
-    /// its partition and located at the fleet member that owns it, so a
-    /// client can read them in parallel, from several instances. Anything
+    /// its partition and located at the fleet member that owns it, then at
+    /// the other live members (the ticket is self-contained: any of them
+    /// serves it), so a client can read them in parallel, from several
+    /// instances, and go on to the next location when one fails. Anything
     /// else (aggregates, sorts, limits, one partition) is one endpoint
     /// whose ticket carries the statement as it is.
     fn endpoints(
@@ -144,21 +146,24 @@ impl SqlService {
         } else {
             self.engine.split(plan)?
         };
-        let endpoint = |statement: &Statement, owner: Option<&str>| {
-            let endpoint = FlightEndpoint::new().with_ticket(statement.to_ticket());
-            match owner {
-                Some(location) => endpoint.with_location(location),
-                None => endpoint,
-            }
+        let fleet = self.fleet.current();
+        // Owner first, then the members that can take over: a client
+        // trying them in order reaches a live one.
+        let endpoint = |statement: &Statement, key: Option<&PartitionKey>| {
+            let locations = key.map(|key| fleet.locations_of(key)).unwrap_or_default();
+            locations.iter().fold(
+                FlightEndpoint::new().with_ticket(statement.to_ticket()),
+                |endpoint, location| endpoint.with_location(location),
+            )
         };
         Ok(match split.as_deref() {
             Some(keys) if keys.len() > 1 => keys
                 .iter()
-                .map(|key| endpoint(&statement.in_partition(key), self.fleet.owner_of(key)))
+                .map(|key| endpoint(&statement.in_partition(key), Some(key)))
                 .collect(),
             // One partition left: the statement calls no other, so it is
             // read where that partition is.
-            Some([key]) => vec![endpoint(statement, self.fleet.owner_of(key))],
+            Some([key]) => vec![endpoint(statement, Some(key))],
             _ => vec![endpoint(statement, None)],
         })
     }

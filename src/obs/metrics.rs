@@ -133,6 +133,7 @@ struct Metrics {
     bytes_sent: Counter,
     queries_running: Gauge,
     change_feeds_reading: Gauge,
+    fleet_members: Gauge,
     query_duration: Family<OutcomeLabels, Histogram, fn() -> Histogram>,
     query_first_batch: Histogram,
     replica_runs: Family<ReplicaRunLabels, Counter>,
@@ -153,6 +154,7 @@ impl Metrics {
             bytes_sent: Counter::default(),
             queries_running: Gauge::default(),
             change_feeds_reading: Gauge::default(),
+            fleet_members: Gauge::default(),
             query_duration: Family::new_with_constructor(seconds_histogram),
             query_first_batch: seconds_histogram(),
             replica_runs: Family::default(),
@@ -204,6 +206,11 @@ impl Metrics {
             "change_feeds_reading",
             "Change feeds reading the store now, until their client cancels, disconnects or falls behind",
             metrics.change_feeds_reading.clone(),
+        );
+        registry.register(
+            "fleet_members",
+            "Live members of this instance's fleet, itself included (0: no fleet configured)",
+            metrics.fleet_members.clone(),
         );
         registry.register(
             "query_duration_seconds",
@@ -371,6 +378,13 @@ impl Drop for ChangeFeedReading {
     fn drop(&mut self) {
         METRICS.change_feeds_reading.dec();
     }
+}
+
+/// The fleet now has `members` live members, this instance included.
+pub fn set_fleet_members(members: usize) {
+    METRICS
+        .fleet_members
+        .set(i64::try_from(members).unwrap_or(i64::MAX));
 }
 
 /// A query stream started.

@@ -4,7 +4,8 @@
 //! newest creation time committed) and the rows held. From this process's
 //! collectors, for the partitions it collects: when they last ran and
 //! succeeded, and why the last run failed. In a fleet, a partition another
-//! member collects shows `collected_here = false` and no run times: ask
+//! member collects shows `collected_here = false` and no run times (or
+//! those of when it was collected here, before the fleet changed): ask
 //! that member (or its metrics).
 
 use std::sync::{Arc, LazyLock};
@@ -59,24 +60,22 @@ pub struct FreshnessTable {
     store: Arc<ReplicaStore>,
     /// Every partition the server reads, in order.
     partitions: Vec<PartitionKey>,
-    /// Those this process collects.
-    collected_here: Vec<PartitionKey>,
+    /// What this process's collectors did, and which partitions they
+    /// collect now.
     board: StatusBoard,
 }
 
 impl FreshnessTable {
-    /// The freshness of `partitions` in `store`; `collected_here` are
-    /// collected by this process, whose collectors report to `board`.
+    /// The freshness of `partitions` in `store`; this process's
+    /// collectors report to `board`, and say there which they collect.
     pub fn new(
         store: Arc<ReplicaStore>,
         partitions: Vec<PartitionKey>,
-        collected_here: Vec<PartitionKey>,
         board: StatusBoard,
     ) -> FreshnessTable {
         FreshnessTable {
             store,
             partitions,
-            collected_here,
             board,
         }
     }
@@ -93,7 +92,7 @@ impl FreshnessTable {
         let here: Vec<bool> = self
             .partitions
             .iter()
-            .map(|partition| self.collected_here.contains(partition))
+            .map(|partition| self.board.is_collecting(partition))
             .collect();
         let statuses: Vec<Option<CollectorStatus>> = self
             .partitions

@@ -1,8 +1,10 @@
-//! What this process's collectors last did, partition by partition: the
-//! in-memory half of the replica's freshness (the store holds the other
-//! half, its watermarks and rows, for every partition whoever collects it).
+//! What this process's collectors last did, partition by partition, and
+//! which partitions it collects now (in a fleet that changes as members
+//! come and go): the in-memory half of the replica's freshness (the store
+//! holds the other half, its watermarks and rows, for every partition
+//! whoever collects it).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -24,14 +26,18 @@ pub struct CollectorStatus {
 /// The collectors' statuses, shared by the collectors (which write them)
 /// and the freshness table (which reads them).
 #[derive(Clone, Debug, Default)]
-pub struct StatusBoard(Arc<Mutex<BTreeMap<PartitionKey, CollectorStatus>>>);
+pub struct StatusBoard {
+    statuses: Arc<Mutex<BTreeMap<PartitionKey, CollectorStatus>>>,
+    /// The partitions this process collects now.
+    collecting: Arc<Mutex<BTreeSet<PartitionKey>>>,
+}
 
 impl StatusBoard {
     /// Records that `partition`'s collector just ran: `error` is why it
     /// failed, `None` if it succeeded.
     pub fn record(&self, partition: &PartitionKey, error: Option<String>) {
         let now = SystemTime::now();
-        let mut board = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut board = self.statuses.lock().unwrap_or_else(PoisonError::into_inner);
         let status = board.entry(partition.clone()).or_default();
         status.last_run = Some(now);
         match error {
@@ -49,8 +55,30 @@ impl StatusBoard {
 
     /// `partition`'s status, if a collector of this process ran it.
     pub fn get(&self, partition: &PartitionKey) -> Option<CollectorStatus> {
-        let board = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let board = self.statuses.lock().unwrap_or_else(PoisonError::into_inner);
         board.get(partition).cloned()
+    }
+
+    /// Records whether this process collects `partition` from now on.
+    pub fn set_collecting(&self, partition: &PartitionKey, collecting: bool) {
+        let mut set = self
+            .collecting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if collecting {
+            set.insert(partition.clone());
+        } else {
+            set.remove(partition);
+        }
+    }
+
+    /// Whether this process collects `partition` now.
+    pub fn is_collecting(&self, partition: &PartitionKey) -> bool {
+        let set = self
+            .collecting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        set.contains(partition)
     }
 }
 
@@ -77,5 +105,16 @@ mod tests {
             (recovered.last_error, recovered.failures_in_a_row),
             (None, 0)
         );
+    }
+
+    #[test]
+    fn a_partition_is_collected_here_until_handed_over() {
+        let board = StatusBoard::default();
+        let key = PartitionKey::new("123456789012", "eu-west-1");
+        assert!(!board.is_collecting(&key));
+        board.set_collecting(&key, true);
+        assert!(board.clone().is_collecting(&key), "clones share it");
+        board.set_collecting(&key, false);
+        assert!(!board.is_collecting(&key));
     }
 }

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use crate::obs::metrics_listener;
 use crate::replica::{Collector, ReplicaStore, StatusBoard};
 use crate::server::backend::{OpenBackend, open_backend, partitions};
+use crate::server::collector_pool::CollectorPool;
 use crate::server::config::{Backend, ReplicaSettings, SourceSettings};
 use crate::server::error::ServeError;
-use crate::server::run::{cannot_listen, spawn_collectors};
+use crate::server::run::cannot_listen;
 
 /// Everything `collect` needs.
 #[derive(Debug)]
@@ -88,8 +89,13 @@ pub async fn collect(
             Err(format!("collecting failed for {}", failed.join("; ")).into())
         }
     } else {
-        let board = StatusBoard::default();
-        let _collectors = spawn_collectors(partitions.all(), &store, replica.schedule, &board);
+        let mut collectors = CollectorPool::new(
+            partitions.all().to_vec(),
+            Arc::clone(&store),
+            replica.schedule,
+            StatusBoard::default(),
+        );
+        collectors.collect_all();
         tracing::info!(
             store = store.location(),
             partitions = keys.len(),

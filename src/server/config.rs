@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::Access;
-use crate::flight::{Fleet, Limits};
+use crate::flight::Limits;
+use crate::server::membership::MembershipSettings;
 use crate::source::{AwsOptions, RetryPolicy};
 use crate::table::TableOptions;
 
@@ -78,7 +79,7 @@ pub struct ServeConfig {
     /// Credentials and TLS.
     pub access: Access,
     /// The other instances sharing the partitions.
-    pub fleet: Fleet,
+    pub fleet: FleetSettings,
     /// The Prometheus listener's address, if any.
     pub metrics_listen: Option<SocketAddr>,
     /// The replica (`--store`): queries read it, collectors keep it
@@ -101,4 +102,21 @@ pub struct ReplicaSettings {
     pub schedule: crate::replica::Schedule,
     /// The most changes (MiB) a change feed holds for a slow client.
     pub changes_buffer_mib: usize,
+}
+
+/// This instance's place in a fleet of instances sharing the partitions.
+#[derive(Clone, Debug, Default)]
+pub struct FleetSettings {
+    /// This instance's location as clients and peers reach it
+    /// (`--advertise`, `grpc://host:port`); `None`: alone.
+    pub advertise: Option<String>,
+    /// The other instances' locations (`--peer`).
+    pub peers: Vec<String>,
+    /// A DNS name (`NAME:PORT`) whose addresses are the peers
+    /// (`--peers-dns`), resolved at each check.
+    pub peers_dns: Option<String>,
+    /// Whether the fleet's locations are `grpc+tls://`.
+    pub tls: bool,
+    /// How the peers' health is checked.
+    pub membership: MembershipSettings,
 }

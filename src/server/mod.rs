@@ -3,7 +3,10 @@
 //! - [`config`]: what `serve` is asked to do ([`ServeConfig`]).
 //! - [`backend`]: a SageMaker client and a source per partition (AWS or
 //!   the demo's emulator), for `serve` and `collect`.
-//! - [`collect`]: `collect`, the replica's collectors without a server.
+//! - [`collect`]: `collect`, the replica's collectors without a server;
+//!   `collector_pool.rs`: the collectors a process runs, following the
+//!   fleet.
+//! - [`membership`]: who is in the fleet now (peers' health, DNS).
 //! - [`run`]: builds the partitions' sources and the Flight service, binds,
 //!   serves until shutdown.
 //! - [`transport`]: the gRPC server: layers, TLS, TCP_NODELAY, health.
@@ -18,16 +21,18 @@
 pub mod backend;
 pub mod coalesce;
 pub mod collect;
+mod collector_pool;
 pub mod config;
 pub mod error;
 pub mod grace;
 pub mod health;
+pub mod membership;
 pub mod run;
 pub mod transport;
 
 pub use config::{
-    Backend, DEFAULT_DEMO_JOBS, DEFAULT_DEMO_LATENCY, DEFAULT_LISTEN, ReplicaSettings, ServeConfig,
-    SourceSettings,
+    Backend, DEFAULT_DEMO_JOBS, DEFAULT_DEMO_LATENCY, DEFAULT_LISTEN, FleetSettings,
+    ReplicaSettings, ServeConfig, SourceSettings,
 };
 pub use error::ServeError;
 pub use run::run;

@@ -4,18 +4,23 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::flight::{Fleet, FleetView};
 use crate::obs::metrics_listener;
 use crate::query::QueryEngine;
-use crate::replica::{Collector, FreshnessTable, ReplicaStore, Schedule, StatusBoard};
+use crate::replica::{FreshnessTable, ReplicaStore, StatusBoard};
 use crate::server::backend::{OpenBackend, open_backend, partitions};
-use crate::server::config::ServeConfig;
+use crate::server::collector_pool::CollectorPool;
+use crate::server::config::{FleetSettings, ServeConfig};
 use crate::server::error::ServeError;
 use crate::server::grace::serve_with_grace;
-use crate::server::transport::{flight_service_over, serve_with_tls};
-use crate::source::Partition;
+use crate::server::health::Health;
+use crate::server::membership::{Departure, DnsPeers, Membership, PeerDiscovery};
+use crate::server::transport::{flight_service_over, serve_with_health};
+use crate::source::{Partition, PartitionKey};
 use crate::task::AbortOnDrop;
 
 /// `sagemaker-flight serve`: binds `config.listen`, prints the address, and
@@ -65,11 +70,13 @@ pub async fn run(
     crate::obs::metrics::preregister_process();
     crate::obs::grpc_metrics::preregister();
     let names: Vec<_> = partitions.all().iter().map(|p| p.key.to_string()).collect();
-    tracing::info!(partitions = %names.join(", "), fleet = ?fleet.members(), "reading");
-    // With a store: a collector per partition keeps it current, and the
-    // table is read from it. The collectors stop with `run`.
-    // In a fleet sharing one store, each partition's owner collects it.
-    let fleet = fleet.assign(&keys);
+    // In a fleet, who is there is known before anything is collected, so
+    // that a start does not collect what a peer already does.
+    let fleet = FleetMembership::start(fleet, &keys).await;
+    tracing::info!(partitions = %names.join(", "), fleet = ?fleet.view.current().members(), "reading");
+    // With a store: a collector per partition this instance owns keeps it
+    // current (the owners change with the fleet), and the table is read
+    // from it. The collectors stop with `run`.
     let (replica, _collectors, _warming) = match (&replica, store) {
         (Some(settings), Some(store)) => {
             let store = Arc::new(store.keeping_in_memory(table.snapshot_max_rows));
@@ -83,30 +90,33 @@ pub async fn run(
                     }
                 }
             }));
-            let mine: Vec<Partition> = partitions
-                .all()
-                .iter()
-                .filter(|partition| settings.collect && fleet.is_mine(&partition.key))
-                .cloned()
-                .collect();
+            let collected: Vec<Partition> = if settings.collect {
+                partitions.all().to_vec()
+            } else {
+                Vec::new()
+            };
             let board = StatusBoard::default();
-            let collectors = spawn_collectors(&mine, &store, settings.schedule, &board);
+            let pool = CollectorPool::new(
+                collected,
+                Arc::clone(&store),
+                settings.schedule,
+                board.clone(),
+            );
+            let collectors = AbortOnDrop(tokio::spawn(pool.follow_changes(fleet.view.clone())));
             tracing::info!(
                 store = store.location(),
-                collecting = mine.len(),
-                of = keys.len(),
+                collect = settings.collect,
+                partitions = keys.len(),
                 "answering from the replica"
             );
-            let collected_here = mine.into_iter().map(|partition| partition.key).collect();
-            let freshness =
-                FreshnessTable::new(Arc::clone(&store), keys.clone(), collected_here, board);
+            let freshness = FreshnessTable::new(Arc::clone(&store), keys.clone(), board);
             (
                 Some((store, freshness, settings.changes_buffer_mib)),
-                collectors,
+                Some(collectors),
                 Some(warming),
             )
         }
-        _ => (None, Vec::new(), None),
+        _ => (None, None, None),
     };
     let engine = QueryEngine::with_memory_limit(partitions, table, limits.memory_limit)?;
     let engine = match replica {
@@ -117,7 +127,7 @@ pub async fn run(
     };
     let service = flight_service_over(engine, &limits)?
         .with_auth(access.auth.authenticator())
-        .with_fleet(fleet);
+        .with_fleet_view(fleet.view.clone());
     let governor = service.governor().clone();
     let listener = TcpListener::bind(listen)
         .await
@@ -131,9 +141,17 @@ pub async fn run(
     // Scripts and tests wait for this line to learn the (maybe ephemeral) port.
     println!("sagemaker-flight listening on {scheme}://{address}");
     tracing::info!(%address, tls = access.tls.is_some(), "Flight server listening");
+    let (health, health_service) = Health::serving().await;
+    let shutdown = fleet.leave_first(shutdown, health.clone(), limits.shutdown_grace);
     // On shutdown, running queries get --shutdown-grace to finish.
     let result = serve_with_grace(shutdown, limits.shutdown_grace, &governor, |signal| {
-        serve_with_tls(listener, service, access.tls.as_ref(), signal)
+        serve_with_health(
+            listener,
+            service,
+            access.tls.as_ref(),
+            (health, health_service),
+            signal,
+        )
     })
     .await;
     running.shutdown().await;
@@ -153,22 +171,74 @@ pub(crate) fn cannot_listen(
     }
 }
 
-/// A collector task per partition of `partitions`, keeping `store` current
-/// by `schedule` and reporting to `board`; each is aborted when its handle is dropped.
-pub(crate) fn spawn_collectors(
-    partitions: &[Partition],
-    store: &Arc<ReplicaStore>,
-    schedule: Schedule,
-    board: &StatusBoard,
-) -> Vec<AbortOnDrop> {
-    partitions
-        .iter()
-        .map(|partition| {
-            let collector =
-                Collector::new(partition.clone(), Arc::clone(store)).reporting_to(board.clone());
-            AbortOnDrop(tokio::spawn(async move {
-                collector.run_every(schedule).await;
-            }))
-        })
-        .collect()
+/// This instance's fleet as its membership keeps it (fixed when alone).
+struct FleetMembership {
+    view: FleetView,
+    /// Takes this instance out on shutdown; `None`: alone.
+    departure: Option<Departure>,
+    /// How long peers take to see a change: one check, and its timeout.
+    notice: Duration,
+    /// The health checks of the peers, until `run` returns.
+    _checks: Option<AbortOnDrop>,
+}
+
+impl FleetMembership {
+    /// Alone without `--advertise`; else a first round of the peers'
+    /// health checks, then a round every check interval.
+    async fn start(settings: FleetSettings, keys: &[PartitionKey]) -> FleetMembership {
+        let Some(own) = settings.advertise else {
+            return FleetMembership {
+                view: FleetView::fixed(Fleet::default().assign(keys)),
+                departure: None,
+                notice: Duration::ZERO,
+                _checks: None,
+            };
+        };
+        let discovery = settings
+            .peers_dns
+            .map(|name| Box::new(DnsPeers::new(name)) as Box<dyn PeerDiscovery>);
+        let notice = 2 * settings.membership.check_interval;
+        let mut membership = Membership::new(
+            own,
+            settings.peers,
+            discovery,
+            settings.tls,
+            settings.membership,
+            keys.to_vec(),
+        );
+        membership.check_once().await;
+        FleetMembership {
+            view: membership.view(),
+            departure: Some(membership.departure()),
+            notice,
+            _checks: Some(AbortOnDrop(tokio::spawn(membership.run()))),
+        }
+    }
+
+    /// `shutdown`, then, in a fleet, this instance out of it: its
+    /// endpoints name the others, its health says NOT_SERVING, and it
+    /// keeps serving for as long as its peers take to see that (bounded
+    /// by `grace`), so that no client is sent to it once it stops
+    /// accepting.
+    fn leave_first(
+        &self,
+        shutdown: impl Future<Output = ()> + Send,
+        health: Health,
+        grace: Duration,
+    ) -> impl Future<Output = ()> + Send {
+        let departure = self.departure.clone();
+        let notice = self.notice.min(grace);
+        async move {
+            shutdown.await;
+            if let Some(departure) = departure {
+                departure.leave();
+                health.not_serving().await;
+                tracing::info!(
+                    ?notice,
+                    "leaving the fleet: peers stop naming this instance"
+                );
+                tokio::time::sleep(notice).await;
+            }
+        }
+    }
 }

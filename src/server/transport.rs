@@ -8,6 +8,7 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::pb::health_server::HealthServer;
 
 use crate::auth::{RequireAuth, TlsConfig};
 use crate::flight::framed_do_get::FramedDoGet;
@@ -16,7 +17,7 @@ use crate::obs::grpc_metrics::CountGrpcRequests;
 use crate::query::QueryEngine;
 use crate::server::coalesce::CoalescingStream;
 use crate::server::error::ServeError;
-use crate::server::health::Health;
+use crate::server::health::{EndingWatches, Health};
 use crate::source::Partitions;
 use crate::table::TableOptions;
 
@@ -64,6 +65,18 @@ pub async fn serve_with_tls(
     tls: Option<&TlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    serve_with_health(listener, service, tls, Health::serving().await, shutdown).await
+}
+
+/// As [`serve_with_tls`], with `health` answering beside the Flight
+/// service: SERVING until the caller (or the shutdown) says otherwise.
+pub async fn serve_with_health(
+    listener: TcpListener,
+    service: FlightServer,
+    tls: Option<&TlsConfig>,
+    (health, health_service): (Health, HealthServer<EndingWatches>),
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     let auth = service.authenticator().cloned();
     let keepalive = service.keepalive();
     let flight = FlightServiceServer::new(service)
@@ -86,7 +99,6 @@ pub async fn serve_with_tls(
     });
     // grpc.health.v1 on the same port (outside authentication): SERVING
     // until shutdown starts, NOT_SERVING from then on (`server/health.rs`).
-    let (health, health_service) = Health::serving().await;
     let shutdown = async move {
         shutdown.await;
         health.not_serving().await;

@@ -585,12 +585,9 @@ pub fn replica_engine(
 ) -> sagemaker_flight::query::QueryEngine {
     use sagemaker_flight::replica::{FreshnessTable, StatusBoard};
     let key = replica_partition(emu).key;
-    let freshness = FreshnessTable::new(
-        Arc::clone(store),
-        vec![key.clone()],
-        vec![key],
-        StatusBoard::default(),
-    );
+    let board = StatusBoard::default();
+    board.set_collecting(&key, true);
+    let freshness = FreshnessTable::new(Arc::clone(store), vec![key], board);
     sagemaker_flight::query::QueryEngine::new(
         sagemaker_flight::source::Partitions::new(vec![replica_partition(emu)]),
         sagemaker_flight::table::TableOptions::default(),

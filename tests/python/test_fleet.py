@@ -11,6 +11,7 @@ production: `--region` twice and an accounts file.
 
 import os
 import subprocess
+import time
 
 import adbc_driver_flightsql.dbapi
 import polars as pl
@@ -67,11 +68,22 @@ def fleet(tmp_path_factory):
             proc, url = start_and_read_address(args, env=env)
             servers.append(proc)
             locations.append(url)
+        # Each counts the other as a member once its health check answers
+        # (within a check interval of the other's start).
+        deadline = time.monotonic() + 20
+        while not all(owners_named_by(url) == sorted(locations) for url in locations):
+            assert time.monotonic() < deadline, "the two instances never saw each other"
+            time.sleep(0.1)
         yield endpoint, locations
     finally:
         for proc in servers:
             stop(proc)
         stop(emulator)
+
+
+def owners_named_by(url):
+    info = flight.connect(url).get_flight_info(flight.FlightDescriptor.for_command(SQL))
+    return sorted({str(endpoint.locations[0].uri, "utf-8") for endpoint in info.endpoints})
 
 
 def partitions_of(table):

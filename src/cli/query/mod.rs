@@ -4,7 +4,11 @@
 //! reads every endpoint of the FlightInfo it gets back, in order: an
 //! endpoint without a location from the same server, one with locations
 //! from the first of them that accepts a connection (with the same TLS
-//! settings and credentials). The rows go to stdout or `--output` as a
+//! settings and credentials). An endpoint with several locations (a
+//! fleet names the partition's owner, then the members that can take
+//! over) is read whole before its rows are written, so that when its
+//! location fails, before or during the stream, it is read again from the
+//! next one and no row is written twice. The rows go to stdout or `--output` as a
 //! table, CSV, JSON lines or Parquet ([`output`]), with a progress line
 //! on stderr while they arrive ([`progress`]).
 //!
@@ -24,13 +28,14 @@ mod scheme_mismatch;
 mod server_url;
 mod tls;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::error::FlightError;
 use arrow_flight::{FlightData, FlightEndpoint, FlightInfo};
@@ -205,7 +210,8 @@ struct ResultReader {
 
 impl ResultReader {
     /// Every endpoint of `info`, in order; endpoints with a location are
-    /// read from there, through one connection per location.
+    /// read from there, through one connection per location, and one
+    /// with several from the next when one fails.
     async fn read_all(
         &mut self,
         connector: &Connector,
@@ -220,24 +226,62 @@ impl ResultReader {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let endpoint_count = info.endpoint.len();
         for (index, endpoint) in info.endpoint.into_iter().enumerate() {
-            let connection = connection_for(connector, home, &mut elsewhere, &endpoint).await?;
-            let url = connection.url().to_owned();
-            let ticket = endpoint.ticket.ok_or_else(|| QueryCliError::Protocol {
-                url: url.clone(),
-                reason: format!("endpoint {} of {endpoint_count} has no ticket", index + 1),
-            })?;
-            let stream = connection.do_get(ticket).await?;
-            self.read_stream(&url, stream, &mut ticker).await?;
+            let which = format!("endpoint {} of {endpoint_count}", index + 1);
+            let ticket = endpoint
+                .ticket
+                .clone()
+                .ok_or_else(|| QueryCliError::Protocol {
+                    url: home.url().to_owned(),
+                    reason: format!("{which} has no ticket"),
+                })?;
+            let can_fail_over = endpoint.location.len() > 1;
+            let mut tried = HashSet::new();
+            loop {
+                let connection =
+                    connection_for(connector, home, &mut elsewhere, &endpoint, &tried).await?;
+                let url = connection.url().to_owned();
+                let key = connection.server().uri().to_owned();
+                let read = match connection.do_get(ticket.clone()).await {
+                    Ok(stream) if can_fail_over => {
+                        let mut batches = Vec::new();
+                        let read = self
+                            .read_stream(&url, stream, &mut ticker, Some(&mut batches))
+                            .await;
+                        read.and_then(|()| batches.iter().try_for_each(|b| self.write(b)))
+                    }
+                    Ok(stream) => self.read_stream(&url, stream, &mut ticker, None).await,
+                    Err(error) => Err(error),
+                };
+                match read {
+                    Ok(()) => break,
+                    Err(error) if can_fail_over && tried.len() + 1 < endpoint.location.len() => {
+                        eprintln!("{which}: {error}; reading it from its next location");
+                        tried.insert(url);
+                        // Its connection may be what failed: a new one next time.
+                        elsewhere.remove(&key);
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
         }
         Ok(())
     }
 
-    /// One DoGet stream, counting its bytes on the wire for the progress line.
+    /// Writes `batch` to the sink, counting its rows.
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), QueryCliError> {
+        self.progress.add_rows(batch.num_rows() as u64);
+        self.sink.write(batch)
+    }
+
+    /// One DoGet stream, counting its bytes on the wire for the progress
+    /// line; its batches go to `held` if given (written once it has ended),
+    /// else to the sink as they come.
     async fn read_stream(
         &mut self,
         url: &str,
         stream: tonic::Streaming<FlightData>,
         ticker: &mut tokio::time::Interval,
+        mut held: Option<&mut Vec<RecordBatch>>,
     ) -> Result<(), QueryCliError> {
         let wire_bytes = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&wire_bytes);
@@ -254,10 +298,12 @@ impl ResultReader {
                 next = batches.next() => match next {
                     None => break,
                     Some(Ok(batch)) => {
-                        self.progress.add_rows(batch.num_rows() as u64);
                         self.progress
                             .set_bytes(bytes_before + wire_bytes.load(Ordering::Relaxed));
-                        self.sink.write(&batch)?;
+                        match held.as_deref_mut() {
+                            Some(held) => held.push(batch),
+                            None => self.write(&batch)?,
+                        }
                     }
                     Some(Err(error)) => return Err(QueryCliError::of_flight(url, error)),
                 },
@@ -277,18 +323,24 @@ impl ResultReader {
 
 /// The connection that serves `endpoint`: `home` when it names no
 /// location (or the home server, or asks to reuse the connection), else
-/// the first of its locations that accepts a connection, kept in
-/// `elsewhere` for the endpoints after it.
+/// the first of its locations not `tried` yet that accepts a connection,
+/// kept in `elsewhere` for the endpoints after it.
 async fn connection_for<'a>(
     connector: &Connector,
     home: &'a mut Connection,
     elsewhere: &'a mut HashMap<String, Connection>,
     endpoint: &FlightEndpoint,
+    tried: &HashSet<String>,
 ) -> Result<&'a mut Connection, QueryCliError> {
     let mut chosen = None;
     let mut last_error = None;
     for location in &endpoint.location {
-        if connection::means_same_server(&location.uri) {
+        let is_home = connection::means_same_server(&location.uri)
+            || ServerUrl::parse(&location.uri).is_ok_and(|url| url.uri() == home.server().uri());
+        if is_home && tried.contains(home.url()) {
+            continue;
+        }
+        if is_home {
             return Ok(home);
         }
         // A location that is not a URL is one that cannot be connected
@@ -303,10 +355,10 @@ async fn connection_for<'a>(
                 continue;
             }
         };
-        if url.uri() == home.server().uri() {
-            return Ok(home);
-        }
         let key = url.uri().to_owned();
+        if tried.contains(url.as_str()) {
+            continue;
+        }
         if elsewhere.contains_key(&key) {
             chosen = Some(key);
             break;
@@ -348,14 +400,15 @@ mod tests {
         let endpoint = FlightEndpoint::new()
             .with_location("ftp://nowhere")
             .with_location(home_url.as_str());
-        let chosen = connection_for(&connector, &mut home, &mut elsewhere, &endpoint)
+        let none = HashSet::new();
+        let chosen = connection_for(&connector, &mut home, &mut elsewhere, &endpoint, &none)
             .await
             .expect("the second location");
         assert_eq!(chosen.url(), home_url.as_str());
 
         // Nothing else to try: the bad location is the error.
         let endpoint = FlightEndpoint::new().with_location("ftp://nowhere");
-        let error = connection_for(&connector, &mut home, &mut elsewhere, &endpoint)
+        let error = connection_for(&connector, &mut home, &mut elsewhere, &endpoint, &none)
             .await
             .expect_err("no usable location");
         assert!(error.to_string().contains("ftp://nowhere"), "{error}");
