@@ -282,3 +282,93 @@ async fn dns_peers_are_the_addresses_a_name_resolves_to() {
         .expect_err("no port");
     assert!(error.contains("no-port"), "{error}");
 }
+
+/// A CA (PEM), and a certificate and key (PEM) for 127.0.0.1 it signed.
+fn private_ca(name: &str) -> (String, String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, name);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_pem = ca.self_signed(&ca_key).expect("CA certificate").pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("key");
+    let mut server = CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+    server
+        .distinguished_name
+        .push(DnType::CommonName, "127.0.0.1");
+    server.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let cert = server.signed_by(&key, &issuer).expect("certificate");
+    (ca_pem, cert.pem(), key.serialize_pem())
+}
+
+#[tokio::test]
+async fn peers_with_tls_are_checked_against_the_peer_ca() {
+    use sagemaker_flight::auth::TlsConfig;
+    let (ca, cert, key) = private_ca("fleet CA");
+    // A member's TLS: every member has a certificate of the fleet's CA.
+    let tls = TlsConfig::new(cert.into_bytes(), key.into_bytes(), None);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let (_reporter, service) = health_reporter();
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let server_tls = tls.server_tls_config();
+    let peer = tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .tls_config(server_tls)
+            .expect("TLS")
+            .add_service(service)
+            .serve_with_incoming(incoming)
+            .await;
+    });
+    let location = location_of_address(&address.to_string(), true).expect("location");
+    assert!(location.starts_with("grpc+tls://"), "{location}");
+    let membership_with = |ca: Option<&[u8]>| {
+        Membership::new(
+            OWN.to_owned(),
+            vec![location.clone()],
+            None,
+            true,
+            MembershipSettings {
+                peer_tls: Some(tls.peer_tls_config(ca)),
+                ..settings()
+            },
+            partitions(),
+        )
+    };
+    let mut trusting = membership_with(Some(ca.as_bytes()));
+    // Two rounds: past the first, only answers count.
+    trusting.check_once().await;
+    trusting.check_once().await;
+    assert_eq!(
+        trusting.view().current().members(),
+        sorted(vec![OWN.to_owned(), location.clone()])
+    );
+    // Another CA (or the system's roots): its certificate is not trusted,
+    // its checks fail, and it is out once down-after has passed.
+    let (stranger, _, _) = private_ca("another CA");
+    for ca in [Some(stranger.as_bytes()), None] {
+        let mut distrusting = membership_with(ca);
+        let view = distrusting.view();
+        let started = tokio::time::Instant::now();
+        distrusting.check_once().await;
+        while view.current().members().len() > 1 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "an untrusted peer stayed"
+            );
+            distrusting.check_once().await;
+        }
+    }
+    peer.abort();
+}
