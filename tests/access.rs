@@ -16,13 +16,11 @@ use arrow_flight::sql::{ActionCreatePreparedStatementRequest, ProstMessageExt};
 use arrow_flight::{Action, FlightClient, FlightData, FlightDescriptor, HandshakeRequest, Ticket};
 use base64::Engine as _;
 use common::binary::Binary;
+use common::pki::Pki;
 use common::{TestServer, emulator_config, quick_retries};
 use futures::{TryStreamExt, stream};
 use prost::Message;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
+use rcgen::ExtendedKeyUsagePurpose;
 use sagemaker_flight::auth::{
     Access, AuthConfig, Authenticator, BasicCredentials, Secret, TlsConfig,
 };
@@ -383,54 +381,6 @@ async fn without_auth_configured_anyone_may_call() {
 }
 
 // ------------------------------------------------------------------ TLS
-
-/// A CA, and certificates it signs.
-struct Pki {
-    ca_pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new(name: &str) -> Pki {
-        let key = KeyPair::generate().expect("key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let cert = params.self_signed(&key).expect("CA certificate");
-        Pki {
-            ca_pem: cert.pem(),
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A certificate (PEM) and its key (PEM) for `names`, for `purpose`.
-    fn sign(&self, names: &[&str], purpose: ExtendedKeyUsagePurpose) -> (String, String) {
-        let key = KeyPair::generate().expect("key");
-        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = CertificateParams::new(names).expect("params");
-        params.distinguished_name.push(DnType::CommonName, "test");
-        params.extended_key_usages = vec![purpose];
-        let cert = params.signed_by(&key, &self.issuer).expect("certificate");
-        (cert.pem(), key.serialize_pem())
-    }
-
-    fn server_tls(&self, client_ca: Option<&Pki>) -> TlsConfig {
-        let (cert, key) = self.sign(
-            &["localhost", "127.0.0.1"],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
-        TlsConfig::new(
-            cert.into_bytes(),
-            key.into_bytes(),
-            client_ca.map(|ca| ca.ca_pem.clone().into_bytes()),
-        )
-    }
-}
 
 /// A TLS channel to `server` trusting `ca`, presenting `identity` if given.
 async fn tls_channel(

@@ -712,30 +712,9 @@ async fn a_server_that_accepts_and_never_answers_cannot_hang_the_query() {
 
 /// A CA (PEM) and a server certificate and key (PEM) for 127.0.0.1 it signed.
 fn private_ca() -> (String, String, String) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-    let ca_key = KeyPair::generate().expect("key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "query-cli test CA");
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_pem = ca.self_signed(&ca_key).expect("CA certificate").pem();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().expect("key");
-    let mut server = CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
-    server
-        .distinguished_name
-        .push(DnType::CommonName, "127.0.0.1");
-    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = server.signed_by(&key, &issuer).expect("certificate");
-    (ca_pem, cert.pem(), key.serialize_pem())
+    let pki = common::pki::Pki::new("query-cli test CA");
+    let (cert, key) = pki.sign(&["127.0.0.1"], rcgen::ExtendedKeyUsagePurpose::ServerAuth);
+    (pki.ca_pem, cert, key)
 }
 
 #[tokio::test]

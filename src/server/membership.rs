@@ -91,15 +91,6 @@ impl PeerDiscovery for DnsPeers {
     }
 }
 
-/// What one peer last said.
-#[derive(Clone, Copy, Debug)]
-struct PeerState {
-    /// When it last answered SERVING (at first: when it was first named).
-    last_serving: Option<Instant>,
-    /// Whether its last answer was NOT_SERVING (it is going away).
-    draining: bool,
-}
-
 /// The fleet's membership, kept by health checks; see the module's doc.
 #[derive(Debug)]
 pub struct Membership {
@@ -112,12 +103,12 @@ pub struct Membership {
     /// The addresses this instance itself is reached at: discovery lists
     /// it among the peers.
     own_addresses: HashSet<SocketAddr>,
-    /// Whether `own_addresses` holds what the advertised name resolves to.
-    own_resolved: bool,
     tls: bool,
     settings: MembershipSettings,
     partitions: Vec<PartitionKey>,
-    peers: BTreeMap<String, PeerState>,
+    /// When each peer last answered SERVING (at first: when it was first
+    /// named); `None`: its last answer was NOT_SERVING (it is going away).
+    last_serving: BTreeMap<String, Option<Instant>>,
     clients: BTreeMap<String, HealthClient<Channel>>,
     publisher: Arc<FleetPublisher>,
     leaving: Arc<AtomicBool>,
@@ -136,9 +127,8 @@ impl Departure {
     /// only the other live members.
     pub fn leave(&self) {
         self.leaving.store(true, Ordering::SeqCst);
-        let without_self = self.publisher.current().without_self();
         self.publisher
-            .publish(without_self.assign(&self.partitions));
+            .publish(assigned(self.publisher.current(), true, &self.partitions));
     }
 }
 
@@ -163,11 +153,10 @@ impl Membership {
             discovery,
             discovered: Vec::new(),
             own_addresses: HashSet::new(),
-            own_resolved: false,
             tls,
             settings,
             partitions,
-            peers: BTreeMap::new(),
+            last_serving: BTreeMap::new(),
             clients: BTreeMap::new(),
             publisher: Arc::new(FleetPublisher::new(alone)),
             leaving: Arc::new(AtomicBool::new(false)),
@@ -216,50 +205,38 @@ impl Membership {
         });
         let answers = futures::future::join_all(checks).await;
         let now = Instant::now();
-        self.peers.retain(|peer, _| candidates.contains(peer));
+        self.last_serving
+            .retain(|peer, _| candidates.contains(peer));
         self.clients.retain(|peer, _| candidates.contains(peer));
         for (peer, answer) in answers {
-            let state = self.peers.entry(peer.clone()).or_insert(PeerState {
-                last_serving: Some(started),
-                draining: false,
-            });
+            let last_serving = self
+                .last_serving
+                .entry(peer.clone())
+                .or_insert(Some(started));
             match answer {
-                Ok(ServingStatus::Serving) => {
-                    *state = PeerState {
-                        last_serving: Some(now),
-                        draining: false,
-                    };
-                }
+                Ok(ServingStatus::Serving) => *last_serving = Some(now),
                 Ok(other) => {
-                    if !state.draining {
+                    if last_serving.is_some() {
                         tracing::info!(%peer, status = ?other, "peer not serving");
                     }
-                    *state = PeerState {
-                        last_serving: None,
-                        draining: true,
-                    };
+                    *last_serving = None;
                 }
                 Err(error) => tracing::debug!(%peer, %error, "peer health check failed"),
             }
         }
         let live: Vec<String> = self
-            .peers
+            .last_serving
             .iter()
-            .filter(|(_, state)| {
-                !state.draining
-                    && state
-                        .last_serving
-                        .is_some_and(|at| now.duration_since(at) < self.settings.down_after)
+            .filter(|(_, at)| {
+                at.is_some_and(|at| now.duration_since(at) < self.settings.down_after)
             })
             .map(|(peer, _)| peer.clone())
             .collect();
-        let fleet = Fleet::new(self.own.clone(), live);
-        let fleet = if self.leaving.load(Ordering::SeqCst) {
-            fleet.without_self()
-        } else {
-            fleet
-        };
-        let fleet = fleet.assign(&self.partitions);
+        let fleet = assigned(
+            Fleet::new(self.own.clone(), live),
+            self.leaving.load(Ordering::SeqCst),
+            &self.partitions,
+        );
         let members = fleet.members().to_vec();
         if self.publisher.publish(fleet) {
             tracing::info!(?members, "fleet changed");
@@ -271,14 +248,13 @@ impl Membership {
     /// without this instance.
     async fn candidates(&mut self) -> BTreeSet<String> {
         if let Some(discovery) = &self.discovery {
-            if !self.own_resolved {
+            if self.own_addresses.is_empty() {
                 // The advertised name (a pod's DNS name, say) is one of the
                 // addresses discovery lists.
                 if let Some(host_port) = self.own.split_once("://").map(|(_, rest)| rest)
                     && let Ok(addresses) = tokio::net::lookup_host(host_port).await
                 {
                     self.own_addresses.extend(addresses);
-                    self.own_resolved = true;
                 }
             }
             match discovery.discover().await {
@@ -333,6 +309,13 @@ impl Membership {
         self.clients.insert(peer.to_owned(), client.clone());
         Ok(client)
     }
+}
+
+/// `fleet` with its owners assigned over `partitions`, without this
+/// instance if it is `leaving`.
+fn assigned(fleet: Fleet, leaving: bool, partitions: &[PartitionKey]) -> Fleet {
+    let fleet = if leaving { fleet.without_self() } else { fleet };
+    fleet.assign(partitions)
 }
 
 /// What `client`'s server says of itself as a whole, within `timeout`.

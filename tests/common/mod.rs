@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod binary;
+pub mod pki;
 pub mod temp_dir;
 
 use std::net::SocketAddr;

@@ -335,8 +335,11 @@ async fn connection_for<'a>(
     let mut chosen = None;
     let mut last_error = None;
     for location in &endpoint.location {
+        let parsed = ServerUrl::parse(&location.uri);
         let is_home = connection::means_same_server(&location.uri)
-            || ServerUrl::parse(&location.uri).is_ok_and(|url| url.uri() == home.server().uri());
+            || parsed
+                .as_ref()
+                .is_ok_and(|url| url.uri() == home.server().uri());
         if is_home && tried.contains(home.url()) {
             continue;
         }
@@ -345,7 +348,7 @@ async fn connection_for<'a>(
         }
         // A location that is not a URL is one that cannot be connected
         // to: the next one may do.
-        let url = match ServerUrl::parse(&location.uri) {
+        let url = match parsed {
             Ok(url) => url,
             Err(error) => {
                 last_error = Some(QueryCliError::Protocol {
