@@ -18,9 +18,12 @@ use common::replica_engine as engine;
 use common::replica_partition as partition;
 use common::temp_dir::TempDir;
 use common::{emulator_config, rows_as_text};
+use futures::TryStreamExt;
 use sagemaker_emulator::{ActivityEvent, Emulator, EmulatorConfig, FilterPaging};
 use sagemaker_flight::query::QueryEngine;
 use sagemaker_flight::replica::collector::can_change;
+use sagemaker_flight::replica::image::all_rows;
+use sagemaker_flight::replica::parquet_files::read_plain_version;
 use sagemaker_flight::replica::{Collector, FreshnessTable, ReplicaStore, Schedule, StatusBoard};
 use sagemaker_flight::source::{Partitions, emulator_client};
 use sagemaker_flight::table::TableOptions;
@@ -271,6 +274,93 @@ async fn compaction_and_vacuum_leave_one_data_file_and_the_same_rows() {
     }
     assert_eq!(due, [true, false]);
     emu.shutdown().await;
+}
+
+/// Rows per row group in `a_version_read_straight_...`: several per file.
+const SMALL_ROW_GROUP: usize = 32;
+
+#[tokio::test]
+async fn a_version_read_straight_from_its_files_has_the_rows_of_a_delta_scan() {
+    // A full scan in three commits, refreshes that MERGE changes, small
+    // row groups: the version has several files of several row groups,
+    // some of the files rewritten.
+    let emu = emulator(FilterPaging::BeforeCut).await;
+    let dir = TempDir::new("replica-files");
+    let opened = ReplicaStore::open(&dir.file("store")).await.expect("store");
+    let store = Arc::new(opened.with_row_groups_of(SMALL_ROW_GROUP));
+    let collector = Collector::new(partition(&emu), Arc::clone(&store)).committing_every(100);
+    collector.run_once().await.expect("full scan");
+    create_jobs(&emu, &["files-a", "files-b"]).await;
+    for _ in 0..3 {
+        emu.state().advance(12);
+        collector.run_once().await.expect("refresh");
+    }
+    let sorted = |batches: &[RecordBatch]| {
+        let mut rows = rows_as_text(batches);
+        rows.sort();
+        rows
+    };
+    let read_both_ways = || async {
+        let table = store.latest().await.expect("latest version");
+        let direct = read_plain_version(&table)
+            .await
+            .expect("read")
+            .expect("this project's tables are plain");
+        assert!(direct.iter().all(|batch| batch.schema() == table_schema()));
+        let scanned: Vec<RecordBatch> = all_rows(&table)
+            .await
+            .expect("scan")
+            .try_collect()
+            .await
+            .expect("rows");
+        let rows = sorted(&direct);
+        // The living emulator made jobs too as its time advanced.
+        assert!(rows.len() >= JOBS + 2, "{} rows", rows.len());
+        assert_eq!(rows, sorted(&scanned));
+        (table, rows)
+    };
+    let (table, rows) = read_both_ways().await;
+    let groups = row_groups(&table);
+    assert!(groups.len() > 1, "{} files", groups.len());
+    assert!(groups.iter().any(|file| file.len() > 1), "{groups:?}");
+    assert!(groups.iter().flatten().all(|&rows| rows <= SMALL_ROW_GROUP));
+    // What the image holds is that read.
+    let image = store.in_memory().await.expect("read").expect("in memory");
+    assert_eq!(sorted(&image), rows);
+    // Compaction writes one file, of small row groups too.
+    store
+        .maintain(Duration::ZERO, None)
+        .await
+        .expect("maintain");
+    let (table, compacted) = read_both_ways().await;
+    assert_eq!(compacted, rows);
+    let groups = row_groups(&table);
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].len(), rows.len().div_ceil(SMALL_ROW_GROUP));
+    emu.shutdown().await;
+}
+
+/// The rows of each row group of each file of `table`'s version.
+fn row_groups(table: &deltalake_core::DeltaTable) -> Vec<Vec<usize>> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    table
+        .get_file_uris()
+        .expect("files")
+        .map(|uri| {
+            let path = match url::Url::parse(&uri) {
+                Ok(url) => url.to_file_path().expect("a local file"),
+                Err(_) => std::path::PathBuf::from(&uri),
+            };
+            let reader = SerializedFileReader::new(std::fs::File::open(path).expect("open"))
+                .expect("a Parquet file");
+            reader
+                .metadata()
+                .row_groups()
+                .iter()
+                .map(|group| group.num_rows() as usize)
+                .collect()
+        })
+        .collect()
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Opening a Delta table at a store location (a local directory, or an
 //! S3 prefix with this project's log store), creating it with its schema
-//! when there is none: the replica's table and its history's.
+//! when there is none: the replica's table and its history's; and a read
+//! of one in exactly the live table's schema.
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -12,6 +13,7 @@ use url::Url;
 use crate::replica::error::ReplicaError;
 use crate::replica::location::StoreLocation;
 use crate::replica::s3::{self, S3Access};
+use crate::table::schema::table_schema;
 
 /// The folder of a Delta table's commits.
 pub(crate) const DELTA_LOG: &str = "_delta_log";
@@ -112,4 +114,18 @@ pub(crate) async fn app_version(
         .snapshot()?
         .transaction_version(table.log_store().as_ref(), app_id)
         .await?)
+}
+
+/// `batch` (a read of the Delta table, its columns in the table's order)
+/// in exactly the live table's schema: Delta's reader may hand strings
+/// back as views and name the map's fields its own way.
+pub(crate) fn to_table_schema(batch: &RecordBatch) -> Result<RecordBatch, ReplicaError> {
+    let schema = table_schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(field, column)| arrow::compute::cast(column, field.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema, columns)?)
 }

@@ -21,6 +21,26 @@ pub enum ReplicaError {
     /// Reading the table through DataFusion failed.
     #[error("reading the replica: {0}")]
     Query(#[from] datafusion::error::DataFusionError),
+    /// Reading one of the replica's Parquet files failed.
+    #[error("reading the replica's files: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// The store did not give a file.
+    #[error("reading the replica's files: {0}")]
+    Files(#[from] object_store::Error),
+    /// A file is not the size its commit recorded: it is not the file the
+    /// commit made.
+    #[error("the replica's file {path} has {read} bytes, its commit says {logged}")]
+    FileSize {
+        /// The file, in the store.
+        path: String,
+        /// Its size in the Delta log.
+        logged: u64,
+        /// The bytes read.
+        read: u64,
+    },
+    /// A task reading the replica stopped before it finished.
+    #[error("reading the replica stopped: {0}")]
+    Stopped(#[from] tokio::task::JoinError),
     /// A SageMaker call of the collector failed.
     #[error(transparent)]
     Source(#[from] SourceError),

@@ -17,9 +17,9 @@ use deltalake_core::DeltaTable;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
-use crate::replica::delta_table::reading_session;
+use crate::replica::delta_table::{reading_session, to_table_schema};
 use crate::replica::error::ReplicaError;
-use crate::table::schema::table_schema;
+use crate::replica::parquet_files::read_plain_version;
 
 /// The image of one version.
 #[derive(Debug)]
@@ -74,39 +74,65 @@ impl ReplicaImage {
             return Ok(batches);
         }
         let started = std::time::Instant::now();
-        let mut rows = all_rows(table).await?;
-        let mut batches = Vec::new();
-        let mut count = 0;
-        let mut fits = true;
-        while let Some(batch) = rows.try_next().await? {
-            count += batch.num_rows();
-            if count > self.max_rows {
-                fits = false;
-                break;
-            }
-            if batch.num_rows() > 0 {
-                batches.push(batch);
-            }
-        }
+        let batches = match self.within_limit(table)? {
+            true => self.read(table).await?,
+            false => None,
+        };
         tracing::debug!(
             version,
-            rows = count,
+            rows = batches
+                .as_ref()
+                .map(|b| b.iter().map(RecordBatch::num_rows).sum::<usize>()),
             elapsed_ms = started.elapsed().as_millis(),
             "read the replica's latest version into memory"
         );
-        if !fits {
+        if batches.is_none() {
             tracing::info!(
                 version,
                 max_rows = self.max_rows,
                 "the replica has more rows than it may keep in memory (--cache-max-jobs): each query reads the store"
             );
         }
-        let batches = fits.then(|| Arc::new(batches));
+        let batches = batches.map(Arc::new);
         *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(Image {
             version,
             batches: batches.clone(),
         });
         Ok(batches)
+    }
+
+    /// Whether `table`'s version may fit, by the row counts its commits
+    /// logged (a file without one counts as fitting: the read tells).
+    fn within_limit(&self, table: &DeltaTable) -> Result<bool, ReplicaError> {
+        let logged: usize = table
+            .snapshot()?
+            .log_data()
+            .iter()
+            .map(|file| file.num_records().unwrap_or(0))
+            .sum();
+        Ok(logged <= self.max_rows)
+    }
+
+    /// Every non-empty batch of `table`, straight from its files if it is
+    /// plain (`parquet_files.rs`), else through DataFusion's Delta scan;
+    /// `None` once there are more rows than the image may hold.
+    async fn read(&self, table: &DeltaTable) -> Result<Option<Vec<RecordBatch>>, ReplicaError> {
+        let mut rows = match read_plain_version(table).await? {
+            Some(batches) => futures::stream::iter(batches.into_iter().map(Ok)).boxed(),
+            None => all_rows(table).await?,
+        };
+        let mut batches = Vec::new();
+        let mut count = 0;
+        while let Some(batch) = rows.try_next().await? {
+            count += batch.num_rows();
+            if count > self.max_rows {
+                return Ok(None);
+            }
+            if batch.num_rows() > 0 {
+                batches.push(batch);
+            }
+        }
+        Ok(Some(batches))
     }
 
     /// The image's rows if it is of `version` (the outer `None`: it is not).
@@ -134,18 +160,4 @@ pub async fn all_rows(
         .map_err(ReplicaError::from)
         .and_then(|batch| std::future::ready(to_table_schema(&batch)))
         .boxed())
-}
-
-/// `batch` (a read of the Delta table, its columns in the table's order)
-/// in exactly the live table's schema: Delta's reader may hand strings
-/// back as views and name the map's fields its own way.
-pub fn to_table_schema(batch: &RecordBatch) -> Result<RecordBatch, ReplicaError> {
-    let schema = table_schema();
-    let columns = schema
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .map(|(field, column)| arrow::compute::cast(column, field.data_type()))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new(schema, columns)?)
 }

@@ -21,7 +21,8 @@
 //!   `aws.sagemaker_compilation_job_changes`.
 //! - `partition_rows.rs`: which rows of those tables are a partition's.
 //! - `delta_table.rs`: opening (or creating) a Delta table at a location.
-//! - [`image`]: the store's latest version in memory, for queries.
+//! - [`image`]: the store's latest version in memory, for queries;
+//!   [`parquet_files`]: reading a version's files for it.
 //! - [`maintenance`]: compacting the store's small files, and deleting
 //!   the files no recent version needs.
 //! - [`freshness`]: `aws.sagemaker_compilation_job_freshness`, a row per
@@ -38,12 +39,14 @@ mod delta_table;
 mod error;
 pub mod feed;
 pub mod feed_provider;
+pub mod file_layout;
 pub mod freshness;
 pub mod history;
 pub mod history_provider;
 pub mod image;
 pub mod location;
 pub mod maintenance;
+pub mod parquet_files;
 mod partition_rows;
 pub mod provider;
 pub mod s3;

@@ -31,10 +31,12 @@ use futures::TryStreamExt;
 use tokio::sync::{Mutex, watch};
 
 use crate::replica::change_data::{changes_of, changes_since, first_version_after, record_changes};
+use crate::replica::delta_table::to_table_schema;
 use crate::replica::delta_table::{app_version, open_or_create};
 use crate::replica::error::ReplicaError;
+use crate::replica::file_layout::{ROW_GROUP_ROWS, writer_properties};
 use crate::replica::history::{ChangeType, HistoryTable};
-use crate::replica::image::{ReplicaImage, to_table_schema};
+use crate::replica::image::ReplicaImage;
 use crate::replica::maintenance::{Maintenance, compact_and_vacuum};
 use crate::replica::partition_rows::partition_predicate;
 use crate::replica::s3::S3Access;
@@ -83,6 +85,8 @@ pub struct ReplicaStore {
     history: HistoryTable,
     /// When this process last compacted and vacuumed the table.
     maintained: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The most rows a row group of its files has (`file_layout.rs`).
+    row_group_rows: usize,
     /// The version of this process's last commit: the change feed hears
     /// of it at once, not at its next look at the store.
     committed: watch::Sender<u64>,
@@ -120,6 +124,7 @@ impl ReplicaStore {
             history,
             image: ReplicaImage::new(DEFAULT_CACHE_MAX_JOBS),
             maintained: std::sync::Mutex::new(None),
+            row_group_rows: ROW_GROUP_ROWS,
         })
     }
 
@@ -129,6 +134,15 @@ impl ReplicaStore {
     pub fn keeping_in_memory(self, max_rows: usize) -> ReplicaStore {
         ReplicaStore {
             image: ReplicaImage::new(max_rows),
+            ..self
+        }
+    }
+
+    /// The store, writing its files in row groups of at most `rows` rows
+    /// instead of [`ROW_GROUP_ROWS`] (a test's small table of several).
+    pub fn with_row_groups_of(self, rows: usize) -> ReplicaStore {
+        ReplicaStore {
+            row_group_rows: rows,
             ..self
         }
     }
@@ -316,7 +330,8 @@ impl ReplicaStore {
         let mut report = {
             let mut table = self.commits.lock().await;
             table.update_incremental(None).await?;
-            let (maintained, report) = compact_and_vacuum(table.clone(), retention).await?;
+            let (maintained, report) =
+                compact_and_vacuum(table.clone(), retention, self.row_group_rows).await?;
             *table = maintained;
             report
         };
@@ -369,6 +384,7 @@ impl ReplicaStore {
             .merge(frame, target(key).eq(source_column(key)))
             .with_source_alias("source")
             .with_target_alias("target")
+            .with_writer_properties(writer_properties(self.row_group_rows))
             .when_matched_delete(|delete| delete.predicate(source_column(GONE)))?
             .when_matched_update(|mut update| {
                 for column in ALL_COLUMNS {

@@ -50,12 +50,26 @@ pub async fn run(
     if !access.authenticates() {
         tracing::info!("no authentication configured: anyone who can connect may read");
     }
-    // The store opens on another worker while the AWS configuration loads
-    // (mostly CPU): a restart waits for the slower of the two, not both.
+    // The store opens, and its latest version is read into memory, on
+    // other workers while the AWS configuration loads (mostly CPU): a
+    // restart's first query waits for the slower of the two, not both.
+    // It finds that version in memory also on a server that collects
+    // nothing.
     let open_store = replica.as_ref().map(|settings| {
         let (store, access) = (settings.store.clone(), settings.access.clone());
+        let max_rows = table.snapshot_max_rows;
         AbortOnDrop(tokio::spawn(async move {
-            ReplicaStore::open_with(&store, &access).await
+            let store = ReplicaStore::open_with(&store, &access).await?;
+            let store = Arc::new(store.keeping_in_memory(max_rows));
+            let warming = AbortOnDrop(tokio::spawn({
+                let store = Arc::clone(&store);
+                async move {
+                    if let Err(error) = store.in_memory().await {
+                        tracing::warn!(%error, "cannot read the replica into memory");
+                    }
+                }
+            }));
+            Ok::<_, crate::replica::ReplicaError>((store, warming))
         }))
     });
     let OpenBackend { clients, running } = open_backend(backend).await?;
@@ -78,18 +92,7 @@ pub async fn run(
     // current (the owners change with the fleet), and the table is read
     // from it. The collectors stop with `run`.
     let (replica, _collectors, _warming) = match (&replica, store) {
-        (Some(settings), Some(store)) => {
-            let store = Arc::new(store.keeping_in_memory(table.snapshot_max_rows));
-            // The first query finds the latest version in memory, also
-            // on a server that collects nothing.
-            let warming = AbortOnDrop(tokio::spawn({
-                let store = Arc::clone(&store);
-                async move {
-                    if let Err(error) = store.in_memory().await {
-                        tracing::warn!(%error, "cannot read the replica into memory");
-                    }
-                }
-            }));
+        (Some(settings), Some((store, warming))) => {
             let collected: Vec<Partition> = if settings.collect {
                 partitions.all().to_vec()
             } else {
