@@ -23,7 +23,7 @@ use sagemaker_emulator::{ActivityEvent, Emulator, EmulatorConfig, FilterPaging};
 use sagemaker_flight::query::QueryEngine;
 use sagemaker_flight::replica::collector::can_change;
 use sagemaker_flight::replica::image::all_rows;
-use sagemaker_flight::replica::parquet_files::read_plain_version;
+use sagemaker_flight::replica::parquet_files::{PlainRead, read_plain_version};
 use sagemaker_flight::replica::{Collector, FreshnessTable, ReplicaStore, Schedule, StatusBoard};
 use sagemaker_flight::source::{Partitions, emulator_client};
 use sagemaker_flight::table::TableOptions;
@@ -279,7 +279,8 @@ async fn compaction_and_vacuum_leave_one_data_file_and_the_same_rows() {
 /// Rows per row group in `a_version_read_straight_...`: several per file.
 const SMALL_ROW_GROUP: usize = 32;
 
-#[tokio::test]
+// Two workers: the row groups are decoded side by side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_read_straight_from_its_files_has_the_rows_of_a_delta_scan() {
     // A full scan in three commits, refreshes that MERGE changes, small
     // row groups: the version has several files of several row groups,
@@ -295,6 +296,8 @@ async fn a_version_read_straight_from_its_files_has_the_rows_of_a_delta_scan() {
         emu.state().advance(12);
         collector.run_once().await.expect("refresh");
     }
+    // New tags of finished jobs wait for a tags refresh.
+    collector.refresh_tags().await.expect("tags refresh");
     let sorted = |batches: &[RecordBatch]| {
         let mut rows = rows_as_text(batches);
         rows.sort();
@@ -302,10 +305,10 @@ async fn a_version_read_straight_from_its_files_has_the_rows_of_a_delta_scan() {
     };
     let read_both_ways = || async {
         let table = store.latest().await.expect("latest version");
-        let direct = read_plain_version(&table)
-            .await
-            .expect("read")
-            .expect("this project's tables are plain");
+        let PlainRead::Rows(direct) = read_plain_version(&table, usize::MAX).await.expect("read")
+        else {
+            panic!("this project's tables are plain")
+        };
         assert!(direct.iter().all(|batch| batch.schema() == table_schema()));
         let scanned: Vec<RecordBatch> = all_rows(&table)
             .await
@@ -320,6 +323,10 @@ async fn a_version_read_straight_from_its_files_has_the_rows_of_a_delta_scan() {
         (table, rows)
     };
     let (table, rows) = read_both_ways().await;
+    let fewer = read_plain_version(&table, rows.len() - 1)
+        .await
+        .expect("read");
+    assert!(matches!(fewer, PlainRead::TooMany), "{fewer:?}");
     let groups = row_groups(&table);
     assert!(groups.len() > 1, "{} files", groups.len());
     assert!(groups.iter().any(|file| file.len() > 1), "{groups:?}");
@@ -337,6 +344,8 @@ async fn a_version_read_straight_from_its_files_has_the_rows_of_a_delta_scan() {
     let groups = row_groups(&table);
     assert_eq!(groups.len(), 1);
     assert_eq!(groups[0].len(), rows.len().div_ceil(SMALL_ROW_GROUP));
+    // And the image, so read, is the live table, value for value.
+    assert_replica_is_live(&engine(&emu, &store)).await;
     emu.shutdown().await;
 }
 

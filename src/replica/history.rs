@@ -32,7 +32,6 @@ use tokio::sync::Mutex;
 
 use crate::replica::delta_table::{app_version, open_or_create};
 use crate::replica::error::ReplicaError;
-use crate::replica::file_layout::ROW_GROUP_ROWS;
 use crate::replica::maintenance::{Maintenance, compact_and_vacuum};
 use crate::replica::partition_rows::partition_predicate;
 use crate::replica::s3::S3Access;
@@ -187,8 +186,7 @@ impl HistoryTable {
             removed = metrics.num_deleted_rows.unwrap_or(0);
             *table = kept;
         }
-        let (maintained, mut report) =
-            compact_and_vacuum(table.clone(), retention, ROW_GROUP_ROWS).await?;
+        let (maintained, mut report) = compact_and_vacuum(table.clone(), retention, None).await?;
         *table = maintained;
         report.history_rows_removed = removed;
         Ok(report)

@@ -19,7 +19,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::replica::delta_table::{reading_session, to_table_schema};
 use crate::replica::error::ReplicaError;
-use crate::replica::parquet_files::read_plain_version;
+use crate::replica::parquet_files::{PlainRead, read_plain_version};
 
 /// The image of one version.
 #[derive(Debug)]
@@ -114,12 +114,20 @@ impl ReplicaImage {
     }
 
     /// Every non-empty batch of `table`, straight from its files if it is
-    /// plain (`parquet_files.rs`), else through DataFusion's Delta scan;
-    /// `None` once there are more rows than the image may hold.
+    /// plain (`parquet_files.rs`), else (or if that read fails) through
+    /// DataFusion's Delta scan; `None` if there are more rows than the
+    /// image may hold.
     async fn read(&self, table: &DeltaTable) -> Result<Option<Vec<RecordBatch>>, ReplicaError> {
-        let mut rows = match read_plain_version(table).await? {
-            Some(batches) => futures::stream::iter(batches.into_iter().map(Ok)).boxed(),
-            None => all_rows(table).await?,
+        let mut rows = match read_plain_version(table, self.max_rows).await {
+            Ok(PlainRead::Rows(batches)) => {
+                futures::stream::iter(batches.into_iter().map(Ok)).boxed()
+            }
+            Ok(PlainRead::TooMany) => return Ok(None),
+            Ok(PlainRead::NotPlain) => all_rows(table).await?,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the replica's files directly: reading them through DataFusion");
+                all_rows(table).await?
+            }
         };
         let mut batches = Vec::new();
         let mut count = 0;

@@ -16,9 +16,9 @@
 use std::time::Duration;
 
 use deltalake_core::DeltaTable;
+use parquet::file::properties::WriterProperties;
 
 use crate::replica::error::ReplicaError;
-use crate::replica::file_layout::writer_properties;
 
 /// How long a file the latest version no longer needs is kept, for readers
 /// of older versions (other engines in the middle of a read, time travel).
@@ -40,18 +40,20 @@ pub struct Maintenance {
     pub history_rows_removed: usize,
 }
 
-/// Compacts `table`'s small files (into row groups of at most
-/// `row_group_rows` rows), then deletes the files that no version of the
-/// last `retention` needs; the table as it is after both.
+/// Compacts `table`'s small files (written with `properties`, else
+/// deltalake's), then deletes the files that no version of the last
+/// `retention` needs; the table as it is after both.
 pub async fn compact_and_vacuum(
     table: DeltaTable,
     retention: Duration,
-    row_group_rows: usize,
+    properties: Option<WriterProperties>,
 ) -> Result<(DeltaTable, Maintenance), ReplicaError> {
-    let (table, compaction) = table
-        .optimize()
-        .with_writer_properties(writer_properties(row_group_rows))
-        .await?;
+    let compaction = table.optimize();
+    let compaction = match properties {
+        Some(properties) => compaction.with_writer_properties(properties),
+        None => compaction,
+    };
+    let (table, compaction) = compaction.await?;
     let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
     let (table, vacuum) = table
         .vacuum()

@@ -330,8 +330,12 @@ impl ReplicaStore {
         let mut report = {
             let mut table = self.commits.lock().await;
             table.update_incremental(None).await?;
-            let (maintained, report) =
-                compact_and_vacuum(table.clone(), retention, self.row_group_rows).await?;
+            let (maintained, report) = compact_and_vacuum(
+                table.clone(),
+                retention,
+                Some(writer_properties(self.row_group_rows)),
+            )
+            .await?;
             *table = maintained;
             report
         };
