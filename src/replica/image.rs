@@ -74,10 +74,7 @@ impl ReplicaImage {
             return Ok(batches);
         }
         let started = std::time::Instant::now();
-        let batches = match self.within_limit(table)? {
-            true => self.read(table).await?,
-            false => None,
-        };
+        let batches = self.read(table).await?;
         tracing::debug!(
             version,
             rows = batches
@@ -101,34 +98,33 @@ impl ReplicaImage {
         Ok(batches)
     }
 
-    /// Whether `table`'s version may fit, by the row counts its commits
-    /// logged (a file without one counts as fitting: the read tells).
-    fn within_limit(&self, table: &DeltaTable) -> Result<bool, ReplicaError> {
-        let logged: usize = table
-            .snapshot()?
-            .log_data()
-            .iter()
-            .map(|file| file.num_records().unwrap_or(0))
-            .sum();
-        Ok(logged <= self.max_rows)
-    }
-
     /// Every non-empty batch of `table`, straight from its files if it is
     /// plain (`parquet_files.rs`), else (or if that read fails) through
     /// DataFusion's Delta scan; `None` if there are more rows than the
     /// image may hold.
     async fn read(&self, table: &DeltaTable) -> Result<Option<Vec<RecordBatch>>, ReplicaError> {
-        let mut rows = match read_plain_version(table, self.max_rows).await {
-            Ok(PlainRead::Rows(batches)) => {
-                futures::stream::iter(batches.into_iter().map(Ok)).boxed()
-            }
-            Ok(PlainRead::TooMany) => return Ok(None),
-            Ok(PlainRead::NotPlain) => all_rows(table).await?,
-            Err(error) => {
+        let plain = read_plain_version(table, self.max_rows)
+            .await
+            .unwrap_or_else(|error| {
                 tracing::warn!(%error, "cannot read the replica's files directly: reading them through DataFusion");
-                all_rows(table).await?
-            }
-        };
+                PlainRead::NotPlain
+            });
+        match plain {
+            PlainRead::Rows(batches) => Ok(Some(
+                batches.into_iter().filter(|b| b.num_rows() > 0).collect(),
+            )),
+            PlainRead::TooMany => Ok(None),
+            PlainRead::NotPlain => self.read_through_datafusion(table).await,
+        }
+    }
+
+    /// Every non-empty batch of `table` through DataFusion's Delta scan;
+    /// `None` once there are more rows than the image may hold.
+    async fn read_through_datafusion(
+        &self,
+        table: &DeltaTable,
+    ) -> Result<Option<Vec<RecordBatch>>, ReplicaError> {
+        let mut rows = all_rows(table).await?;
         let mut batches = Vec::new();
         let mut count = 0;
         while let Some(batch) = rows.try_next().await? {

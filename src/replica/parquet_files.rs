@@ -45,21 +45,31 @@ const PLAIN_READER_VERSION: i32 = 1;
 pub enum PlainRead {
     /// Every row, in the live table's schema.
     Rows(Vec<RecordBatch>),
-    /// More rows than asked for at most, by the files' footers: nothing
-    /// was decoded.
+    /// More rows than asked for at most, by the Delta log or the files'
+    /// footers: nothing was decoded.
     TooMany,
     /// The version is not plain (see the module's docs): read it through
     /// DataFusion.
     NotPlain,
 }
 
-/// Every row of `table`'s loaded version, if it is plain and has at most
-/// `max_rows` rows.
+/// Every row of `table`'s loaded version, if it has at most `max_rows`
+/// rows (plain or not) and is plain.
 pub async fn read_plain_version(
     table: &DeltaTable,
     max_rows: usize,
 ) -> Result<PlainRead, ReplicaError> {
     let snapshot = table.snapshot()?;
+    // By the row counts the commits logged (a file without one counts as
+    // none: its footer tells below), before any file is read.
+    let logged: usize = snapshot
+        .log_data()
+        .iter()
+        .map(|file| file.num_records().unwrap_or(0))
+        .sum();
+    if logged > max_rows {
+        return Ok(PlainRead::TooMany);
+    }
     if snapshot.protocol().min_reader_version() != PLAIN_READER_VERSION
         || !snapshot.metadata().partition_columns().is_empty()
     {

@@ -31,8 +31,7 @@ use futures::TryStreamExt;
 use tokio::sync::{Mutex, watch};
 
 use crate::replica::change_data::{changes_of, changes_since, first_version_after, record_changes};
-use crate::replica::delta_table::to_table_schema;
-use crate::replica::delta_table::{app_version, open_or_create};
+use crate::replica::delta_table::{app_version, open_or_create, to_table_schema};
 use crate::replica::error::ReplicaError;
 use crate::replica::file_layout::{ROW_GROUP_ROWS, writer_properties};
 use crate::replica::history::{ChangeType, HistoryTable};
