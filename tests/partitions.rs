@@ -643,6 +643,65 @@ async fn a_throttled_region_does_not_hold_back_the_others() {
     emulator.shutdown().await;
 }
 
+/// A filter the scan does not answer exactly (an endpoint's partition, a
+/// time bound) passes each batch on as the scan builds it: DataFusion's
+/// filter would otherwise hold every row until the end of the scan.
+#[tokio::test]
+async fn filtered_rows_stream_before_the_scan_ends() {
+    use sagemaker_flight::query::QueryEngine;
+
+    let cases = [
+        // An endpoint of a split scan, as a fleet member's DoGet plans it.
+        (
+            "SELECT compilation_job_arn, role_arn FROM aws.sagemaker_compilation_job",
+            Some(PartitionKey::new(HOME, "eu-west-1")),
+            JOBS,
+        ),
+        (
+            "SELECT compilation_job_arn, role_arn FROM aws.sagemaker_compilation_job \
+             WHERE creation_time > TIMESTAMP '2000-01-01T00:00:00Z'",
+            None,
+            3 * JOBS,
+        ),
+    ];
+    for (sql, scope, jobs) in cases {
+        let emulator = start_tenants().await;
+        // Half a second a call, eight at a time per partition (role_arn
+        // needs a Describe per job): the scan lasts seconds.
+        let every_partition = || {
+            [
+                (HOME, "eu-west-1"),
+                (OTHER, "us-east-1"),
+                (OTHER, "eu-west-1"),
+            ]
+            .map(|(account, region)| emulator.partition(account, region).expect("partition"))
+        };
+        for partition in every_partition() {
+            partition.set_latency(Duration::from_millis(500));
+        }
+        let partitions = partitions_of(&emulator, &REGIONS).await;
+        let engine = QueryEngine::new(partitions, TableOptions::default()).expect("engine");
+        let mut stream = engine
+            .plan_in(sql, None, scope.as_ref())
+            .await
+            .expect("plans")
+            .execute()
+            .expect("runs");
+        let first = stream.try_next().await.expect("a batch").expect("rows");
+        assert!(first.num_rows() > 0, "{sql}");
+        let described: u64 = every_partition()
+            .iter()
+            .map(|partition| partition.stats().calls("DescribeCompilationJob"))
+            .sum();
+        assert!(
+            described < jobs as u64,
+            "{sql} ({scope:?}): the first rows came after all {described} Describes"
+        );
+        drop(stream);
+        emulator.shutdown().await;
+    }
+}
+
 #[tokio::test]
 async fn all_regions_are_the_ones_each_account_has_enabled() {
     let emulator = start_tenants().await;

@@ -31,6 +31,7 @@ use crate::table::schema::{
     LIVE_TABLE_UNQUALIFIED, TABLE_SCHEMA, TABLE_UNQUALIFIED,
 };
 use crate::table::snapshot::SnapshotStore;
+use crate::table::streamed_filter::FiltersPassLiveRows;
 use crate::table::top_pushdown::FirstRowsIntoListing;
 
 /// The catalog the table lives in (`sagemaker.aws.sagemaker_compilation_job`).
@@ -127,6 +128,7 @@ impl QueryEngine {
             .with_default_features()
             // Last, once DataFusion has placed its sorts and limits.
             .with_physical_optimizer_rule(Arc::new(FirstRowsIntoListing))
+            .with_physical_optimizer_rule(Arc::new(FiltersPassLiveRows))
             .build();
         let mut context = SessionContext::new_with_state(state);
         // json_get_str(output_config, 'TargetDevice') and the rest of

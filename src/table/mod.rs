@@ -7,7 +7,9 @@
 //!   streamed as rows complete.
 //! - [`pushdown`] (with [`api_filter`] and [`expr_parts`]): SQL filters
 //!   into API parameters; [`exact_filter`]: the filters the scan answers
-//!   exactly; [`top_pushdown`]: `ORDER BY ... LIMIT` into the listing.
+//!   exactly; [`top_pushdown`]: `ORDER BY ... LIMIT` into the listing;
+//!   [`streamed_filter`]: filters over a live scan pass its rows on as
+//!   they come.
 //! - [`provider`], [`scan_plan`] and [`exec`]: the TableProvider, the calls
 //!   a scan makes, and the scan.
 //! - [`snapshot`]: the last complete `SELECT *`, for its TTL.
@@ -26,6 +28,7 @@ pub mod pushdown;
 pub mod scan_plan;
 pub mod schema;
 pub mod snapshot;
+pub mod streamed_filter;
 pub mod top_pushdown;
 
 pub use batches::{BatchSizing, ScanError, record_batches};
