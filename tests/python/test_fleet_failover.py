@@ -113,11 +113,18 @@ class Fleet:
         stop(self.emulator)
 
     def streaming(self, port):
-        """Whether the server at `port` is streaming a query now."""
+        """Whether the server at `port` is running a query and has sent
+        rows: its stream is under way (a client has its schema and first
+        batch), not just admitted. Only DoGet streams rows, and nothing
+        before the query under test sent any to this member."""
         with urllib.request.urlopen(self.metrics[port], timeout=10) as answer:
             text = answer.read().decode()
-        running = re.search(r"^sagemaker_flight_queries_running (\S+)$", text, re.M)
-        return running is not None and float(running.group(1)) > 0
+
+        def value(name):
+            found = re.search(rf"^sagemaker_flight_{name} (\S+)$", text, re.M)
+            return float(found.group(1)) if found else 0.0
+
+        return value("queries_running") > 0 and value("rows_sent_total") > 0
 
     def stats(self, region):
         url = f"{self.endpoint}/_emulator/stats?account={HOME}&region={region}"
@@ -256,7 +263,9 @@ def kill_while_streaming(fleet, reader):
 
     thread = threading.Thread(target=read)
     thread.start()
-    # The victim is streaming one of its endpoints.
+    # The victim is streaming one of its endpoints, past its first batch:
+    # a kill before it would be a refused DoGet, which ADBC answers by
+    # reading the next location (and then succeeds).
     deadline = time.monotonic() + SETTLE_S
     while not fleet.streaming(victim_port):
         assert time.monotonic() < deadline, "the victim never started streaming"
