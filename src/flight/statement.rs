@@ -119,6 +119,8 @@ impl SqlService {
         let Some(batches) = self.engine.whole_table().await? else {
             return Ok((-1, -1));
         };
+        // Its DoGet, a moment from now, finds the encoding under way.
+        self.encoded_snapshot.start(&batches, encode_snapshot);
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let known = |count: Option<u64>| count.and_then(|n| i64::try_from(n).ok()).unwrap_or(-1);
         Ok((
@@ -177,25 +179,17 @@ impl SqlService {
 
     /// The FlightData of the whole table from memory (a fresh snapshot,
     /// or the replica's latest version), encoded once per snapshot or
-    /// version; `None` when memory does not hold it. A whole-table read
-    /// then costs no planning and no encoding, only the sending.
-    async fn snapshot_messages(&self) -> Result<Option<Arc<Vec<FlightData>>>, Status> {
+    /// version and sent as it is made; `None` when memory does not hold
+    /// it. A whole-table read then costs no planning, and after the first
+    /// no encoding: only the sending.
+    async fn snapshot_messages(&self) -> Result<Option<BoxedStream<FlightData>>, Status> {
         let Some(batches) = self.engine.whole_table().await? else {
             // Free the encoding of an expired snapshot.
-            self.encoded_snapshot.clear().await;
+            self.encoded_snapshot.clear();
             return Ok(None);
         };
-        let encode = |batches: Arc<Vec<RecordBatch>>| async move {
-            FlightDataEncoderBuilder::new()
-                .with_schema(whole_table_schema())
-                .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
-                .build(stream::iter(batches.as_ref().clone().into_iter().map(Ok)))
-                .try_collect::<Vec<FlightData>>()
-                .await
-                .map_err(|e| Status::internal(format!("encoding the snapshot failed: {e}")))
-        };
         Ok(Some(
-            self.encoded_snapshot.messages(&batches, encode).await?,
+            self.encoded_snapshot.messages(&batches, encode_snapshot),
         ))
     }
 
@@ -252,10 +246,7 @@ impl SqlService {
         if statement.is_whole_table()
             && let Some(messages) = self.snapshot_messages().await?
         {
-            let count = messages.len();
-            // Cloning a message clones reference-counted bytes, not data.
-            let stream = stream::iter((0..count).map(move |i| Ok(messages[i].clone())));
-            return Ok((stream.boxed(), false));
+            return Ok((messages, false));
         }
         let planned = self.plan(statement).await?;
         let endless = planned.plan.boundedness().is_unbounded();
@@ -270,4 +261,16 @@ impl SqlService {
             .map_err(Status::from);
         Ok((stream.boxed(), endless))
     }
+}
+
+/// The FlightData of a snapshot held in memory, in the whole table's
+/// schema.
+fn encode_snapshot(
+    batches: Arc<Vec<RecordBatch>>,
+) -> impl futures::Stream<Item = Result<FlightData, Status>> + Send + 'static {
+    FlightDataEncoderBuilder::new()
+        .with_schema(whole_table_schema())
+        .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
+        .build(stream::iter(batches.as_ref().clone().into_iter().map(Ok)))
+        .map_err(|e| Status::internal(format!("encoding the snapshot failed: {e}")))
 }
