@@ -38,7 +38,7 @@ use crate::table::exec::SageMakerScanExec;
 
 /// The batch size of a filter over a live scan: its coalescer then holds
 /// no row (see the module doc).
-pub const PASS_THROUGH_BATCH_SIZE: usize = 1;
+const PASS_THROUGH_BATCH_SIZE: usize = 1;
 
 /// The rule (see the module doc).
 #[derive(Debug, Default)]
