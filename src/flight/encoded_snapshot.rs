@@ -36,9 +36,20 @@ struct Encoding {
     /// The messages made so far: appended by the task, then fixed.
     made: Arc<Mutex<Vec<FlightData>>>,
     progress: watch::Receiver<Progress>,
-    /// The encoding task: stopped once neither the kept encoding nor any
-    /// read of it is left.
-    _task: AbortOnDrop,
+    /// The encoding task: stopped (at its next message) once neither the
+    /// kept encoding nor any read of it is left.
+    task: AbortOnDrop,
+}
+
+impl Encoding {
+    /// Whether it failed, or its task ended without finishing (a panic).
+    fn failed(&self) -> bool {
+        match self.progress.borrow().end {
+            Some(Ok(_)) => false,
+            Some(Err(_)) => true,
+            None => self.task.0.is_finished(),
+        }
+    }
 }
 
 /// The encoding of the latest snapshot read whole, and which it is of.
@@ -111,7 +122,7 @@ impl EncodedSnapshot {
     {
         let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(kept) = latest.as_ref().filter(|kept| kept.is_of(batches))
-            && !matches!(kept.encoding.progress.borrow().end, Some(Err(_)))
+            && !kept.encoding.failed()
         {
             return Arc::clone(&kept.encoding);
         }
@@ -145,6 +156,11 @@ where
                             .unwrap_or_else(PoisonError::into_inner)
                             .push(message);
                         progress.send_modify(|progress| progress.messages += 1);
+                        // The encoder is always ready: without a yield the
+                        // task would run to its end before a read woken
+                        // here (queued behind it, on this worker) sent the
+                        // message, and an abort would wait for it too.
+                        tokio::task::yield_now().await;
                     }
                     Err(status) => {
                         progress.send_modify(|progress| progress.end = Some(Err(status)));
@@ -158,7 +174,7 @@ where
     Encoding {
         made,
         progress: receiver,
-        _task: AbortOnDrop(task),
+        task: AbortOnDrop(task),
     }
 }
 
@@ -211,9 +227,10 @@ fn read(encoding: Arc<Encoding>) -> BoxStream<'static, Result<FlightData, Status
                 Some(Err(status)) => status,
                 None => match reading.progress.changed().await {
                     Ok(()) => continue,
-                    // The task is gone without an end: the runtime is
-                    // shutting down.
-                    Err(_) => Status::unavailable("the server is shutting down"),
+                    // The task is gone without an end (it panicked, or
+                    // the runtime is shutting down); the next read makes
+                    // the encoding again.
+                    Err(_) => Status::internal("encoding the snapshot stopped: read it again"),
                 },
             };
             reading.ended = true;
@@ -241,6 +258,18 @@ mod tests {
     fn counted(calls: &AtomicUsize) -> impl Stream<Item = Result<FlightData, Status>> + use<> {
         calls.fetch_add(1, Ordering::SeqCst);
         stream::iter([Ok(message(1)), Ok(message(2))])
+    }
+
+    /// Asserts that a read of `snapshot` makes a new encoding, of two
+    /// messages (the kept one failed).
+    async fn assert_encoded_again(encoded: &EncodedSnapshot, snapshot: &Arc<Vec<RecordBatch>>) {
+        let calls = AtomicUsize::new(0);
+        let again: Vec<_> = encoded
+            .messages(snapshot, |_| counted(&calls))
+            .try_collect()
+            .await
+            .expect("encoded again");
+        assert_eq!((calls.load(Ordering::SeqCst), again.len()), (1, 2));
     }
 
     #[tokio::test]
@@ -293,6 +322,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_encoder_always_ready_still_lets_its_read_send_as_it_goes() {
+        const MESSAGES: usize = 1000;
+        let encoded = EncodedSnapshot::default();
+        let snapshot = Arc::new(Vec::new());
+        let made = Arc::new(AtomicUsize::new(0));
+        let mut read = encoded.messages(&snapshot, |_| {
+            let made = Arc::clone(&made);
+            stream::iter(0..MESSAGES).map(move |_| {
+                made.fetch_add(1, Ordering::SeqCst);
+                Ok(message(1))
+            })
+        });
+        read.next().await.expect("a message").expect("made");
+        // The task yields after each message, so the runtime comes back to
+        // this read long before the last one (after a few dozen at most).
+        assert!(made.load(Ordering::SeqCst) < MESSAGES / 2);
+        assert_eq!(read.count().await, MESSAGES - 1);
+    }
+
+    #[tokio::test]
+    async fn an_encoding_whose_task_died_fails_its_reads_and_is_made_again() {
+        let encoded = EncodedSnapshot::default();
+        let snapshot = Arc::new(Vec::new());
+        let dying = encoded.messages(&snapshot, |_| {
+            stream::iter([Ok(message(1))]).chain(stream::poll_fn(
+                |_| -> std::task::Poll<Option<Result<FlightData, Status>>> {
+                    std::panic::panic_any("the encoder failed")
+                },
+            ))
+        });
+        let read: Vec<_> = dying.collect().await;
+        assert_eq!(read.len(), 2);
+        assert_eq!(
+            read[1].as_ref().err().map(Status::code),
+            Some(tonic::Code::Internal)
+        );
+        assert_encoded_again(&encoded, &snapshot).await;
+    }
+
+    #[tokio::test]
     async fn a_failed_encoding_fails_its_reads_and_is_made_again() {
         let encoded = EncodedSnapshot::default();
         let snapshot = Arc::new(Vec::new());
@@ -303,13 +372,7 @@ mod tests {
         assert_eq!(read.len(), 2);
         assert_eq!(read[1].as_ref().err().map(Status::message), Some("no"));
         assert_eq!(encoded.kept_bytes(&snapshot), None);
-        let calls = AtomicUsize::new(0);
-        let again: Vec<_> = encoded
-            .messages(&snapshot, |_| counted(&calls))
-            .try_collect()
-            .await
-            .expect("encoded again");
-        assert_eq!((calls.load(Ordering::SeqCst), again.len()), (1, 2));
+        assert_encoded_again(&encoded, &snapshot).await;
     }
 
     #[tokio::test]

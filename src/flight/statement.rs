@@ -108,7 +108,8 @@ impl SqlService {
     /// server does not know them before running the query. It knows them
     /// for a whole-table read answered from memory (a fresh snapshot, the
     /// replica's latest version): the rows there, and the bytes of their
-    /// encoding once a read has made it. Other queries get -1: DataFusion's
+    /// encoding once it is finished (this starts it, for the DoGet to
+    /// come). Other queries get -1: DataFusion's
     /// row statistics are not exact under every operator (a limit pushed
     /// into a memory scan keeps the unlimited count). As planned now: a
     /// snapshot that expires before DoGet may answer other rows.
@@ -117,9 +118,13 @@ impl SqlService {
             return Ok((-1, -1));
         }
         let Some(batches) = self.engine.whole_table().await? else {
+            // Free the encoding of an expired snapshot.
+            self.encoded_snapshot.clear();
             return Ok((-1, -1));
         };
-        // Its DoGet, a moment from now, finds the encoding under way.
+        // Its DoGet, a moment from now, finds the encoding under way (the
+        // encoding is kept as a DoGet's would be, until the snapshot
+        // changes or expires).
         self.encoded_snapshot.start(&batches, encode_snapshot);
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let known = |count: Option<u64>| count.and_then(|n| i64::try_from(n).ok()).unwrap_or(-1);
