@@ -9,7 +9,8 @@
 //!   (GetXdbcTypeInfo) metadata.
 //! - `column_metadata.rs`: the `ARROW:FLIGHT:SQL:*` keys of result and
 //!   table schemas.
-//! - `encoded_snapshot.rs`: a whole-table read's FlightData, encoded once and sent as it is made.
+//! - `encoded_snapshot.rs`: a whole-table read's FlightData, encoded once
+//!   and sent as it is made.
 //! - [`framed_do_get`]: DoGet's FlightData sent without copying the
 //!   batches' bodies (a layer below the transport's others).
 //! - `session.rs`: session options (`catalog`, `schema`), carried in a

@@ -117,9 +117,7 @@ impl SqlService {
         if !statement.is_whole_table() {
             return Ok((-1, -1));
         }
-        let Some(batches) = self.engine.whole_table().await? else {
-            // Free the encoding of an expired snapshot.
-            self.encoded_snapshot.clear();
+        let Some(batches) = self.snapshot_in_memory().await? else {
             return Ok((-1, -1));
         };
         // Its DoGet, a moment from now, finds the encoding under way (the
@@ -188,14 +186,21 @@ impl SqlService {
     /// it. A whole-table read then costs no planning, and after the first
     /// no encoding: only the sending.
     async fn snapshot_messages(&self) -> Result<Option<BoxedStream<FlightData>>, Status> {
-        let Some(batches) = self.engine.whole_table().await? else {
-            // Free the encoding of an expired snapshot.
+        Ok(self
+            .snapshot_in_memory()
+            .await?
+            .map(|batches| self.encoded_snapshot.messages(&batches, encode_snapshot)))
+    }
+
+    /// The whole table from memory (a fresh snapshot, or the replica's
+    /// latest version); `None` when memory does not hold it, and then the
+    /// kept encoding, of an expired snapshot, is freed.
+    async fn snapshot_in_memory(&self) -> Result<Option<Arc<Vec<RecordBatch>>>, Status> {
+        let batches = self.engine.whole_table().await?;
+        if batches.is_none() {
             self.encoded_snapshot.clear();
-            return Ok(None);
-        };
-        Ok(Some(
-            self.encoded_snapshot.messages(&batches, encode_snapshot),
-        ))
+        }
+        Ok(batches)
     }
 
     /// Runs a statement and streams its batches as FlightData, within the
