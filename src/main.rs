@@ -9,6 +9,14 @@ use cli::config_file::{self, SettingsError};
 use sagemaker_flight::obs::logging::{self, LogFormat};
 use sagemaker_flight::server;
 
+/// Every AWS call allocates and frees its request, signature, response and
+/// parse many times over, on every worker: glibc's malloc and free were a
+/// fifth of a cold scan's CPU (perf on `target/profiling`). Under mimalloc
+/// the server's CPU per job of a cold 10,000-job scan fell from 258 to
+/// 200 µs (medians of three alternated runs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit status of a bad command line or config file, as clap's.
 const USAGE_ERROR: u8 = 2;
 
