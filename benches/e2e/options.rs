@@ -110,7 +110,7 @@ pub(super) fn parse_options() -> Result<Options, clap::Error> {
     if !args.iter().any(|a| a == "--bench") {
         return Ok(Options {
             smoke: true,
-            scenarios: vec![Id::S1, Id::S3, Id::R1],
+            scenarios: vec![Id::S1, Id::S3, Id::R1, Id::C],
             runs: 1,
             s2_runs: None,
             jobs_scale: 1.0,

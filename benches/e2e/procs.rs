@@ -95,16 +95,19 @@ impl Proc {
         Some(kib / 1024.0)
     }
 
-    /// CPU time it has used so far, user and system, all threads, in
-    /// seconds (`utime + stime` of /proc/PID/stat, in the kernel's
+    /// CPU time it has used so far, all threads, in seconds: user and
+    /// system (`utime` and `stime` of /proc/PID/stat, in the kernel's
     /// USER_HZ ticks of 10 ms).
-    pub(super) fn cpu_secs(&self) -> Option<f64> {
+    pub(super) fn cpu_secs(&self) -> Option<CpuSecs> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()?)).ok()?;
         // The command name, in brackets, may hold spaces: count from after it.
         let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
         // utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the name.
-        let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-        Some(ticks / USER_HZ)
+        let ticks = |i: usize| Some(fields.get(i)?.parse::<f64>().ok()? / USER_HZ);
+        Some(CpuSecs {
+            user: ticks(11)?,
+            system: ticks(12)?,
+        })
     }
 
     /// The last lines of its stderr, for error messages.
@@ -117,6 +120,21 @@ impl Proc {
         } else {
             format!("; its stderr ends:\n    {tail}")
         }
+    }
+}
+
+/// A process's CPU time, in seconds.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct CpuSecs {
+    pub(super) user: f64,
+    /// In the kernel: here mostly loopback TCP, a request and an answer
+    /// per SageMaker call.
+    pub(super) system: f64,
+}
+
+impl CpuSecs {
+    pub(super) fn total(self) -> f64 {
+        self.user + self.system
     }
 }
 
@@ -179,14 +197,42 @@ impl Emulator {
 
 /// A minimal HTTP/1.1 request on loopback with an empty body, answering JSON.
 pub(super) async fn http_json(method: &str, url: &str) -> Res<Value> {
+    let body = http_exchange(method, url, &[], "").await?;
+    serde_json::from_str(&body).map_err(|e| format!("{method} {url}: not JSON: {e}"))
+}
+
+/// A SageMaker call as the SDK would send it (AWS JSON 1.1, unsigned:
+/// the emulator checks no signature): its answer's body as sent.
+pub(super) async fn sagemaker_call(url: &str, operation: &str, input: &Value) -> Res<String> {
+    let target = format!("SageMaker.{operation}");
+    let headers = [
+        ("X-Amz-Target", target.as_str()),
+        ("Content-Type", "application/x-amz-json-1.1"),
+    ];
+    http_exchange("POST", &format!("{url}/"), &headers, &input.to_string()).await
+}
+
+/// One HTTP/1.1 exchange on loopback: the body of a 200 answer.
+async fn http_exchange(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Res<String> {
     let exchange = async {
         let rest = url.strip_prefix("http://").ok_or("not an http URL")?;
         let (host, path) = rest.split_once('/').ok_or("no path")?;
         let mut stream = tokio::net::TcpStream::connect(host)
             .await
             .map_err(|e| e.to_string())?;
-        let request = format!(
-            "{method} /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        let mut request = format!("{method} /{path} HTTP/1.1\r\nHost: {host}\r\n");
+        for (name, value) in headers {
+            let _ = write!(request, "{name}: {value}\r\n");
+        }
+        let _ = write!(
+            request,
+            "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
         );
         stream
             .write_all(request.as_bytes())
@@ -201,7 +247,13 @@ pub(super) async fn http_json(method: &str, url: &str) -> Res<Value> {
         if head.split_whitespace().nth(1) != Some("200") {
             return Err(format!("answered {}", head.lines().next().unwrap_or("")));
         }
-        serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            return Err("answered a chunked body".into());
+        }
+        Ok(body.to_owned())
     };
     match tokio::time::timeout(HTTP_TIMEOUT, exchange).await {
         Ok(result) => result.map_err(|e: String| format!("{method} {url}: {e}")),

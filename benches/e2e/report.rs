@@ -352,7 +352,7 @@ impl Bench {
              cargo bench --bench e2e -- --help\n\
              ```\n\n\
              The peers need `.venv` (created by `scripts/test`); without it their columns are \
-             skipped. `cargo test --all-targets` runs a smoke version (S1 and S3 on 200 jobs) \
+             skipped. `cargo test --all-targets` runs a smoke version (S1, S3, R1 and C on 200 jobs) \
              that writes nothing."
         );
         md

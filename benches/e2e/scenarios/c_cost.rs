@@ -18,20 +18,35 @@ const SERVER_CPU_PER_JOB_US: f64 = 100.0;
 const FLAT_WITHIN: f64 = 0.15;
 /// The target: the server's peak RSS at the largest size.
 const PEAK_RSS_MIB: f64 = 300.0;
+/// Calls per round of each operation in the SDK floor (`sdk_floor.rs`);
+/// a round of Describes takes about half a second.
+const FLOOR_CALLS: usize = 10_000;
+/// The same in the smoke run, which only proves that it works.
+const SMOKE_FLOOR_CALLS: usize = 20;
 
 pub(super) const ABOUT: &str = "**C, cost per job and scale.** A cold `SELECT *` (List, then a Describe \
      and a ListTags per job, through Arrow and Flight to this client) over 10,000, \
      100,000 and 1,000,000 jobs at 0 ms latency, no cache, a fresh emulator and server \
      for each size (the largest runs once). CPU time of each process, user + system \
-     from /proc/PID/stat over the query, divided by the jobs; then a summary-only \
+     from /proc/PID/stat over the query, divided by the jobs (the server's system \
+     part given too: in the kernel, mostly loopback TCP); then a summary-only \
      `SELECT compilation_job_name, compilation_job_status, creation_time` (List pages \
      only) on the same server. Targets: the server's CPU per job of the full scan <= 100 \
      µs at every size, each size within 15% of the smallest's, and the server's peak \
-     RSS at the largest under 300 MiB.";
+     RSS at the largest under 300 MiB. Beside the smallest size, the floor the AWS SDK \
+     sets: this harness calls the server's own SageMaker client (`serve`'s retry, \
+     timeout and stalled-stream settings) with its HTTP client swapped for one that \
+     answers at once with the emulator's bodies for that size's first job, so the \
+     figure is the SDK alone (build, sign, orchestrate, parse; no network, no server \
+     code): the CPU per call of Describe, ListTags and a List page of 100 (the calling \
+     thread's, median of 5 rounds of 10,000 sequential calls), and per job a Describe, \
+     a ListTags and a hundredth of a page.";
 
 /// CPU seconds of the server and the emulator over one query.
 struct CpuCost {
     server: f64,
+    /// The server's system part of `server`.
+    server_system: f64,
     emulator: f64,
 }
 
@@ -42,7 +57,8 @@ impl Bench {
         for jobs in SIZES {
             let setup = self.setup(jobs, 0);
             let label = format!("C {}", thousands(setup.jobs as u64));
-            match self.cost_at(&label, &setup, jobs).await {
+            let with_floor = jobs == SIZES[0];
+            match self.cost_at(&label, &setup, jobs, with_floor).await {
                 Ok((row, server_us)) => {
                     per_job.push(server_us);
                     last_rss = row.rss_mib;
@@ -82,8 +98,15 @@ impl Bench {
         Ok(())
     }
 
-    /// One size: its row, and the server's median CPU per job in µs.
-    async fn cost_at(&self, label: &str, setup: &Setup, size: usize) -> Res<(Row, f64)> {
+    /// One size: its row, and the server's median CPU per job in µs; with
+    /// the SDK's floor (`sdk_floor.rs`) among its figures if `with_floor`.
+    async fn cost_at(
+        &self,
+        label: &str,
+        setup: &Setup,
+        size: usize,
+        with_floor: bool,
+    ) -> Res<(Row, f64)> {
         let emulator = self.emulator(setup).await?;
         let (mut server, url) = self.server(setup, &emulator).await?;
         let runs = if size >= ONE_RUN_FROM {
@@ -120,8 +143,29 @@ impl Bench {
                 summary.rows, summary_calls.describe, summary_calls.tags, setup.jobs
             ));
         }
+        let floor = if with_floor {
+            let calls = if self.options.smoke {
+                SMOKE_FLOOR_CALLS
+            } else {
+                FLOOR_CALLS
+            };
+            let floor = sdk_floor(&emulator.url, calls)
+                .await
+                .map_err(|e| format!("{label} SDK floor: {e}"))?;
+            println!(
+                "  SDK alone: Describe {:.1} µs, ListTags {:.1} µs, List page {:.1} µs a call; {:.1} µs/job",
+                floor.describe_us,
+                floor.list_tags_us,
+                floor.list_page_us,
+                floor.per_job_us()
+            );
+            Some(floor)
+        } else {
+            None
+        };
         let us = |seconds: Vec<f64>| median(&seconds) * 1e6 / jobs;
         let server_us = us(full.iter().map(|c| c.server).collect());
+        let server_system_us = us(full.iter().map(|c| c.server_system).collect());
         let emulator_us = us(full.iter().map(|c| c.emulator).collect());
         let mut row = Row {
             label: label.to_owned(),
@@ -129,11 +173,20 @@ impl Bench {
             samples,
             rss_mib,
             extra: vec![format!(
-                "CPU per job: server {server_us:.0} µs, emulator {emulator_us:.0} µs; \
-                 summary-only: server {:.1} µs, emulator {:.1} µs, wall {}",
+                "CPU per job: server {server_us:.0} µs (system {server_system_us:.0} µs), \
+                 emulator {emulator_us:.0} µs; \
+                 summary-only: server {:.1} µs, emulator {:.1} µs, wall {}{}",
                 summary_cost.server * 1e6 / jobs,
                 summary_cost.emulator * 1e6 / jobs,
-                secs(summary.wall)
+                secs(summary.wall),
+                floor.map_or_else(String::new, |f| format!(
+                    "; the SDK alone: Describe {:.0} µs, ListTags {:.0} µs, List page {:.0} µs \
+                     a call, {:.0} µs/job",
+                    f.describe_us,
+                    f.list_tags_us,
+                    f.list_page_us,
+                    f.per_job_us()
+                ))
             )],
             ..Row::default()
         };
@@ -157,7 +210,7 @@ impl Bench {
         url: &str,
         sql: &str,
     ) -> Res<(Sample, CpuCost)> {
-        let cpu = |server: &Proc| -> Res<(f64, f64)> {
+        let cpu = |server: &Proc| -> Res<(CpuSecs, CpuSecs)> {
             match (server.cpu_secs(), emulator.proc.cpu_secs()) {
                 (Some(s), Some(e)) => Ok((s, e)),
                 _ => Err("cannot read the CPU time of the processes from /proc".into()),
@@ -169,8 +222,9 @@ impl Bench {
             .await?;
         let after = cpu(&*server)?;
         let cost = CpuCost {
-            server: after.0 - before.0,
-            emulator: after.1 - before.1,
+            server: after.0.total() - before.0.total(),
+            server_system: after.0.system - before.0.system,
+            emulator: after.1.total() - before.1.total(),
         };
         println!(
             "    CPU: server {:.0} µs/job, emulator {:.0} µs/job",
