@@ -23,6 +23,7 @@ use sagemaker_emulator::{ActivityEvent, Emulator, EmulatorConfig, FilterPaging};
 use sagemaker_flight::query::QueryEngine;
 use sagemaker_flight::replica::collector::can_change;
 use sagemaker_flight::replica::image::all_rows;
+use sagemaker_flight::replica::image_copy::{ImageCopy, VersionKey};
 use sagemaker_flight::replica::parquet_files::{PlainRead, read_plain_version};
 use sagemaker_flight::replica::{Collector, FreshnessTable, ReplicaStore, Schedule, StatusBoard};
 use sagemaker_flight::source::{Partitions, emulator_client};
@@ -346,6 +347,68 @@ async fn a_version_read_straight_from_its_files_has_the_rows_of_a_delta_scan() {
     assert_eq!(groups[0].len(), rows.len().div_ceil(SMALL_ROW_GROUP));
     // And the image, so read, is the live table, value for value.
     assert_replica_is_live(&engine(&emu, &store)).await;
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reopened_store_takes_its_latest_version_from_the_copy_beside_it_and_only_that_version() {
+    let emu = emulator(FilterPaging::BeforeCut).await;
+    let dir = TempDir::new("replica-copy");
+    let location = dir.file("store");
+    let store = Arc::new(ReplicaStore::open(&location).await.expect("store"));
+    let collector = Collector::new(partition(&emu), Arc::clone(&store));
+    collector.run_once().await.expect("full scan");
+    // Reading a version from the files writes its copy.
+    let image = store.in_memory().await.expect("read").expect("in memory");
+    store.image_copy_written().await;
+    let copy = ImageCopy::beside(&location).expect("a local store keeps a copy");
+    let copied = copy.read().expect("a whole copy").expect("a copy");
+    assert_eq!(rows_as_text(&copied.batches), rows_as_text(&image));
+    let table = store.latest().await.expect("latest version");
+    assert_eq!(
+        Some(&copied.key),
+        VersionKey::of(&table).expect("key").as_ref()
+    );
+
+    // A store opened again takes the copy as it is: one made a row short
+    // on purpose shows that the files were not read.
+    let mut short = copied.batches.clone();
+    let last = short.pop().expect("a batch");
+    short.push(last.slice(0, last.num_rows() - 1));
+    copy.write(&copied.key, &short).expect("the short copy");
+    let reopened = ReplicaStore::open(&location).await.expect("reopened");
+    let read = reopened
+        .in_memory()
+        .await
+        .expect("read")
+        .expect("in memory");
+    assert_eq!(rows_as_text(&read), rows_as_text(&short));
+
+    // After a commit the copy is of an older version: not used, and the
+    // new version's copy replaces it.
+    create_jobs(&emu, &["copy-a", "copy-b"]).await;
+    collector.run_once().await.expect("refresh");
+    let after_commit = Arc::new(ReplicaStore::open(&location).await.expect("reopened"));
+    let read = after_commit
+        .in_memory()
+        .await
+        .expect("read")
+        .expect("in memory");
+    assert_eq!(
+        read.iter().map(RecordBatch::num_rows).sum::<usize>(),
+        JOBS + 2
+    );
+    assert_replica_is_live(&engine(&emu, &after_commit)).await;
+    after_commit.image_copy_written().await;
+    let table = after_commit.latest().await.expect("latest version");
+    let copied = copy.read().expect("a whole copy").expect("a copy");
+    assert_eq!(Some(copied.key), VersionKey::of(&table).expect("key"));
+
+    // A torn copy is not used either: the files are read.
+    let whole = std::fs::read(copy.path()).expect("the copy");
+    std::fs::write(copy.path(), &whole[..whole.len() / 3]).expect("torn");
+    let after_tear = Arc::new(ReplicaStore::open(&location).await.expect("reopened"));
+    assert_replica_is_live(&engine(&emu, &after_tear)).await;
     emu.shutdown().await;
 }
 

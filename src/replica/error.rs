@@ -38,6 +38,15 @@ pub enum ReplicaError {
         /// The bytes read.
         read: u64,
     },
+    /// The replica's image copy beside a local store (`image_copy.rs`)
+    /// could not be read or written.
+    #[error("the replica's image copy {path}: {reason}")]
+    ImageCopy {
+        /// The copy's file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A task reading the replica stopped before it finished.
     #[error("reading the replica stopped: {0}")]
     Stopped(#[from] tokio::task::JoinError),

@@ -9,6 +9,8 @@
 //! first query after a commit reads the new version (one at a time: the
 //! others wait for it rather than read it too). A table of more rows than
 //! the image may hold is not kept, and is read from the store per query.
+//! Beside a local store each version read from its files is also kept as
+//! an IPC file, which the next start reads instead (`image_copy.rs`).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -16,10 +18,15 @@ use arrow::record_batch::RecordBatch;
 use deltalake_core::DeltaTable;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
+use tokio::task::JoinHandle;
 
 use crate::replica::delta_table::{reading_session, to_table_schema};
 use crate::replica::error::ReplicaError;
+use crate::replica::image_copy::{CopiedVersion, ImageCopy, VersionKey};
 use crate::replica::parquet_files::{PlainRead, read_plain_version};
+
+/// The read of the copy as the store opened (`None`: there is none).
+type CopyRead = JoinHandle<Result<Option<CopiedVersion>, ReplicaError>>;
 
 /// The image of one version.
 #[derive(Debug)]
@@ -38,6 +45,13 @@ pub struct ReplicaImage {
     latest: Mutex<Option<Image>>,
     /// Held while a version is read, so that it is read once.
     reading: tokio::sync::Mutex<()>,
+    /// The copy beside a local store; `None`: none is kept.
+    copy: Option<Arc<ImageCopy>>,
+    /// The copy's read, started as the store opened, until the first read
+    /// of a version takes it.
+    opened_copy: Mutex<Option<CopyRead>>,
+    /// The last write of the copy this image started.
+    copy_write: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl ReplicaImage {
@@ -47,6 +61,41 @@ impl ReplicaImage {
             max_rows,
             latest: Mutex::new(None),
             reading: tokio::sync::Mutex::new(()),
+            copy: None,
+            opened_copy: Mutex::new(None),
+            copy_write: Mutex::new(None),
+        }
+    }
+
+    /// The image, keeping each version it reads from the files in `copy`
+    /// too, and reading the copy now (on a blocking thread), for its
+    /// first version.
+    pub fn with_copy(self, copy: ImageCopy) -> ReplicaImage {
+        let copy = Arc::new(copy);
+        let reading = Arc::clone(&copy);
+        let opened = tokio::task::spawn_blocking(move || reading.read());
+        ReplicaImage {
+            copy: Some(copy),
+            opened_copy: Mutex::new(Some(opened)),
+            ..self
+        }
+    }
+
+    /// The image, of at most `max_rows` rows instead (zero: none, and no
+    /// copy either).
+    pub fn keeping(self, max_rows: usize) -> ReplicaImage {
+        if max_rows == 0 {
+            return ReplicaImage::new(0);
+        }
+        ReplicaImage { max_rows, ..self }
+    }
+
+    /// Waits for the copy's last write this image started, if any (tests:
+    /// a write runs in the background, a restart uses it once it is done).
+    pub async fn copy_written(&self) {
+        let write = lock(&self.copy_write).take();
+        if let Some(write) = write {
+            let _ = write.await;
         }
     }
 
@@ -74,12 +123,16 @@ impl ReplicaImage {
             return Ok(batches);
         }
         let started = std::time::Instant::now();
-        let batches = self.read(table).await?;
+        let (batches, from_copy) = match self.opened_copy_of(table).await {
+            Some(batches) => (Some(batches), true),
+            None => (self.read(table).await?, false),
+        };
         tracing::debug!(
             version,
             rows = batches
                 .as_ref()
                 .map(|b| b.iter().map(RecordBatch::num_rows).sum::<usize>()),
+            from_copy,
             elapsed_ms = started.elapsed().as_millis(),
             "read the replica's latest version into memory"
         );
@@ -91,11 +144,74 @@ impl ReplicaImage {
             );
         }
         let batches = batches.map(Arc::new);
-        *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(Image {
+        if let (false, Some(batches)) = (from_copy, &batches) {
+            self.start_copy_write(table, batches);
+        }
+        *lock(&self.latest) = Some(Image {
             version,
             batches: batches.clone(),
         });
         Ok(batches)
+    }
+
+    /// The rows of `table`'s loaded version from the copy read as the store
+    /// opened, if that is of this version (and it is the first version read).
+    async fn opened_copy_of(&self, table: &DeltaTable) -> Option<Vec<RecordBatch>> {
+        let opened = lock(&self.opened_copy).take()?;
+        let copied = match opened.await {
+            Ok(Ok(copied)) => copied?,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot use the replica's image copy: reading its files");
+                return None;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the image copy's read stopped: reading the replica's files");
+                return None;
+            }
+        };
+        let key = match VersionKey::of(table) {
+            Ok(key) => key?,
+            Err(error) => {
+                tracing::warn!(%error, "cannot tell the replica's version: reading its files");
+                return None;
+            }
+        };
+        let rows: usize = copied.batches.iter().map(RecordBatch::num_rows).sum();
+        if copied.key != key || rows > self.max_rows {
+            tracing::debug!(
+                copy_version = copied.key.version(),
+                version = key.version(),
+                rows,
+                "the image copy is of another version, or of more rows than memory may keep: reading the replica's files"
+            );
+            return None;
+        }
+        Some(
+            copied
+                .batches
+                .into_iter()
+                .filter(|b| b.num_rows() > 0)
+                .collect(),
+        )
+    }
+
+    /// Writes `batches`, `table`'s loaded version, to the copy (if one is
+    /// kept) on a blocking thread: a failed write only costs the next
+    /// start its files' read.
+    fn start_copy_write(&self, table: &DeltaTable, batches: &Arc<Vec<RecordBatch>>) {
+        let Some(copy) = &self.copy else {
+            return;
+        };
+        let Ok(Some(key)) = VersionKey::of(table) else {
+            return;
+        };
+        let (copy, batches) = (Arc::clone(copy), Arc::clone(batches));
+        let write = tokio::task::spawn_blocking(move || {
+            if let Err(error) = copy.write(&key, &batches) {
+                tracing::warn!(%error, "cannot keep a copy of the replica's latest version: the next start reads its files");
+            }
+        });
+        *lock(&self.copy_write) = Some(write);
     }
 
     /// Every non-empty batch of `table`, straight from its files if it is
@@ -141,13 +257,17 @@ impl ReplicaImage {
 
     /// The image's rows if it is of `version` (the outer `None`: it is not).
     fn at(&self, version: u64) -> Option<Option<Arc<Vec<RecordBatch>>>> {
-        self.latest
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        lock(&self.latest)
             .as_ref()
             .filter(|image| image.version == version)
             .map(|image| image.batches.clone())
     }
+}
+
+/// `mutex`'s value, also if a thread panicked holding it (each is only
+/// ever replaced whole).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Every row of `table`, in the live table's exact schema.

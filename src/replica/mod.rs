@@ -22,7 +22,9 @@
 //! - `partition_rows.rs`: which rows of those tables are a partition's.
 //! - `delta_table.rs`: opening (or creating) a Delta table at a location.
 //! - [`image`]: the store's latest version in memory, for queries;
-//!   [`parquet_files`]: reading a version's files for it.
+//!   [`parquet_files`]: reading a version's files for it;
+//!   [`image_copy`]: that version as an IPC file beside a local store,
+//!   for the next start.
 //! - [`maintenance`]: compacting the store's small files, and deleting
 //!   the files no recent version needs.
 //! - [`freshness`]: `aws.sagemaker_compilation_job_freshness`, a row per
@@ -44,6 +46,7 @@ pub mod freshness;
 pub mod history;
 pub mod history_provider;
 pub mod image;
+pub mod image_copy;
 pub mod location;
 pub mod maintenance;
 pub mod parquet_files;

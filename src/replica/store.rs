@@ -36,6 +36,7 @@ use crate::replica::error::ReplicaError;
 use crate::replica::file_layout::{ROW_GROUP_ROWS, writer_properties};
 use crate::replica::history::{ChangeType, HistoryTable};
 use crate::replica::image::ReplicaImage;
+use crate::replica::image_copy::ImageCopy;
 use crate::replica::maintenance::{Maintenance, compact_and_vacuum};
 use crate::replica::partition_rows::partition_predicate;
 use crate::replica::s3::S3Access;
@@ -107,6 +108,12 @@ impl ReplicaStore {
         location: &str,
         access: &S3Access,
     ) -> Result<ReplicaStore, ReplicaError> {
+        // The copy is read while the tables open: a restart's first query
+        // waits for the slower of the two, not both.
+        let image = match ImageCopy::beside(location) {
+            Some(copy) => ReplicaImage::new(DEFAULT_CACHE_MAX_JOBS).with_copy(copy),
+            None => ReplicaImage::new(DEFAULT_CACHE_MAX_JOBS),
+        };
         let (table, history) = tokio::try_join!(
             async {
                 let table = open_or_create(location, access, table_schema(), "the replica").await?;
@@ -121,7 +128,7 @@ impl ReplicaStore {
             commits: Mutex::new(table.clone()),
             reads: Mutex::new(table),
             history,
-            image: ReplicaImage::new(DEFAULT_CACHE_MAX_JOBS),
+            image,
             maintained: std::sync::Mutex::new(None),
             row_group_rows: ROW_GROUP_ROWS,
         })
@@ -132,7 +139,7 @@ impl ReplicaStore {
     /// [`DEFAULT_CACHE_MAX_JOBS`].
     pub fn keeping_in_memory(self, max_rows: usize) -> ReplicaStore {
         ReplicaStore {
-            image: ReplicaImage::new(max_rows),
+            image: self.image.keeping(max_rows),
             ..self
         }
     }
@@ -155,6 +162,12 @@ impl ReplicaStore {
         }
         let table = self.latest().await?;
         self.image.current(&table).await
+    }
+
+    /// Waits for the background write of the image's copy beside a local
+    /// store, if one runs (`image_copy.rs`).
+    pub async fn image_copy_written(&self) {
+        self.image.copy_written().await;
     }
 
     /// The history of every commit (`history.rs`).
