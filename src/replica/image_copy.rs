@@ -146,17 +146,11 @@ impl ImageCopy {
         };
         let reader = FileReader::try_new_buffered(file, None)?;
         if reader.schema().fields() != table_schema().fields() {
-            return Err(ReplicaError::ImageCopy {
-                path: self.path.display().to_string(),
-                reason: "its columns are not the table's".to_owned(),
-            });
+            return Err(self.failed("its columns are not the table's"));
         }
         let key = reader.custom_metadata().get(VERSION_KEY_METADATA);
         let Some(key) = key.and_then(|text| VersionKey::from_text(text)) else {
-            return Err(ReplicaError::ImageCopy {
-                path: self.path.display().to_string(),
-                reason: "it does not say which version it is of".to_owned(),
-            });
+            return Err(self.failed("it does not say which version it is of"));
         };
         let batches = reader
             .map(|batch| own_buffers(&batch?))
@@ -232,10 +226,12 @@ impl ImageCopy {
         }
     }
 
-    fn failed(&self, error: std::io::Error) -> ReplicaError {
+    /// The error of this copy that `reason` (an I/O error, or what is
+    /// wrong with the file) explains.
+    fn failed(&self, reason: impl std::fmt::Display) -> ReplicaError {
         ReplicaError::ImageCopy {
             path: self.path.display().to_string(),
-            reason: error.to_string(),
+            reason: reason.to_string(),
         }
     }
 }
