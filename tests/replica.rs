@@ -412,6 +412,39 @@ async fn a_reopened_store_takes_its_latest_version_from_the_copy_beside_it_and_o
     emu.shutdown().await;
 }
 
+/// A store opened beside another that commits sees each of its commits at
+/// its next read, and while nothing is committed stays where it is (a
+/// guard for any shortcut in `ReplicaStore::latest`).
+#[tokio::test]
+async fn a_store_that_only_reads_sees_each_commit_of_another_at_its_next_read() {
+    let emu = emulator(FilterPaging::BeforeCut).await;
+    let dir = TempDir::new("replica-reader");
+    let location = dir.file("store");
+    let writer = Arc::new(ReplicaStore::open(&location).await.expect("store"));
+    let collector = Collector::new(partition(&emu), Arc::clone(&writer));
+    collector.run_once().await.expect("full scan");
+    let reader = Arc::new(ReplicaStore::open(&location).await.expect("reader"));
+    let version = |table: deltalake_core::DeltaTable| table.version().expect("a version");
+    let opened = version(reader.latest().await.expect("latest"));
+    assert_eq!(opened, version(writer.latest().await.expect("latest")));
+    assert_eq!(version(reader.latest().await.expect("latest")), opened);
+
+    for (round, name) in ["reader-a", "reader-b"].into_iter().enumerate() {
+        create_jobs(&emu, &[name]).await;
+        collector.run_once().await.expect("refresh");
+        let committed = version(writer.latest().await.expect("latest"));
+        assert!(committed > opened, "round {round}: no commit");
+        assert_eq!(version(reader.latest().await.expect("latest")), committed);
+        let rows = reader.in_memory().await.expect("read").expect("in memory");
+        assert_eq!(
+            rows.iter().map(RecordBatch::num_rows).sum::<usize>(),
+            JOBS + round + 1
+        );
+        assert_replica_is_live(&engine(&emu, &reader)).await;
+    }
+    emu.shutdown().await;
+}
+
 /// The rows of each row group of each file of `table`'s version.
 fn row_groups(table: &deltalake_core::DeltaTable) -> Vec<Vec<usize>> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
