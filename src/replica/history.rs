@@ -32,6 +32,7 @@ use tokio::sync::Mutex;
 
 use crate::replica::delta_table::{app_version, open_or_create};
 use crate::replica::error::ReplicaError;
+use crate::replica::log_head::{LatestTable, LocalLog};
 use crate::replica::maintenance::{Maintenance, compact_and_vacuum};
 use crate::replica::partition_rows::partition_predicate;
 use crate::replica::s3::S3Access;
@@ -97,9 +98,10 @@ pub struct HistoryTable {
     /// Held through each write, so that this process's go one at a time;
     /// reloaded before each, so other processes' writes are seen.
     table: Mutex<DeltaTable>,
-    /// The table as last read here, reloaded before each read: a query
+    /// The table as last read here, reloaded before each read unless its
+    /// local log shows it is still the latest (`log_head.rs`): a query
     /// never waits for a write (on S3 a commit takes seconds).
-    reads: Mutex<DeltaTable>,
+    reads: Mutex<LatestTable>,
 }
 
 impl HistoryTable {
@@ -109,18 +111,17 @@ impl HistoryTable {
         access: &S3Access,
     ) -> Result<HistoryTable, ReplicaError> {
         let location = history_location(store_location);
+        let log = LocalLog::before_open(&location);
         let table = open_or_create(&location, access, history_schema(), "the history").await?;
         Ok(HistoryTable {
             table: Mutex::new(table.clone()),
-            reads: Mutex::new(table),
+            reads: Mutex::new(LatestTable::new(table, log)),
         })
     }
 
     /// The table at its latest version.
     pub async fn latest(&self) -> Result<DeltaTable, ReplicaError> {
-        let mut table = self.reads.lock().await;
-        table.update_incremental(None).await?;
-        Ok(table.clone())
+        Ok(self.reads.lock().await.latest().await?.clone())
     }
 
     /// The last sequence `partition` appended rows with; `None`: never.

@@ -20,7 +20,9 @@
 //!   [`feed_provider`]: the stream as the SQL table
 //!   `aws.sagemaker_compilation_job_changes`.
 //! - `partition_rows.rs`: which rows of those tables are a partition's.
-//! - `delta_table.rs`: opening (or creating) a Delta table at a location.
+//! - `delta_table.rs`: opening (or creating) a Delta table at a location;
+//!   `log_head.rs`: one kept at its latest version for reads, with no
+//!   reload of a local one while its log shows nothing newer.
 //! - [`image`]: the store's latest version in memory, for queries;
 //!   [`parquet_files`]: reading a version's files for it;
 //!   [`image_copy`]: that version as an IPC file beside a local store,
@@ -48,6 +50,7 @@ pub mod history_provider;
 pub mod image;
 pub mod image_copy;
 pub mod location;
+mod log_head;
 pub mod maintenance;
 pub mod parquet_files;
 mod partition_rows;

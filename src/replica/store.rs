@@ -37,6 +37,7 @@ use crate::replica::file_layout::{ROW_GROUP_ROWS, writer_properties};
 use crate::replica::history::{ChangeType, HistoryTable};
 use crate::replica::image::ReplicaImage;
 use crate::replica::image_copy::ImageCopy;
+use crate::replica::log_head::{LatestTable, LocalLog};
 use crate::replica::maintenance::{Maintenance, compact_and_vacuum};
 use crate::replica::partition_rows::partition_predicate;
 use crate::replica::s3::S3Access;
@@ -77,9 +78,10 @@ pub struct ReplicaStore {
     /// this process's commits go one at a time; reloaded before each, so
     /// commits of other processes are seen.
     commits: Mutex<DeltaTable>,
-    /// The table as last read here, reloaded before each read: a query or
+    /// The table as last read here, reloaded before each read unless its
+    /// local log shows it is still the latest (`log_head.rs`): a query or
     /// a refresh never waits for a commit (on S3 a MERGE takes seconds).
-    reads: Mutex<DeltaTable>,
+    reads: Mutex<LatestTable>,
     /// The latest version's rows, for queries and refreshes (`image.rs`).
     image: ReplicaImage,
     /// Every change of every commit (`history.rs`).
@@ -123,6 +125,7 @@ impl ReplicaStore {
             let (location, access) = (location.to_owned(), access.clone());
             async move { HistoryTable::open_with(&location, &access).await }
         }));
+        let log = LocalLog::before_open(location);
         let table = open_or_create(location, access, table_schema(), "the replica").await?;
         let table = record_changes(table).await?;
         let history = history.join().await??;
@@ -131,7 +134,7 @@ impl ReplicaStore {
             committed,
             location: location.to_owned(),
             commits: Mutex::new(table.clone()),
-            reads: Mutex::new(table),
+            reads: Mutex::new(LatestTable::new(table, log)),
             history,
             image,
             maintained: std::sync::Mutex::new(None),
@@ -187,9 +190,7 @@ impl ReplicaStore {
 
     /// The table at its latest committed version.
     pub async fn latest(&self) -> Result<DeltaTable, ReplicaError> {
-        let mut table = self.reads.lock().await;
-        table.update_incremental(None).await?;
-        Ok(table.clone())
+        Ok(self.reads.lock().await.latest().await?.clone())
     }
 
     /// The version of each commit this process makes, as it is made.
@@ -204,7 +205,7 @@ impl ReplicaStore {
 
     /// The changes of the commit of `version` (`None`: it changed no row).
     pub async fn changes_of(&self, version: u64) -> Result<Option<RecordBatch>, ReplicaError> {
-        let table = self.reads.lock().await.clone();
+        let table = self.reads.lock().await.loaded().clone();
         changes_of(&table, version).await
     }
 
@@ -216,7 +217,7 @@ impl ReplicaStore {
         latest: u64,
         micros: i64,
     ) -> Result<u64, ReplicaError> {
-        let table = self.reads.lock().await.clone();
+        let table = self.reads.lock().await.loaded().clone();
         first_version_after(&table, since, latest, micros).await
     }
 
