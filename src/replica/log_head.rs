@@ -13,8 +13,9 @@
 //! `<v+1>.json` is not. A checkpoint of the same version changes no row
 //! but lets the log entries before it be deleted, and a table that still
 //! names them could not read its older changes: so a changed
-//! `_last_checkpoint` reloads too. An S3 listing starts at the offset (one
-//! request), and an S3 store reloads every time.
+//! `_last_checkpoint` reloads too. An S3 store reloads every time: there
+//! each look at a file is a request, as the listing is (its cost on a
+//! long log is not measured).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
